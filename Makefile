@@ -1,0 +1,20 @@
+# The README's two commands are `make run` and `make test`; both are idempotent on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/cachetop --batch
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check cachetop collectors tests bench
+
+bench: setup
+	$(PY) bench/poll.py

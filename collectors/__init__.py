@@ -1,0 +1,1 @@
+"""Headless polling layer: collectors turn one cache instance's replies into a Sample."""

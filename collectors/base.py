@@ -1,0 +1,97 @@
+"""Provides the collector interface: Target (what to poll), Collector (how), CollectError."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from collectors.secret import Secret
+
+if TYPE_CHECKING:
+    from collectors.sample import Sample
+
+KINDS = ("redis", "memcached", "metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """TLS settings of one target; `verify=False` is shown as a badge, never silently."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One cache instance or metrics endpoint to poll. Carries no secret in its repr.
+
+    `host`/`port` are set for TCP targets, `socket_path` for unix sockets, `http_url` for metrics
+    endpoints (without credentials). `address` is the display form, safe to print anywhere.
+    """
+
+    name: str
+    kind: str
+    address: str
+    host: str | None = None
+    port: int | None = None
+    socket_path: str | None = None
+    http_url: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: Secret | None = None
+    tls: TlsOptions | None = None
+    timeout_s: float = 1.0
+    group: str = ""
+    convention: str = "cachetop"
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    probes_per_poll: int = 3
+    detail_every_s: float = 10.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    read_only: bool = False
+    env: str = ""
+    dialect: str = "cachetop"
+
+
+class CollectError(Exception):
+    """A poll failed: `status` is a snapshot status, the message one sanitized line."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Deadline:
+    """A hard per-poll deadline: every blocking call gets at most the time that is left.
+
+    Library timeouts are per operation, so a poll of several round trips could otherwise take
+    several timeouts; this keeps the whole poll within one.
+    """
+
+    __slots__ = ("expires_at", "budget_s")
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.expires_at = time.monotonic() + budget_s
+
+    def left_s(self) -> float:
+        left = self.expires_at - time.monotonic()
+        if left <= 0:
+            raise CollectError("timeout", f"timeout after {self.budget_s:g}s")
+        return left
+
+
+class Collector(Protocol):
+    """Reads one target. Blocking; returns within the deadline or raises CollectError."""
+
+    kind: ClassVar[str]
+    target: Target
+
+    def collect(self, deadline: Deadline) -> Sample: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,199 @@
+"""Provides MemcachedStatsCollector: one memcached's `stats` (+ slabs/items/settings) -> Sample.
+
+pymemcache's default timeouts are None (wait forever): every client here gets explicit connect
+and read timeouts, and each operation is further bounded by the poll's deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pymemcache.client.base import Client
+from pymemcache.exceptions import MemcacheError
+
+from collectors.base import CollectError, Deadline, Target
+from collectors.sample import (
+    CONNECTIONS,
+    EVICTIONS,
+    EXPIRATIONS,
+    HITS,
+    INSTANCE_ID,
+    KEYS,
+    MAX_CONNECTIONS,
+    MAX_MEMORY_BYTES,
+    MISSES,
+    OPS,
+    ROLE,
+    UPTIME_S,
+    USED_MEMORY_BYTES,
+    VERSION,
+    Sample,
+)
+
+# metrics.md: ops/s sums every command counter (cmd_get counts the keys of a multi-get).
+_OPS_FIELDS = (
+    "cmd_get", "cmd_set", "cmd_touch", "cmd_flush", "delete_hits", "delete_misses",
+    "incr_hits", "incr_misses", "decr_hits", "decr_misses", "cas_hits", "cas_misses", "cas_badval",
+)
+_EXPIRATION_FIELDS = ("reclaimed", "expired_unfetched")
+_GAUGES = {
+    "bytes": USED_MEMORY_BYTES, "limit_maxbytes": MAX_MEMORY_BYTES, "curr_items": KEYS,
+    "curr_connections": CONNECTIONS, "max_connections": MAX_CONNECTIONS, "uptime": UPTIME_S,
+}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value.decode() if isinstance(value, bytes) else value)
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace")[:256] if isinstance(value, bytes) else str(value)[:256]
+
+
+def normalize_stats(stats: Mapping[Any, Any]) -> dict[str, Any]:
+    """pymemcache returns bytes keys and typed or bytes values; use str keys throughout."""
+    return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)): v
+            for k, v in stats.items()}
+
+
+def sample_from_stats(
+    target: Target, stats: Mapping[str, Any], *, taken_at: float, rtt_s: float,
+    probes_s: tuple[float, ...] = (),
+) -> Sample:
+    """Map `stats` to a Sample; a field that is missing or garbled is left out, never fatal."""
+    numbers = {name: n for name, value in stats.items() if (n := _number(value)) is not None}
+    counters: dict[str, float] = {}
+    if "get_hits" in numbers:
+        counters[HITS] = numbers["get_hits"]
+    if "get_misses" in numbers:
+        counters[MISSES] = numbers["get_misses"]
+    if "evictions" in numbers:
+        counters[EVICTIONS] = numbers["evictions"]
+    if "cmd_get" in numbers:
+        counters[OPS] = sum(numbers.get(name, 0.0) for name in _OPS_FIELDS)
+    if any(name in numbers for name in _EXPIRATION_FIELDS):
+        counters[EXPIRATIONS] = sum(numbers.get(name, 0.0) for name in _EXPIRATION_FIELDS)
+    gauges = {name: numbers[raw] for raw, name in _GAUGES.items() if raw in numbers}
+    info = {VERSION: _text(stats.get("version", "")), ROLE: "",
+            INSTANCE_ID: _text(stats.get("pid", ""))}
+    return Sample(target.name, "memcached", taken_at, rtt_s, counters=counters, gauges=gauges,
+                  info=info, probes_s=probes_s)
+
+
+def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, dict[str, float]]:
+    """Per-slab-class figures merged from `stats slabs` ("1:chunk_size") and `stats items`
+    ("items:1:evicted"), so the drill-down table needs no knowledge of either format."""
+    table: dict[int, dict[str, float]] = {}
+    for source, prefix in ((slabs, ""), (items, "items:")):
+        for key, value in source.items():
+            if not key.startswith(prefix):
+                continue
+            slab_id, sep, field = key[len(prefix):].partition(":")
+            number = _number(value)
+            if not sep or not slab_id.isdigit() or number is None:
+                continue
+            table.setdefault(int(slab_id), {})[field] = number
+    return table
+
+
+def classify(exc: BaseException, timeout_s: float) -> CollectError:
+    """Turn a pymemcache or socket failure into a status and one sanitized line."""
+    lines = str(exc).strip().splitlines()
+    message = lines[0][:200] if lines else type(exc).__name__
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return CollectError("timeout", f"timeout after {timeout_s:g}s")
+    if isinstance(exc, ConnectionRefusedError):
+        return CollectError("down", "connection refused")
+    if "unauthenticated" in message.lower():
+        return CollectError("auth-failed", message)
+    if isinstance(exc, MemcacheError) and not isinstance(exc, OSError):
+        return CollectError("bad-data", message)
+    return CollectError("down", message or "connection closed")
+
+
+class MemcachedStatsCollector:
+    """Polls one memcached: `stats` and `version` probes every poll, slabs/items/settings slowly."""
+
+    kind = "memcached"
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._client: Client | None = None
+        self._next_detail_at = 0.0
+        self._degraded: dict[str, str] = {}
+
+    def _connect(self, deadline: Deadline) -> Client:
+        t = self.target
+        server: Any = t.socket_path if t.socket_path else (t.host, t.port)
+        client = Client(server, connect_timeout=min(t.timeout_s, deadline.left_s()),
+                        timeout=t.timeout_s, no_delay=True)
+        client._connect()  # connect now, under the deadline, not lazily inside stats()
+        return client
+
+    def _bounded(self, client: Client, deadline: Deadline) -> Client:
+        if client.sock is not None:
+            client.sock.settimeout(min(self.target.timeout_s, deadline.left_s()))
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def collect(self, deadline: Deadline) -> Sample:
+        try:
+            return self._collect(deadline)
+        except CollectError:
+            self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure of a poll is data
+            self.close()
+            raise classify(exc, deadline.budget_s) from exc
+
+    def _collect(self, deadline: Deadline) -> Sample:
+        started = time.monotonic()
+        if self._client is None:
+            self._client = self._connect(deadline)
+        client = self._client
+        stats = normalize_stats(self._bounded(client, deadline).stats())
+        taken_at = time.monotonic()
+        probes = []
+        for _ in range(self.target.probes_per_poll):
+            probe_started = time.perf_counter()
+            self._bounded(client, deadline).version()
+            probes.append(time.perf_counter() - probe_started)
+        sample = sample_from_stats(self.target, stats, taken_at=taken_at,
+                                   rtt_s=taken_at - started, probes_s=tuple(probes))
+        detail = None
+        if taken_at >= self._next_detail_at:
+            self._next_detail_at = taken_at + self.target.detail_every_s
+            detail = self._fetch_detail(client, deadline, stats)
+        return Sample(sample.target, sample.kind, sample.taken_at, sample.rtt_s,
+                      counters=sample.counters, gauges=sample.gauges, info=sample.info,
+                      probes_s=sample.probes_s, detail=detail,
+                      degraded=tuple(self._degraded.values()))
+
+    def _fetch_detail(self, client: Client, deadline: Deadline,
+                      stats: Mapping[str, Any]) -> dict[str, Any]:
+        slabs = normalize_stats(self._bounded(client, deadline).stats("slabs"))
+        items = normalize_stats(self._bounded(client, deadline).stats("items"))
+        try:
+            settings = normalize_stats(self._bounded(client, deadline).stats("settings"))
+            self._degraded.pop("settings", None)
+        except MemcacheError as exc:
+            settings = {}
+            self._degraded["settings"] = f"stats settings refused: {str(exc)[:120]}"
+        return {"stats": {k: _text(v) for k, v in stats.items()},
+                "settings": {k: _text(v) for k, v in settings.items()},
+                "slabs": slab_table(slabs, items),
+                "slab_totals": {k: _number(v) for k, v in slabs.items() if ":" not in k}}

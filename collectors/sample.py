@@ -1,0 +1,83 @@
+"""Provides Sample and Histogram, the immutable records collectors emit, and canonical metric names.
+
+Each collector maps its native field names to these names, so the engine computes every rate in
+one place whatever the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# Counters: only ever increase, until a restart or a stats reset.
+OPS = "ops"
+HITS = "hits"
+MISSES = "misses"
+EVICTIONS = "evictions"
+EXPIRATIONS = "expirations"
+
+# Gauges.
+USED_MEMORY_BYTES = "used_memory_bytes"
+MAX_MEMORY_BYTES = "max_memory_bytes"
+SYSTEM_MEMORY_BYTES = "system_memory_bytes"
+KEYS = "keys"
+CONNECTIONS = "connections"
+MAX_CONNECTIONS = "max_connections"
+UPTIME_S = "uptime_s"
+LOADING_PERCENT = "loading_percent"
+
+# Info strings.
+VERSION = "version"
+ROLE = "role"
+INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
+LOADING = "loading"
+
+# Histograms and quantiles.
+SERVER_LATENCY = "server_latency_s"
+
+COUNTER_NAMES = (OPS, HITS, MISSES, EVICTIONS, EXPIRATIONS)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Cumulative buckets, as Prometheus exposes them: ((upper_bound, count_le_bound), ...).
+
+    Bounds are in seconds and strictly increasing; the last bound may be +inf.
+    """
+
+    buckets: tuple[tuple[float, float], ...]
+
+    @property
+    def count(self) -> float:
+        return self.buckets[-1][1] if self.buckets else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What one poll of one target read. Built fresh per poll and never mutated.
+
+    `taken_at` is `time.monotonic()` when the main reply arrived: rates divide by the difference
+    of two of these, not by the nominal interval. `probes_s` are this poll's round-trip probes.
+    `children` are the caches one metrics endpoint exposes (the `cache` label), by name.
+    `detail` is slow-cadence drill-down data, present only on the polls that fetched it.
+    `degraded` lists optional parts the server refused (ACL, disabled, renamed), one line each.
+    `quantiles` are since-start percentiles reported by the server, used only as a fallback.
+    """
+
+    target: str
+    kind: str
+    taken_at: float
+    rtt_s: float
+    counters: Mapping[str, float] = field(default_factory=dict)
+    gauges: Mapping[str, float] = field(default_factory=dict)
+    histograms: Mapping[str, Histogram] = field(default_factory=dict)
+    quantiles: Mapping[str, float] = field(default_factory=dict)
+    info: Mapping[str, str] = field(default_factory=dict)
+    probes_s: tuple[float, ...] = ()
+    children: Mapping[str, Sample] = field(default_factory=dict)
+    detail: Mapping[str, Any] | None = None
+    degraded: tuple[str, ...] = ()
