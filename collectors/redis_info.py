@@ -107,8 +107,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
         return CollectError("loading", message)
     if message.startswith("BUSY"):
         return CollectError("busy", message)
-    if message.startswith("NOPERM"):
-        return CollectError("auth-failed", message)
+    if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
+        return CollectError("auth-failed", f"not permitted: {message}")
     if isinstance(exc, redis.ConnectionError | OSError):
         if "refused" in message.lower():
             return CollectError("down", "connection refused")
@@ -241,7 +241,7 @@ class RedisInfoCollector:
             reply = self._call(conn, deadline, "LATENCY", "HISTOGRAM")
         except redis.ResponseError as exc:
             message = _first_line(exc)
-            if message.startswith("NOPERM"):
+            if isinstance(exc, redis.exceptions.NoPermissionError):
                 self._histogram_off = "LATENCY not permitted (probe latency only)"
             else:
                 self._histogram_off = f"LATENCY HISTOGRAM unavailable: {message}"
@@ -260,7 +260,9 @@ class RedisInfoCollector:
                                                     SLOWLOG_ENTRIES))
             self._degraded.pop("slowlog", None)
         except redis.ResponseError as exc:
-            self._degraded["slowlog"] = f"SLOWLOG refused: {_first_line(exc)}"
+            self._degraded["slowlog"] = (
+                "SLOWLOG not permitted" if isinstance(exc, redis.exceptions.NoPermissionError)
+                else f"SLOWLOG refused: {_first_line(exc)}")
         return detail
 
 

@@ -1,0 +1,163 @@
+"""Provides main(): the `cachetop` command line. Headless paths never import the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from cachetop import __version__
+from cachetop.config import Config, load_config, resolve_config_path, targets_from_cli
+from cachetop.errors import ConfigError
+from cachetop.monitor import Monitor
+from cachetop.report import render_table
+from cachetop.snapshot_json import snapshot_document
+from collectors.poller import poll_all
+from collectors.registry import make_collector
+
+log = logging.getLogger("cachetop")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cachetop",
+        description="Live figures of every Redis, Memcached and application cache in a fleet.",
+        epilog="Targets: redis://[user:pass@]host:port[/db], rediss://..., unix:///path.sock, "
+               "memcached://host:port, http(s)://host:port/metrics. With no target and no "
+               "config file, cachetop watches what runs on this machine.",
+    )
+    p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")
+    p.add_argument("--config", metavar="FILE", help="TOML config file")
+    p.add_argument("--interval", type=float, metavar="S", help="seconds between polls")
+    p.add_argument("--timeout", type=float, metavar="S", help="per-target poll timeout")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="poll twice, print one snapshot")
+    mode.add_argument("--batch", action="store_true", help="print a snapshot every interval")
+    p.add_argument("--count", type=int, metavar="N", help="with --batch: stop after N snapshots")
+    p.add_argument("--json", action="store_true", help="JSON output (one document per line)")
+    p.add_argument("--read-only", action="store_true", help="refuse every write action")
+    p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"cachetop {__version__}")
+    return p
+
+
+def load(args: argparse.Namespace) -> Config:
+    """Config from defaults < file < CACHETOP_* env < command line; discovery when empty."""
+    env = dict(os.environ)
+    path = resolve_config_path(args.config, env)
+    config = load_config(path, env)
+    for warning in config.warnings:
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    interval = args.interval if args.interval is not None else config.interval_s
+    if interval <= 0:
+        raise ConfigError("--interval: must be a positive number of seconds")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError("--timeout: must be a positive number of seconds")
+    cli_targets = targets_from_cli(args.targets, timeout_s=args.timeout)
+    targets = [*cli_targets, *config.targets]
+    if not targets:
+        from cachetop.discovery import discover_local
+
+        targets = discover_local()
+        if not targets:
+            raise ConfigError("no targets: give a URL (e.g. redis://127.0.0.1:6379), a --config "
+                              "file, or start redis-server or memcached on this machine")
+    if args.timeout is not None:
+        targets = [dataclasses.replace(t, timeout_s=args.timeout) for t in targets]
+    names = [t.name for t in targets]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"target {duplicate!r} is given twice")
+    return dataclasses.replace(config, targets=tuple(targets), interval_s=interval,
+                               read_only=config.read_only or args.read_only)
+
+
+def _emit(monitor: Monitor, as_json: bool) -> None:
+    snap = monitor.snapshot()
+    if as_json:
+        print(json.dumps(snapshot_document(snap), ensure_ascii=False), flush=True)
+    else:
+        print(render_table(snap), end="\n\n", flush=True)
+
+
+def run_once(config: Config, as_json: bool) -> int:
+    """Poll every target twice, one interval apart, and print the figures of that interval."""
+    collectors = [make_collector(t) for t in config.targets]
+    monitor = Monitor(collectors, config.interval_s, history_s=config.interval_s * 4)
+    try:
+        started = time.monotonic()
+        for result in poll_all(collectors, config.interval_s):
+            monitor.apply(result)
+        time.sleep(max(0.0, started + config.interval_s - time.monotonic()))
+        for result in poll_all(collectors, config.interval_s):
+            monitor.apply(result)
+        _emit(monitor, as_json)
+    finally:
+        for collector in collectors:
+            collector.close()
+    return 0
+
+
+def run_batch(config: Config, as_json: bool, count: int | None) -> int:
+    """Like `top -b`: one snapshot per interval, until --count or a signal."""
+    monitor = Monitor([make_collector(t) for t in config.targets], config.interval_s,
+                      history_s=config.interval_s * 4)
+    monitor.start()
+    printed = 0
+    try:
+        next_at = time.monotonic() + config.interval_s
+        while count is None or printed < count:
+            # Print a little after the tick so this interval's polls have landed.
+            time.sleep(max(0.0, next_at + min(0.2, config.interval_s / 5) - time.monotonic()))
+            next_at += config.interval_s
+            _emit(monitor, as_json)
+            printed += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.stop()
+    return 0
+
+
+def run_tui(config: Config) -> int:
+    try:
+        from cachetop.tui.app import run_app
+    except ImportError:
+        return run_batch(config, as_json=False, count=None)
+    return run_app(config)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    handler: logging.Handler = (logging.FileHandler(args.log) if args.log
+                                else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.count is not None and args.count < 1:
+        parser.error("--count must be at least 1")
+    _setup_logging(args)
+    try:
+        config = load(args)
+    except ConfigError as exc:
+        print(f"cachetop: {exc}", file=sys.stderr)
+        return 2
+    if args.once:
+        return run_once(config, args.json)
+    if args.batch or args.json:
+        return run_batch(config, args.json, args.count)
+    return run_tui(config)

@@ -1,0 +1,91 @@
+"""Provides Monitor: owns the poller and the trackers, and publishes fleet snapshots.
+
+Data flows one way: collector -> Sample -> TargetTracker -> TargetFigures -> FleetSnapshot.
+Results are applied on the poll thread that produced them; the lock is held only to swap one
+reference, and a snapshot is built only when a reader asks for one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from cachetop.fleet import FleetSnapshot, TargetFigures
+from cachetop.metrics.derive import TargetTracker
+from cachetop.metrics.series import History
+from collectors.base import Collector
+from collectors.poller import Poller, PollResult
+
+
+def history_point(f: TargetFigures) -> dict[str, float | None]:
+    """The charted figures of one interval; latency is the server's where known, else probe."""
+    latency = f.server_latency if f.server_latency.known else f.probe_latency
+    return {"ops_per_s": f.ops_per_s, "hit_ratio": f.hit_ratio, "p50_s": latency.p50_s,
+            "p95_s": latency.p95_s, "p99_s": latency.p99_s,
+            "memory_used_bytes": f.memory_used_bytes, "evictions_per_s": f.evictions_per_s}
+
+
+class Monitor:
+    """Polls a fleet and keeps its latest figures and history."""
+
+    def __init__(self, collectors: Sequence[Collector], interval_s: float,
+                 history_s: float = 600.0) -> None:
+        self.collectors = list(collectors)
+        self.interval_s = interval_s
+        self.trackers = [TargetTracker(c.target) for c in self.collectors]
+        self.history = History(history_s, interval_s)
+        self._lock = threading.Lock()
+        self._figures: list[TargetFigures] = [
+            TargetFigures(name=c.target.name, kind=c.target.kind, address=c.target.address,
+                          group=c.target.group, status="pending", status_since=time.time())
+            for c in self.collectors
+        ]
+        self._version = 0
+        self._subscribers: list[Callable[[], None]] = []
+        self._poller = Poller(self.collectors, interval_s, self.apply)
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """`callback()` runs on a poll thread after each applied result: keep it cheap."""
+        self._subscribers.append(callback)
+
+    def apply(self, result: PollResult) -> None:
+        tracker = self.trackers[result.index]
+        if result.sample is not None:
+            figures = tracker.update(result.sample)
+            self.history.record(figures.name, result.sample.taken_at, history_point(figures),
+                                restarted=figures.status == "restarted"
+                                and figures.interval_s is None)
+        else:
+            assert result.error is not None
+            figures = tracker.fail(result.error)
+            self.history.record(figures.name, result.finished_at, {})
+        with self._lock:
+            self._figures[result.index] = figures
+            self._version += 1
+        for callback in self._subscribers:
+            callback()
+
+    def snapshot(self) -> FleetSnapshot:
+        with self._lock:
+            figures, version = list(self._figures), self._version
+        return FleetSnapshot.build(figures, self._poller.interval_s, time.time(), version)
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def start(self) -> None:
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._poller.stop()
+
+    def set_interval(self, interval_s: float) -> None:
+        self._poller.set_interval(interval_s)
+
+    def set_paused(self, paused: bool) -> None:
+        self._poller.set_paused(paused)
+
+    def poll_now(self) -> None:
+        self._poller.poll_now()

@@ -1,0 +1,69 @@
+"""Provides snapshot_document: a FleetSnapshot as the JSON document metrics.md defines.
+
+Only live targets carry figures: a down target's last good values are a view's business, and a
+script must never read stale numbers as current ones (a figure that cannot be computed is null).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
+
+
+def ms3(seconds: float | None) -> float | None:
+    """Milliseconds with three significant figures (0.0123 ms is a fine Redis p50)."""
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    ms = seconds * 1000.0
+    if ms == 0:
+        return 0.0
+    return round(ms, 2 - math.floor(math.log10(abs(ms))))
+
+
+def _latency(latency: Latency) -> dict[str, float | None]:
+    return {"p50": ms3(latency.p50_s), "p95": ms3(latency.p95_s), "p99": ms3(latency.p99_s)}
+
+
+def _iso(wall: float | None) -> str | None:
+    if wall is None:
+        return None
+    return dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def target_document(t: TargetFigures) -> dict[str, Any]:
+    live = t.live
+    figures: dict[str, Any] = {
+        "ops_per_sec": t.ops_per_s, "hit_ratio": t.hit_ratio,
+        "lifetime_hit_ratio": t.lifetime_hit_ratio, "evictions_per_sec": t.evictions_per_s,
+        "expirations_per_sec": t.expirations_per_s, "memory_used_bytes": t.memory_used_bytes,
+        "memory_max_bytes": t.memory_max_bytes, "connections": t.connections, "keys": t.keys,
+        "latency_ms": {"server": _latency(t.server_latency), "probe": _latency(t.probe_latency)},
+    }
+    if not live:
+        figures = {k: None for k in figures}
+        figures["latency_ms"] = {"server": _latency(Latency()), "probe": _latency(Latency())}
+    doc: dict[str, Any] = {
+        "name": t.name, "kind": t.kind, "address": t.address, "group": t.group or None,
+        "status": t.status, "error": t.error, "role": t.role or None, "version": t.version or None,
+        **figures,
+        "server_latency_source": t.server_latency.source or None if live else None,
+        "degraded": list(t.degraded), "status_since": _iso(t.status_since),
+        "last_success": _iso(t.last_success),
+        "caches": [target_document(c) for c in t.caches] if live else [],
+    }
+    return doc
+
+
+def snapshot_document(snap: FleetSnapshot) -> dict[str, Any]:
+    f = snap.fleet
+    return {
+        "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
+        "fleet": {"ops_per_sec": f.ops_per_s, "hit_ratio": f.hit_ratio,
+                  "evictions_per_sec": f.evictions_per_s, "memory_used_bytes": f.memory_used_bytes,
+                  "p99_ms_worst": ms3(f.worst_p99_s),
+                  "targets_up": f.targets_up, "targets_total": f.targets_total},
+        "targets": [target_document(t) for t in snap.targets],
+    }

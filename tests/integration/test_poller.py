@@ -1,0 +1,84 @@
+"""The poller against real servers: concurrency, a hung target, recovery."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from cachetop.monitor import Monitor
+from collectors.registry import make_collector
+from tests.integration.helpers import memcached_target, redis_target
+from tests.servers import MemcachedServer, RedisServer
+
+
+def test_hung_redis_never_delays_the_others(memcached_server: MemcachedServer) -> None:
+    healthy = RedisServer()
+    hung = RedisServer()
+    healthy.start()
+    hung.start()
+    interval = 0.3
+    targets = [redis_target(hung.port, "hung", timeout_s=interval),
+               redis_target(healthy.port, "healthy", timeout_s=interval),
+               memcached_target(memcached_server.port, "mc", timeout_s=interval)]
+    monitor = Monitor([make_collector(t) for t in targets], interval)
+    updates: dict[str, list[float]] = {"healthy": [], "mc": [], "hung": []}
+    lock = threading.Lock()
+    seen_version = [0]
+
+    def record() -> None:
+        snap = monitor.snapshot()
+        with lock:
+            for t in snap.targets:
+                times = updates[t.name]
+                if not times or times[-1] != t.updated_at:
+                    times.append(t.updated_at)
+            seen_version[0] = snap.version
+
+    monitor.subscribe(record)
+    try:
+        monitor.start()
+        time.sleep(0.7)
+        hung.freeze()
+        frozen_at = time.time()
+        time.sleep(3.0)
+        snap = monitor.snapshot()
+    finally:
+        monitor.stop()
+        hung.thaw()
+        healthy.close()
+        hung.close()
+    by_name = {t.name: t for t in snap.targets}
+    assert by_name["hung"].status == "timeout"
+    assert by_name["hung"].error == f"timeout after {interval:g}s"
+    for name in ("healthy", "mc"):
+        assert by_name[name].status == "up"
+        after = [t for t in updates[name] if t > frozen_at]
+        gaps = [b - a for a, b in zip(after, after[1:], strict=False)]
+        assert len(after) >= 8                       # ~10 polls in 3 s at 0.3 s
+        assert max(gaps) < interval * 2              # never held up by the hung target
+
+
+def test_killed_target_goes_down_and_comes_back() -> None:
+    server = RedisServer()
+    server.start()
+    interval = 0.2
+    monitor = Monitor([make_collector(redis_target(server.port, "r", timeout_s=interval))],
+                      interval)
+    try:
+        monitor.start()
+        time.sleep(0.5)
+        assert monitor.snapshot().targets[0].status == "up"
+        server.stop()
+        time.sleep(interval * 3)
+        down = monitor.snapshot().targets[0]
+        assert down.status == "down"
+        assert down.last_good is not None
+        assert down.last_good.status == "up"
+        server.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not monitor.snapshot().targets[0].live:
+            time.sleep(0.05)
+        assert monitor.snapshot().targets[0].live
+    finally:
+        monitor.stop()
+        server.close()
