@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/cachetop --batch
+	$(VENV)/bin/cachetop demo
 
 test: setup
 	$(PY) -m pytest -q

@@ -13,7 +13,13 @@ import time
 from collections.abc import Sequence
 
 from cachetop import __version__
-from cachetop.config import Config, load_config, resolve_config_path, targets_from_cli
+from cachetop.config import (
+    Config,
+    load_config,
+    resolve_config_path,
+    targets_from_cli,
+    with_cli_targets,
+)
 from cachetop.errors import ConfigError
 from cachetop.monitor import Monitor
 from cachetop.report import render_table
@@ -51,17 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
 def load(args: argparse.Namespace) -> Config:
     """Config from defaults < file < CACHETOP_* env < command line; discovery when empty."""
     env = dict(os.environ)
-    path = resolve_config_path(args.config, env)
-    config = load_config(path, env)
-    for warning in config.warnings:
-        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    config = load_config(resolve_config_path(args.config, env), env)
     interval = args.interval if args.interval is not None else config.interval_s
     if interval <= 0:
         raise ConfigError("--interval: must be a positive number of seconds")
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError("--timeout: must be a positive number of seconds")
-    cli_targets = targets_from_cli(args.targets, timeout_s=args.timeout)
-    targets = [*cli_targets, *config.targets]
+    config = with_cli_targets(config, targets_from_cli(
+        args.targets, timeout_s=args.timeout if args.timeout is not None else config.timeout_s))
+    targets = list(config.targets)
     if not targets:
         from cachetop.discovery import discover_local
 
@@ -71,10 +75,8 @@ def load(args: argparse.Namespace) -> Config:
                               "file, or start redis-server or memcached on this machine")
     if args.timeout is not None:
         targets = [dataclasses.replace(t, timeout_s=args.timeout) for t in targets]
-    names = [t.name for t in targets]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise ConfigError(f"target {duplicate!r} is given twice")
+    for warning in config.warnings:
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
     return dataclasses.replace(config, targets=tuple(targets), interval_s=interval,
                                read_only=config.read_only or args.read_only)
 
@@ -143,9 +145,55 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
 
 
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_demo(argv: Sequence[str]) -> int:
+    """`cachetop demo`: a local fleet with a live workload, then the dashboard on it."""
+    from cachetop.demo.fleet import DemoFleet
+    from cachetop.demo.servers import MissingBinaryError
+
+    p = argparse.ArgumentParser(prog="cachetop demo",
+                                description="Start a local demo fleet and watch it.")
+    p.add_argument("--no-tui", action="store_true", help="run the fleet only; print its URLs")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S")
+    p.add_argument("--rate", type=float, default=300.0, help="lookups/s per cache")
+    args = p.parse_args(argv)
+    _stop_on_sigterm()
+    fleet = DemoFleet(rate=args.rate)
+    try:
+        fleet.start()
+    except MissingBinaryError as exc:
+        print(f"cachetop demo: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.no_tui:
+            for name, url in zip(fleet.names, fleet.urls, strict=True):
+                print(f"{name}\t{url}", flush=True)
+            print("demo fleet running; Ctrl-C stops it", file=sys.stderr, flush=True)
+            signal.pause()
+            return 0
+        targets = targets_from_cli(fleet.urls)
+        targets = [dataclasses.replace(t, name=n, group="demo")
+                   for t, n in zip(targets, fleet.names, strict=True)]
+        config = dataclasses.replace(load_config(None, {}), targets=tuple(targets),
+                                     interval_s=args.interval)
+        return run_tui(config)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        fleet.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
+    if argv[:1] == ["demo"]:
+        return run_demo(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:

@@ -33,13 +33,19 @@ def _iso(wall: float | None) -> str | None:
     return dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
 def target_document(t: TargetFigures) -> dict[str, Any]:
     live = t.live
     figures: dict[str, Any] = {
         "ops_per_sec": t.ops_per_s, "hit_ratio": t.hit_ratio,
         "lifetime_hit_ratio": t.lifetime_hit_ratio, "evictions_per_sec": t.evictions_per_s,
-        "expirations_per_sec": t.expirations_per_s, "memory_used_bytes": t.memory_used_bytes,
-        "memory_max_bytes": t.memory_max_bytes, "connections": t.connections, "keys": t.keys,
+        "expirations_per_sec": t.expirations_per_s,
+        "memory_used_bytes": _int(t.memory_used_bytes),
+        "memory_max_bytes": _int(t.memory_max_bytes),
+        "connections": _int(t.connections), "keys": _int(t.keys),
         "latency_ms": {"server": _latency(t.server_latency), "probe": _latency(t.probe_latency)},
     }
     if not live:
@@ -62,7 +68,8 @@ def snapshot_document(snap: FleetSnapshot) -> dict[str, Any]:
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
         "fleet": {"ops_per_sec": f.ops_per_s, "hit_ratio": f.hit_ratio,
-                  "evictions_per_sec": f.evictions_per_s, "memory_used_bytes": f.memory_used_bytes,
+                  "evictions_per_sec": f.evictions_per_s,
+                  "memory_used_bytes": _int(f.memory_used_bytes),
                   "p99_ms_worst": ms3(f.worst_p99_s),
                   "targets_up": f.targets_up, "targets_total": f.targets_total},
         "targets": [target_document(t) for t in snap.targets],

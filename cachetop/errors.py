@@ -1,0 +1,17 @@
+"""Provides ConfigError: a configuration problem reported as one line that never holds a secret."""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """A bad config file, environment variable, CLI argument or target URL.
+
+    `problem` says what is wrong; `where` says where (a file and key, or a redacted URL), so a
+    caller that knows better context can re-raise with its own `where` and the same `problem`.
+    The message is one line, and callers build it only from redacted text.
+    """
+
+    def __init__(self, problem: str, *, where: str | None = None) -> None:
+        self.problem = problem
+        self.where = where
+        super().__init__(f"{where}: {problem}" if where else problem)
