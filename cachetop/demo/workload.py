@@ -42,7 +42,7 @@ class Cache:
         else:
             from pymemcache.client.base import Client
 
-            mc = Client((parts.hostname, parts.port), connect_timeout=2, timeout=2)
+            mc = Client((parts.hostname, parts.port), connect_timeout=2, timeout=2, no_delay=True)
             self.get = mc.get
             self.set = lambda k, v, ttl: mc.set(k, v, expire=ttl, noreply=True)
 
