@@ -13,7 +13,7 @@ from dataclasses import replace
 from cachetop.fleet import Latency, TargetFigures
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
-from cachetop.metrics.ratios import lifetime_hit_ratio, window_hit_ratio
+from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
 from collectors.base import CollectError, Target
 from collectors.sample import (
     CONNECTIONS,
@@ -50,6 +50,31 @@ def _server_latency_from(prev: Sample, cur: Sample) -> Latency | None:
         return None
     p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
     return Latency(p50, p95, p99, "interval")
+
+
+def _total(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def with_children_totals(f: TargetFigures) -> TargetFigures:
+    """An endpoint's own row: its caches' rates summed and its hit ratio weighted by traffic.
+
+    Built from each cache's own interval figures, not from summed counters, so a cache that
+    appears, disappears or resets changes its own row only and never spikes the endpoint's.
+    """
+    caches = [c for c in f.caches if c.live]
+    d_hits = _total([c.hits_delta for c in caches])
+    d_misses = _total([c.misses_delta for c in caches])
+    return replace(
+        f, ops_per_s=_total([c.ops_per_s for c in caches]),
+        hits_delta=d_hits, misses_delta=d_misses,
+        hit_ratio=weighted_hit_ratio((c.hits_delta, c.misses_delta) for c in caches),
+        evictions_per_s=_total([c.evictions_per_s for c in caches]),
+        expirations_per_s=_total([c.expirations_per_s for c in caches]),
+        memory_used_bytes=_total([c.memory_used_bytes for c in caches]),
+        keys=_total([c.keys for c in caches]),
+    )
 
 
 class TargetTracker:
@@ -125,7 +150,7 @@ class TargetTracker:
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
         caches = tuple(self._child(name).update(child) for name, child in cur.children.items())
-        return TargetFigures(
+        figures = TargetFigures(
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
@@ -143,6 +168,7 @@ class TargetTracker:
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
             caches=caches, detail=self._detail,
         )
+        return with_children_totals(figures) if caches else figures
 
     def _child(self, name: str) -> TargetTracker:
         child = self._children.get(name)
