@@ -95,3 +95,27 @@ class Collector(Protocol):
     def collect(self, deadline: Deadline) -> Sample: ...
 
     def close(self) -> None: ...
+
+
+class ReconnectingCollector:
+    """The shell both socket collectors share: any failure drops the connection, so the next
+    poll reconnects (a stale pooled connection never lingers), and becomes a CollectError."""
+
+    def collect(self, deadline: Deadline) -> Sample:
+        try:
+            return self._collect(deadline)
+        except CollectError:
+            self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure of a poll is data
+            self.close()
+            raise self._classify(exc, deadline.budget_s) from exc
+
+    def _collect(self, deadline: Deadline) -> Sample:
+        raise NotImplementedError
+
+    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError

@@ -14,7 +14,7 @@ from typing import Any
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError
 
-from collectors.base import CollectError, Deadline, Target
+from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -121,7 +121,7 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
     return CollectError("down", message or "connection closed")
 
 
-class MemcachedStatsCollector:
+class MemcachedStatsCollector(ReconnectingCollector):
     """Polls one memcached: `stats` and `version` probes every poll, slabs/items/settings slowly."""
 
     kind = "memcached"
@@ -150,15 +150,8 @@ class MemcachedStatsCollector:
             self._client.close()
             self._client = None
 
-    def collect(self, deadline: Deadline) -> Sample:
-        try:
-            return self._collect(deadline)
-        except CollectError:
-            self.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure of a poll is data
-            self.close()
-            raise classify(exc, deadline.budget_s) from exc
+    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        return classify(exc, timeout_s)
 
     def _collect(self, deadline: Deadline) -> Sample:
         started = time.monotonic()

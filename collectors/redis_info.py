@@ -19,7 +19,7 @@ from redis.connection import (
 )
 
 from collectors import redis_parse
-from collectors.base import CollectError, Deadline, Target
+from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -118,7 +118,7 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
     return CollectError("down", message)
 
 
-class RedisInfoCollector:
+class RedisInfoCollector(ReconnectingCollector):
     """Polls one Redis: INFO every poll, LATENCY HISTOGRAM when worth it, detail slowly."""
 
     kind = "redis"
@@ -176,15 +176,8 @@ class RedisInfoCollector:
 
     # -- polling ----------------------------------------------------------------------------
 
-    def collect(self, deadline: Deadline) -> Sample:
-        try:
-            return self._collect(deadline)
-        except CollectError:
-            self.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure of a poll is data
-            self.close()
-            raise classify(exc, deadline.budget_s) from exc
+    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        return classify(exc, timeout_s)
 
     def _collect(self, deadline: Deadline) -> Sample:
         started = time.monotonic()
