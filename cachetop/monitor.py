@@ -32,7 +32,6 @@ class Monitor:
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0) -> None:
         self.collectors = list(collectors)
-        self.interval_s = interval_s
         self.trackers = [TargetTracker(c.target) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
@@ -80,6 +79,10 @@ class Monitor:
 
     def stop(self) -> None:
         self._poller.stop()
+
+    @property
+    def interval_s(self) -> float:
+        return self._poller.interval_s
 
     def set_interval(self, interval_s: float) -> None:
         self._poller.set_interval(interval_s)

@@ -1,0 +1,114 @@
+"""Provides CachetopApp and run_app: the live dashboard over a Monitor.
+
+The UI thread never does network I/O: the Monitor polls on its own threads, and a timer here
+only pulls its latest immutable snapshot (built under a lock in microseconds) when it changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from cachetop.config import Config
+from cachetop.fleet import FleetSnapshot
+from cachetop.monitor import Monitor
+from cachetop.tui.screens.fleet import FleetScreen
+from cachetop.tui.screens.help import HelpScreen
+from collectors.registry import make_collector
+
+INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+REFRESH_S = 0.2
+
+
+class CachetopApp(App[None]):
+    """The fleet screen first; enter opens an instance screen, escape comes back."""
+
+    CSS_PATH = Path(__file__).parent / "cachetop.tcss"
+    TITLE = "cachetop"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("p", "pause", "Pause", id="app.pause"),
+        Binding("plus,equals_sign", "faster", "Faster", show=False, id="app.faster"),
+        Binding("minus", "slower", "Slower", show=False, id="app.slower"),
+        Binding("R", "retry", "Retry now", show=False, id="app.retry"),
+    ]
+
+    def __init__(self, config: Config, monitor: Monitor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.monitor = monitor or Monitor([make_collector(t) for t in config.targets],
+                                          config.interval_s, history_s=config.history_s)
+        self.paused = False
+        self.snapshot: FleetSnapshot | None = None
+        self._seen_version = -1
+        self._last_point_at = 0.0
+        self.fleet_screen = FleetScreen(config.thresholds)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.fleet_screen)
+        self.monitor.start()
+        self.set_interval(REFRESH_S, self.refresh_figures)
+        self.refresh_figures()
+
+    def on_unmount(self) -> None:
+        self.monitor.stop()
+
+    def refresh_figures(self) -> None:
+        """Pull the newest snapshot if it changed, and hand it to the visible screen."""
+        version = self.monitor.version
+        if version == self._seen_version and self.snapshot is not None:
+            return
+        self._seen_version = version
+        snap = self.monitor.snapshot()
+        self.snapshot = snap
+        new_interval = snap.taken_at - self._last_point_at >= snap.interval_s * 0.9
+        if new_interval:
+            self._last_point_at = snap.taken_at
+        with self.batch_update():
+            self.fleet_screen.show_fleet(snap, new_interval=new_interval, paused=self.paused)
+            screen = self.screen
+            if screen is not self.fleet_screen and hasattr(screen, "show_fleet"):
+                screen.show_fleet(snap)
+
+    def open_instance(self, name: str) -> None:
+        from cachetop.tui.screens.instance import InstanceScreen
+
+        screen = InstanceScreen(name, self.monitor)
+        self.push_screen(screen)
+        if self.snapshot is not None:
+            screen.show_fleet(self.snapshot)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.monitor.set_paused(self.paused)
+        self.notify("polling paused" if self.paused else "polling resumed", timeout=2)
+        if self.snapshot is not None:
+            self.fleet_screen.show_fleet(self.snapshot, new_interval=False, paused=self.paused)
+
+    def _step_interval(self, step: int) -> None:
+        current = self.monitor.interval_s
+        index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - current))
+        new = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, index + step))]
+        self.monitor.set_interval(new)
+        self.notify(f"polling every {new:g}s", timeout=2)
+
+    def action_faster(self) -> None:
+        self._step_interval(-1)
+
+    def action_slower(self) -> None:
+        self._step_interval(1)
+
+    def action_retry(self) -> None:
+        self.monitor.poll_now()
+        self.notify("polling every target now", timeout=2)
+
+
+def run_app(config: Config) -> int:
+    CachetopApp(config).run()
+    return 0

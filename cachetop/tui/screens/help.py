@@ -1,0 +1,61 @@
+"""Provides HelpScreen: every key binding and what each figure means."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("enter", "drill into the selected instance (escape: back)"),
+    ("↑ ↓ PgUp PgDn", "move the selection"),
+    ("s / S", "sort by the next / previous column; r reverses"),
+    ("click a header", "sort by that column"),
+    ("/", "filter by name, kind, group, status or address (escape clears)"),
+    ("g", "group rows by their config group (with group totals)"),
+    ("l", "latency: server (where known) or probe for the whole table"),
+    ("p", "pause / resume polling"),
+    ("+ / -", "poll more / less often"),
+    ("R", "retry every target now (after an auth failure, say)"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+FIGURES = (
+    ("OPS/s", "commands (Redis), command counters (Memcached) or lookups (endpoint) per "
+              "second over the last interval"),
+    ("HIT%", "hits / (hits + misses) over the last interval, never since start; '—' means "
+             "no lookups. Groups and the fleet weight it by traffic"),
+    ("P50/P95/P99", "latency in ms. server: Redis ≥ 7 LATENCY HISTOGRAM or the endpoint's "
+                    "histogram, over the interval (srv*: since start). probe: cachetop's own "
+                    "PING/version round trips over the last 60 s"),
+    ("MEM / LIMIT / MEM%", "used memory, maxmemory (or limit_maxbytes), and their ratio"),
+    ("EVICT/s, EXP/s", "keys evicted for room, and expired by TTL, per second"),
+    ("CONN, KEYS", "client connections; keys (Redis Σ dbN:keys) or items (Memcached)"),
+    ("STATUS", "up, ↺ restarted (a restart or stats reset: that interval has no rates), "
+               "loading, busy, ✖ down / timeout / auth-failed / bad-data; ⚠ degraded "
+               "(a section not permitted); !tls verification off. Grey figures are the "
+               "last good ones of a failing target"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        keys = Table(title="Keys", show_header=False, box=None, padding=(0, 2))
+        for key, meaning in KEYS:
+            keys.add_row(Text(key, style="bold cyan"), Text(meaning))
+        figures = Table(title="Figures", show_header=False, box=None, padding=(0, 2))
+        for name, meaning in FIGURES:
+            figures.add_row(Text(name, style="bold cyan"), Text(meaning))
+        with VerticalScroll(id="help-body"):
+            yield Static(keys)
+            yield Static(figures)
+            yield Static(Text("escape closes", style="grey50"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
