@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -18,3 +18,6 @@ lint: setup
 
 bench: setup
 	$(PY) bench/poll.py
+
+screenshots: setup
+	$(PY) scripts/make_screenshots.py

@@ -47,8 +47,10 @@ class CachetopApp(App[None]):
         self._last_point_at = 0.0
         self.fleet_screen = FleetScreen(config.thresholds)
 
+    def get_default_screen(self) -> FleetScreen:
+        return self.fleet_screen
+
     def on_mount(self) -> None:
-        self.push_screen(self.fleet_screen)
         self.monitor.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
         self.refresh_figures()

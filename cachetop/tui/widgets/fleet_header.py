@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from cachetop.fleet import FleetSnapshot
+from cachetop.fleet import FleetFigures, FleetSnapshot
 from cachetop.formatting import millis, percent, rate, size
 
 SPARK_POINTS = 120
@@ -42,12 +43,19 @@ class FleetHeader(Vertical):
             yield _Spark("worst p99", "p99")
             yield _Spark("evictions/s", "evict")
 
-    def record(self, snap: FleetSnapshot) -> None:
-        """Add one point per figure (once per interval) and redraw."""
-        f = snap.fleet
+    def seed(self, points: Sequence[FleetFigures]) -> None:
+        """Start the sparklines from history the monitor already has."""
+        for f in points[-SPARK_POINTS:]:
+            self._append(f)
+
+    def _append(self, f: FleetFigures) -> None:
         for key, value in (("ops", f.ops_per_s), ("hit", f.hit_ratio), ("p99", f.worst_p99_s),
                            ("evict", f.evictions_per_s)):
             self._history[key].append(math.nan if value is None else value)
+
+    def record(self, snap: FleetSnapshot) -> None:
+        """Add one point per figure (once per interval) and redraw."""
+        self._append(snap.fleet)
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
             self.query_one(f"#spark-{key}", Sparkline).data = data or [0.0]

@@ -1,0 +1,121 @@
+"""The fleet screen driven with the pilot against real redis-server and memcached processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+from cachetop.tui.app import CachetopApp
+from cachetop.tui.screens.fleet import FleetScreen
+from cachetop.tui.screens.instance import InstanceScreen
+from cachetop.tui.widgets.fleet_table import FleetTable
+from tests.servers import MemcachedServer, RedisServer, free_port
+from tests.tui.pilot import cell, config_for, row_order, wait_for
+
+
+@contextlib.contextmanager
+def four_hits_one_miss(server: RedisServer):  # type: ignore[no-untyped-def]
+    """Traffic whose every interval is exactly 80 % hits: 4 hits and 1 miss per transaction."""
+    stop = threading.Event()
+    client = server.client()
+    client.set("hot", "v")
+
+    def loop() -> None:
+        while not stop.is_set():
+            pipe = client.pipeline(transaction=True)
+            for _ in range(4):
+                pipe.get("hot")
+            pipe.get("cold")
+            pipe.execute()
+            time.sleep(0.002)
+
+    worker = threading.Thread(target=loop, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_fleet_table_shows_live_figures_statuses_and_reacts_to_keys(
+        redis_server: RedisServer, memcached_server: MemcachedServer) -> None:
+    config = config_for(redis_server.url, memcached_server.url,
+                        f"redis://127.0.0.1:{free_port()}", names=["b-redis", "a-mc", "c-gone"])
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=(140, 45)) as pilot:
+            table = app.fleet_screen.query_one(FleetTable)
+            await wait_for(pilot, lambda: cell(table, "b-redis", "hit") == "80.0%")
+            assert cell(table, "b-redis", "status") == "● up"
+            assert cell(table, "a-mc", "status") == "● up"
+            assert cell(table, "a-mc", "hit") == "—"          # no lookups: no ratio
+            assert cell(table, "c-gone", "status") == "✖ down"
+            assert cell(table, "b-redis", "src") == "server"
+            assert cell(table, "a-mc", "src") == "probe"
+
+            await pilot.press("l")                          # whole table to probe latency
+            await wait_for(pilot, lambda: cell(table, "b-redis", "src") == "probe")
+
+            await pilot.press("s")                          # sort by name
+            await wait_for(pilot, lambda: row_order(table) == ["a-mc", "b-redis", "c-gone"])
+            await pilot.press("r")
+            await wait_for(pilot, lambda: row_order(table) == ["c-gone", "b-redis", "a-mc"])
+
+            await pilot.press("slash", "m", "c")            # filter
+            await wait_for(pilot, lambda: row_order(table) == ["a-mc"])
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(row_order(table)) == 3)
+
+            table.move_cursor(row=row_order(table).index("b-redis"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, InstanceScreen))
+            assert app.screen.target_name == "b-redis"      # type: ignore[attr-defined]
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+            await pilot.press("q")
+
+    with four_hits_one_miss(redis_server):
+        asyncio.run(scenario())
+
+
+def test_hung_target_never_stalls_the_screen(memcached_server: MemcachedServer) -> None:
+    healthy, hung = RedisServer(), RedisServer()
+    healthy.start()
+    hung.start()
+    config = config_for(healthy.url, hung.url, memcached_server.url, interval_s=0.3,
+                        names=["healthy", "hung", "mc"])
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=(120, 36)) as pilot:
+            table = app.fleet_screen.query_one(FleetTable)
+            await wait_for(pilot, lambda: cell(table, "hung", "status") == "● up")
+            hung.freeze()
+            await wait_for(pilot, lambda: cell(table, "hung", "status") == "✖ timeout")
+            # Other rows keep updating on time while the hung one times out every poll.
+            seen = []
+            for _ in range(10):
+                snap = app.snapshot
+                assert snap is not None
+                seen.append({t.name: t.updated_at for t in snap.targets})
+                started = time.monotonic()
+                await pilot.press("s")                      # keys answer at once
+                assert time.monotonic() - started < 0.5
+                await pilot.pause(0.3)
+            for name in ("healthy", "mc"):
+                updates = sorted({s[name] for s in seen})
+                assert len(updates) >= 6
+                gaps = [b - a for a, b in zip(updates, updates[1:], strict=False)]
+                assert max(gaps) < 0.9
+            await pilot.press("q")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hung.thaw()
+        healthy.close()
+        hung.close()
