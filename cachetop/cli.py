@@ -25,7 +25,7 @@ from cachetop.monitor import Monitor
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
 from collectors.poller import poll_all
-from collectors.registry import make_collector
+from collectors.registry import make_collectors
 
 log = logging.getLogger("cachetop")
 
@@ -91,7 +91,7 @@ def _emit(monitor: Monitor, as_json: bool) -> None:
 
 def run_once(config: Config, as_json: bool) -> int:
     """Poll every target twice, one interval apart, and print the figures of that interval."""
-    collectors = [make_collector(t) for t in config.targets]
+    collectors = make_collectors(config.targets)
     monitor = Monitor(collectors, config.interval_s, history_s=config.interval_s * 4)
     try:
         started = time.monotonic()
@@ -109,7 +109,7 @@ def run_once(config: Config, as_json: bool) -> int:
 
 def run_batch(config: Config, as_json: bool, count: int | None) -> int:
     """Like `top -b`: one snapshot per interval, until --count or a signal."""
-    monitor = Monitor([make_collector(t) for t in config.targets], config.interval_s,
+    monitor = Monitor(make_collectors(config.targets), config.interval_s,
                       history_s=config.interval_s * 4)
     monitor.start()
     printed = 0

@@ -49,7 +49,7 @@ class Target:
     group: str = ""
     convention: str = "cachetop"
     mapping: Mapping[str, str] = field(default_factory=dict)
-    probes_per_poll: int = 3
+    probes_per_poll: int = -1  # -1: chosen by fleet size (registry.make_collectors)
     detail_every_s: float = 10.0
     max_body_bytes: int = 16 * 1024 * 1024
     read_only: bool = False

@@ -130,7 +130,12 @@ class RedisInfoCollector(ReconnectingCollector):
         self._histogram_off = ""  # reason LATENCY HISTOGRAM is not used, once known
         self._hist_ops: float | None = None  # total_commands_processed at the last fetch
         self._hist_at = 0.0
-        self._own_calls = 0  # commands cachetop sent since the last histogram fetch
+        # Commands cachetop sent (cumulative), and that count when the last fetch's INFO was
+        # sent: INFO's total_commands_processed counts what ran before it, so own commands
+        # sent after one INFO show up in the next one.
+        self._sent = 0
+        self._sent_at_hist = 0
+        self._sent_at_info = 0
         self._next_detail_at = 0.0
         self._degraded: dict[str, str] = {}
 
@@ -157,7 +162,7 @@ class RedisInfoCollector(ReconnectingCollector):
         else:
             conn = Connection(host=t.host, port=t.port, **common)
         conn.connect()
-        self._own_calls += 2
+        self._sent += 2  # AUTH or HELLO, and CLIENT SETINFO/SETNAME
         try:
             self._call(conn, deadline, "CLIENT", "SETNAME", "cachetop")
         except redis.ResponseError as exc:
@@ -165,7 +170,7 @@ class RedisInfoCollector(ReconnectingCollector):
         return conn
 
     def _call(self, conn: AbstractConnection, deadline: Deadline, *args: Any) -> Any:
-        self._own_calls += 1
+        self._sent += 1
         conn.send_command(*args)
         return conn.read_response(timeout=min(self.target.timeout_s, deadline.left_s()))
 
@@ -185,6 +190,7 @@ class RedisInfoCollector(ReconnectingCollector):
             self._conn = self._connect(deadline)
         conn = self._conn
         sections = _INFO_SECTIONS_7 if self._version >= (7,) else ()
+        self._sent_at_info = self._sent
         raw = self._call(conn, deadline, "INFO", *sections)
         taken_at = time.monotonic()
         sample = sample_from_info(self.target, raw, taken_at=taken_at, rtt_s=taken_at - started)
@@ -224,7 +230,7 @@ class RedisInfoCollector(ReconnectingCollector):
             return False
         if self._hist_ops is None or ops < self._hist_ops:
             return True
-        foreign = ops - self._hist_ops - self._own_calls
+        foreign = ops - self._hist_ops - (self._sent_at_info - self._sent_at_hist)
         return foreign >= HISTOGRAM_MIN_CALLS or (
             foreign > 0 and now - self._hist_at >= HISTOGRAM_MAX_AGE_S)
 
@@ -240,7 +246,8 @@ class RedisInfoCollector(ReconnectingCollector):
                 self._histogram_off = f"LATENCY HISTOGRAM unavailable: {message}"
             return None
         parsed = redis_parse.latency_histogram(reply, OWN_COMMANDS)
-        self._hist_ops, self._hist_at, self._own_calls = ops, time.monotonic(), 0
+        self._hist_ops, self._hist_at = ops, time.monotonic()
+        self._sent_at_hist = self._sent_at_info
         return parsed[0] if parsed else None
 
     def _fetch_detail(self, conn: AbstractConnection, deadline: Deadline) -> dict[str, Any]:

@@ -6,6 +6,7 @@ so its state needs no lock; what it returns is frozen and safe to hand to any th
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from dataclasses import replace
@@ -88,6 +89,7 @@ class TargetTracker:
         self._server: Latency = Latency()
         self._server_at = 0.0
         self._probes: deque[tuple[float, float]] = deque()
+        self._probes_sorted: list[float] = []  # the same RTTs, kept sorted for quantiles
         self._restart_at: float | None = None
         self._restart_reason = ""
         self._status = ""
@@ -135,7 +137,7 @@ class TargetTracker:
         if status == "loading":
             percent = sample.gauges.get(LOADING_PERCENT, 0.0)
             figures = replace(figures, error=f"loading {percent:.0f}%")
-        self._last_good = replace(figures, last_good=None)
+        self._last_good = figures  # built without a last_good of its own: no chain grows
         return figures
 
     def _figures(self, prev: Sample | None, cur: Sample, status: str, since: float,
@@ -195,10 +197,12 @@ class TargetTracker:
         return self._server
 
     def _probe_latency(self, cur: Sample) -> Latency:
-        window = self._probes
-        window.extend((cur.taken_at, rtt) for rtt in cur.probes_s)
+        window, ordered = self._probes, self._probes_sorted
+        for rtt in cur.probes_s:
+            window.append((cur.taken_at, rtt))
+            bisect.insort(ordered, rtt)
         while window and cur.taken_at - window[0][0] > PROBE_WINDOW_S:
-            window.popleft()
-        rtts = [rtt for _, rtt in window]
-        p50, p95, p99 = (sample_quantile(q, rtts) for q in QUANTILES)
+            _, old = window.popleft()
+            del ordered[bisect.bisect_left(ordered, old)]
+        p50, p95, p99 = (sample_quantile(q, ordered, presorted=True) for q in QUANTILES)
         return Latency(p50, p95, p99, "probe 60s")

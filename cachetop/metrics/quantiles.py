@@ -64,12 +64,12 @@ def histogram_quantile(q: float, buckets: Buckets) -> float | None:
     return start + (end - start) * (rank / count)
 
 
-def sample_quantile(q: float, values: Sequence[float]) -> float | None:
+def sample_quantile(q: float, values: Sequence[float], *, presorted: bool = False) -> float | None:
     """q-quantile of raw samples with linear interpolation between order statistics (numpy's
     default 'linear' method), for probe round trips. None without samples."""
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = values if presorted else sorted(values)
     position = q * (len(ordered) - 1)
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)

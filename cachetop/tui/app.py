@@ -16,7 +16,7 @@ from cachetop.fleet import FleetSnapshot
 from cachetop.monitor import Monitor
 from cachetop.tui.screens.fleet import FleetScreen
 from cachetop.tui.screens.help import HelpScreen
-from collectors.registry import make_collector
+from collectors.registry import make_collectors
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
@@ -39,7 +39,7 @@ class CachetopApp(App[None]):
     def __init__(self, config: Config, monitor: Monitor | None = None) -> None:
         super().__init__()
         self.config = config
-        self.monitor = monitor or Monitor([make_collector(t) for t in config.targets],
+        self.monitor = monitor or Monitor(make_collectors(config.targets),
                                           config.interval_s, history_s=config.history_s)
         self.paused = False
         self.snapshot: FleetSnapshot | None = None
