@@ -25,7 +25,7 @@ def size(n: float | None) -> str:
     if n is None:
         return DASH
     for unit in ("B", "K", "M", "G", "T"):
-        if abs(n) < 1024 or unit == "T":
+        if abs(n) < 1000 or unit == "T":
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
         n /= 1024
     return DASH

@@ -28,6 +28,7 @@ STATUS_STYLE = {
     "timeout": ("✖", "bold magenta"), "auth-failed": ("✖", "bold red"),
     "bad-data": ("✖", "red"), "too-large": ("✖", "red"),
 }
+KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom"}
 BAD = "bold red"
 WARN = "yellow"
 
@@ -48,7 +49,7 @@ class Row:
 def latency_of(f: TargetFigures, probe_only: bool) -> tuple[Latency, str]:
     """The latency a row shows: the server's where it has one, else the probe's (or forced)."""
     if not probe_only and f.server_latency.known:
-        return f.server_latency, "server" if f.server_latency.source == "interval" else "srv*"
+        return f.server_latency, "srv" if f.server_latency.source == "interval" else "srv*"
     if f.probe_latency.known:
         return f.probe_latency, "probe"
     return f.probe_latency, DASH
@@ -79,13 +80,12 @@ def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool =
         shown, dim = f.last_good, "grey50"
     latency, source = latency_of(shown, probe_only)
     p99_ms = latency.p99_s * 1000 if latency.p99_s is not None else None
-    mem_ratio = shown.memory_ratio
     name = NameCell(("  └ " if child else "") + plain(f.name, 60), style=dim)
     name.row_key = ""
     hit = shown.hit_ratio
     return (
         name,
-        Text(f.kind if not child else "cache", style=dim or "grey70"),
+        Text(KIND_LABEL.get(f.kind, f.kind) if not child else "cache", style=dim or "grey70"),
         status_text(f),
         _cell(rate(shown.ops_per_s), dim),
         _cell(percent(hit), dim, bad=not dim and hit is not None
@@ -94,19 +94,29 @@ def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool =
         _cell(millis(latency.p95_s), dim),
         _cell(millis(latency.p99_s), dim, bad=not dim and p99_ms is not None
               and p99_ms > thresholds.p99_ms_above),
-        Text(source, style=dim or "grey70"),
+        Text(f" {source}", style=dim or "grey70"),
         _cell(size(shown.memory_used_bytes), dim),
         _cell(size(shown.memory_max_bytes) if shown.memory_max_bytes else
-              ("no limit" if shown.memory_used_bytes is not None and f.kind == "redis"
+              ("none" if shown.memory_used_bytes is not None and f.kind == "redis"
                else DASH), dim or ("grey50" if not shown.memory_max_bytes else "")),
-        _cell(percent(mem_ratio, 0), dim, bad=not dim and mem_ratio is not None
-              and mem_ratio > thresholds.memory_ratio_above),
+        _memory_percent(shown, thresholds, dim),
         _cell(rate(shown.evictions_per_s), dim, warn=not dim and shown.evictions_per_s
               is not None and shown.evictions_per_s > thresholds.evictions_per_s_above),
         _cell(rate(shown.expirations_per_s), dim),
         _cell(count(shown.connections), dim),
         _cell(count(shown.keys), dim),
     )
+
+
+def _memory_percent(f: TargetFigures, thresholds: Thresholds, dim: str) -> Text:
+    """Used / limit; with no limit (Redis maxmemory 0), used / host memory, flagged with '*'."""
+    ratio = f.memory_ratio
+    if ratio is not None:
+        return _cell(percent(ratio, 0), dim,
+                     bad=not dim and ratio > thresholds.memory_ratio_above)
+    if f.memory_used_bytes is not None and f.memory_system_bytes:
+        return _cell(percent(f.memory_used_bytes / f.memory_system_bytes, 0) + "*", "grey50")
+    return _cell(DASH, dim)
 
 
 def group_cells(name: str, figures: FleetFigures, thresholds: Thresholds) -> tuple[Text, ...]:

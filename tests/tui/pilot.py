@@ -21,7 +21,7 @@ def config_for(*urls: str, interval_s: float = 0.3, names: list[str] | None = No
 
 
 def cell(table: FleetTable, row: str, column: str) -> str:
-    return table.get_cell(row, column).plain
+    return table.get_cell(row, column).plain.strip()
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],

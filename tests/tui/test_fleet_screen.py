@@ -54,7 +54,7 @@ def test_fleet_table_shows_live_figures_statuses_and_reacts_to_keys(
             assert cell(table, "a-mc", "status") == "● up"
             assert cell(table, "a-mc", "hit") == "—"          # no lookups: no ratio
             assert cell(table, "c-gone", "status") == "✖ down"
-            assert cell(table, "b-redis", "src") == "server"
+            assert cell(table, "b-redis", "src") == "srv"
             assert cell(table, "a-mc", "src") == "probe"
 
             await pilot.press("l")                          # whole table to probe latency

@@ -29,10 +29,14 @@ FIGURES = (
               "second over the last interval"),
     ("HIT%", "hits / (hits + misses) over the last interval, never since start; '—' means "
              "no lookups. Groups and the fleet weight it by traffic"),
-    ("P50/P95/P99", "latency in ms. server: Redis ≥ 7 LATENCY HISTOGRAM or the endpoint's "
-                    "histogram, over the interval (srv*: since start). probe: cachetop's own "
-                    "PING/version round trips over the last 60 s"),
-    ("MEM / LIMIT / MEM%", "used memory, maxmemory (or limit_maxbytes), and their ratio"),
+    ("P50/P95/P99, LAT", "latency in ms; LAT says whose. srv: the server's own, Redis ≥ 7 "
+                         "LATENCY HISTOGRAM or the endpoint's histogram, over the interval "
+                         "(srv*: as the endpoint reports it). probe: cachetop's own PING / "
+                         "version round trips over the last 60 s"),
+    ("KIND", "redis, memc (memcached), prom (a metrics endpoint), cache (one of its caches)"),
+    ("MEM / LIMIT / MEM%", "used memory, maxmemory (or limit_maxbytes), and their ratio; "
+                           "LIMIT none: Redis without maxmemory, MEM% is then of the host's "
+                           "memory, marked *"),
     ("EVICT/s, EXP/s", "keys evicted for room, and expired by TTL, per second"),
     ("CONN, KEYS", "client connections; keys (Redis Σ dbN:keys) or items (Memcached)"),
     ("STATUS", "up, ↺ restarted (a restart or stats reset: that interval has no rates), "

@@ -9,9 +9,11 @@ from textual.widgets import DataTable
 
 from cachetop.tui.rows import COLUMNS, NameCell, Row
 
-WIDTHS = {"name": 22, "kind": 9, "status": 14, "ops": 7, "hit": 6, "p50": 7, "p95": 7,
-          "p99": 7, "src": 6, "mem": 7, "limit": 8, "mem_pct": 5, "evict": 7, "exp": 6,
-          "conn": 5, "keys": 6}
+# No cell padding (it would cost 32 columns): each column is one wider than its widest value,
+# so right-aligned figures always keep a space from their left neighbour. 135 columns in all.
+WIDTHS = {"name": 21, "kind": 6, "status": 14, "ops": 8, "hit": 7, "p50": 8, "p95": 8,
+          "p99": 8, "src": 6, "mem": 8, "limit": 8, "mem_pct": 5, "evict": 8, "exp": 7,
+          "conn": 6, "keys": 7}
 
 
 def _same(a: Text, b: Text) -> bool:
@@ -24,7 +26,7 @@ class FleetTable(DataTable[Text]):
     re-sorts only when the order changed; a rebuild happens only when rows come or go."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, tuple[Text, ...]] = {}
         self._order: list[str] = []
         self._sort_label = ""
