@@ -47,6 +47,18 @@ class CachetopApp(App[None]):
         self._last_point_at = 0.0
         self.fleet_screen = FleetScreen(config.thresholds)
 
+    def _fatal_error(self) -> None:
+        """Textual's crash report shows local variables, which can hold a connection's
+        password (reliability.md, takeaway 8): print the traceback without them."""
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options)))
+        self._close_messages_no_wait()
+
     def get_default_screen(self) -> FleetScreen:
         return self.fleet_screen
 
