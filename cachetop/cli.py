@@ -29,6 +29,9 @@ from collectors.registry import make_collectors
 
 log = logging.getLogger("cachetop")
 
+# Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
+ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -194,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] and argv[0] in ACTION_COMMANDS:
+        from cachetop.actions_cli import main as actions_main
+
+        return actions_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
