@@ -69,6 +69,7 @@ class ScriptedMonitor:
     def __init__(self, targets: list[TargetFigures] | None = None,
                  interval_s: float = 1.0) -> None:
         self.targets = targets if targets is not None else scripted_fleet()
+        self.collectors: list[object] = []  # nothing is polled
         self.interval_s = interval_s
         self.version = 1
         self.history = History(600, 1.0)
