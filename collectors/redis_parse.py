@@ -126,9 +126,9 @@ def latency_histogram(
             if command.lower() in exclude:
                 continue
             fields = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in _pairs(body)}
-            calls_total += int(fields.get("calls", 0))  # type: ignore[call-overload]
+            calls_total += int(str(fields.get("calls", 0)))
             previous = 0
-            for bound, count in sorted((int(b), int(c)) for b, c in
+            for bound, count in sorted((int(str(b)), int(str(c))) for b, c in
                                        _pairs(fields.get("histogram_usec", []))):
                 per_bound[bound] = per_bound.get(bound, 0) + count - previous
                 previous = count
