@@ -153,6 +153,7 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)  # a closed terminal stops the demo cleanly too
 
 
 def run_demo(argv: Sequence[str]) -> int:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from types import TracebackType
 
-from cachetop.demo.servers import MemcachedServer, RedisServer
+from cachetop.demo.servers import MemcachedServer, RedisServer, die_with_parent
 
 
 class DemoFleet:
@@ -33,7 +33,7 @@ class DemoFleet:
                 server.start()
             self.workload = subprocess.Popen(
                 [sys.executable, "-m", "cachetop.demo.workload", "--rate", str(self.rate),
-                 *self.urls], stdin=subprocess.DEVNULL)
+                 *self.urls], stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         except BaseException:
             self.stop()
             raise

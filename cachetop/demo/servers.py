@@ -28,6 +28,18 @@ def free_port() -> int:
             return int(port)
 
 
+def die_with_parent() -> None:
+    """In a child before exec: ask Linux to SIGTERM it when its parent dies, so a killed demo
+    or test run (SIGKILL, a closed terminal) leaves no server behind. A no-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class MissingBinaryError(RuntimeError):
     """A server binary is not installed; the message says how to install it."""
 
@@ -73,7 +85,8 @@ class _Process:
     def start(self) -> None:
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
-            self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+            self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, before exec
         )
         log.close()
         wait_port(self.port, self.proc)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import subprocess
+import sys
 import time
 
 from cachetop.tui.app import CachetopApp
@@ -14,30 +15,31 @@ from cachetop.tui.widgets.fleet_table import FleetTable
 from tests.servers import MemcachedServer, RedisServer, free_port
 from tests.tui.pilot import cell, config_for, row_order, wait_for
 
+TRAFFIC = """
+import sys, time, redis
+client = redis.Redis(port=int(sys.argv[1]))
+client.set("hot", "v")
+while True:
+    pipe = client.pipeline(transaction=True)
+    for _ in range(4):
+        pipe.get("hot")
+    pipe.get("cold")
+    pipe.execute()
+    time.sleep(0.002)
+"""
+
 
 @contextlib.contextmanager
 def four_hits_one_miss(server: RedisServer):  # type: ignore[no-untyped-def]
-    """Traffic whose every interval is exactly 80 % hits: 4 hits and 1 miss per transaction."""
-    stop = threading.Event()
-    client = server.client()
-    client.set("hot", "v")
-
-    def loop() -> None:
-        while not stop.is_set():
-            pipe = client.pipeline(transaction=True)
-            for _ in range(4):
-                pipe.get("hot")
-            pipe.get("cold")
-            pipe.execute()
-            time.sleep(0.002)
-
-    worker = threading.Thread(target=loop, daemon=True)
-    worker.start()
+    """Traffic whose every interval is exactly 80 % hits: 4 hits and 1 miss per transaction.
+    In its own process: a thread here would hold the GIL and slow the pilot, not the app."""
+    proc = subprocess.Popen([sys.executable, "-c", TRAFFIC, str(server.port)],
+                            stdin=subprocess.DEVNULL)
     try:
         yield
     finally:
-        stop.set()
-        worker.join()
+        proc.kill()
+        proc.wait()
 
 
 def test_fleet_table_shows_live_figures_statuses_and_reacts_to_keys(

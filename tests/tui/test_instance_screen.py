@@ -177,6 +177,14 @@ def test_failing_target_keeps_last_good_figures_greyed_with_its_reason(
             await pilot.press("2")
             keyspace = screen.query_one("#redis-keyspace DataTable", DataTable)
             assert plain_cell(keyspace, "0", "keys") == "12"               # last detail
+
+            redis_server.start()                      # same port, new run_id: a restart
+            await wait_for(pilot, lambda: "restarted" in rendered(
+                screen.query_one("#instance-title")))
+            assert not screen.has_class("-stale")
+            await pilot.press("1")                    # charts mark the restart
+            await wait_for(pilot, lambda: "restart" in rendered(
+                screen.query_one("#chart-ops .chart-title")))
             await pilot.press("q")
 
     asyncio.run(scenario())
@@ -281,6 +289,13 @@ def test_metrics_endpoint_instance_screen_shows_caches_and_raw_families(
             assert sorted(column_values(caches, "name")) == ["pages", "sessions"]
             assert plain_cell(caches, "sessions", "keys") == "2500"
             assert plain_cell(caches, "pages", "mem") == "512.0K"
+            # Charts redraw at most once a second, and not while their tab is hidden.
+            drawn_at = screen._charts_at
+            await pilot.pause(1.5)
+            assert screen._charts_at == drawn_at
+            await goto(pilot, screen, "1", "tab-overview")
+            await wait_for(pilot, lambda: screen._charts_at > drawn_at)
+
             await goto(pilot, screen, "3", "tab-raw")
             raw = rendered(screen.query_one("#raw .raw-lines"))
             assert 'cache_hits_total{cache="sessions"} 9000' in raw

@@ -1,0 +1,292 @@
+"""Provides the Redis detail tabs: keyspace, top commands, slowlog, server sections, raw INFO."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.columns import Columns
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from cachetop.fleet import TargetFigures
+from cachetop.text_safety import plain
+from cachetop.tui.widgets.instance_detail import (
+    DetailPane,
+    RawView,
+    kv_table,
+    num,
+    sync_rows,
+)
+from cachetop.tui.widgets.instance_tiles import age, clock
+from collectors.redis_info import OWN_COMMANDS
+
+DIM = "grey50"
+_SLAVE = re.compile(r"slave\d+$")
+
+
+def _info(detail: Any) -> Mapping[str, str]:
+    info = detail.get("info") if isinstance(detail, Mapping) else None
+    return info if isinstance(info, Mapping) else {}
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def as_of(info: Mapping[str, str]) -> str:
+    """When the detail was read, by the server's clock (the tiles above are live)."""
+    usec = _float(info.get("server_time_usec"))
+    when = f" as of {clock(usec / 1e6)}" if usec else ""
+    return f"  {when.strip()} (refreshed every ~10 s)" if when else "  (refreshed every ~10 s)"
+
+
+def commandstats(info: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """`cmdstat_<name>: calls=..,usec=..,usec_per_call=..` lines as numbers per command."""
+    out: dict[str, dict[str, float]] = {}
+    for field, value in info.items():
+        if not field.startswith("cmdstat_"):
+            continue
+        figures: dict[str, float] = {}
+        for part in value.split(","):
+            key, _, number = part.partition("=")
+            parsed = _float(number)
+            if parsed is not None:
+                figures[key] = parsed
+        out[field[len("cmdstat_"):]] = figures
+    return out
+
+
+def server_time_s(info: Mapping[str, str]) -> float | None:
+    """The server's clock: `server_time_usec` (Redis >= 6.2), else whole uptime seconds."""
+    usec = _float(info.get("server_time_usec"))
+    return usec / 1e6 if usec is not None else _float(info.get("uptime_in_seconds"))
+
+
+def call_rates(prev: Mapping[str, Mapping[str, float]], cur: Mapping[str, Mapping[str, float]],
+               dt_s: float) -> dict[str, float | None]:
+    """Calls per second of each command between two refreshes; None when unknown or reset."""
+    rates: dict[str, float | None] = {}
+    for name, figures in cur.items():
+        before = prev.get(name, {}).get("calls", 0.0)
+        calls = figures.get("calls")
+        rates[name] = (None if calls is None or calls < before or dt_s <= 0
+                       else (calls - before) / dt_s)
+    return rates
+
+
+class RedisKeyspace(DetailPane):
+    """Keys, expires and average TTL per database."""
+
+    COLUMNS = (("db", "DB"), ("keys", "KEYS"), ("expires", "WITH TTL"), ("ttl", "AVG TTL"))
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="pane-note")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+
+    def show(self, figures: TargetFigures) -> None:
+        if not self.detail_changed(figures):
+            return
+        keyspace = figures.detail.get("keyspace", {}) if isinstance(figures.detail, Mapping) else {}
+        rows = []
+        for db, (keys, expires, ttl_ms) in sorted(keyspace.items()):
+            rows.append((str(db), (Text(f"db{db}"), num(keys), num(expires),
+                                   Text(age(ttl_ms / 1000) if ttl_ms else "—", justify="right"))))
+        sync_rows(self.table(), rows)
+        total = sum(keys for keys, _, _ in keyspace.values())
+        note = Text(f"{total} keys in {len(keyspace)} db(s)" if keyspace else "no keys")
+        note.append(f"{as_of(_info(figures.detail))}; avg TTL is Redis's sampled estimate",
+                    style=DIM)
+        self.note(note)
+
+
+class RedisCommands(DetailPane):
+    """INFO commandstats: calls/s between two refreshes, total calls, µs per call."""
+
+    COLUMNS = (("cmd", "COMMAND"), ("rate", "CALLS/s"), ("calls", "CALLS"),
+               ("usec", "µs/CALL"), ("share", "TIME %"), ("rejected", "REJECTED"),
+               ("failed", "FAILED"))
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._prev: tuple[float, dict[str, dict[str, float]]] | None = None
+        self._rates: dict[str, float | None] = {}
+        self._dt_s = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="pane-note")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+
+    def show(self, figures: TargetFigures) -> None:
+        if not self.detail_changed(figures):
+            return
+        info = _info(figures.detail)
+        stats, now = commandstats(info), server_time_s(info)
+        if self._prev is not None and now is not None and now > self._prev[0]:
+            self._dt_s = now - self._prev[0]
+            self._rates = call_rates(self._prev[1], stats, self._dt_s)
+        if now is not None:
+            self._prev = (now, stats)
+        total_usec = sum(f.get("usec", 0.0) for f in stats.values()) or 1.0
+
+        def order(name: str) -> tuple[float, float]:
+            return (self._rates.get(name) or 0.0, stats[name].get("calls", 0.0))
+
+        rows = []
+        for name in sorted(stats, key=order, reverse=True):
+            f = stats[name]
+            own = name in OWN_COMMANDS or name.split("|")[0] in OWN_COMMANDS
+            style = DIM if own else ""
+            rows.append((name, (
+                Text(plain(name, 60) + (" *" if own else ""), style=style),
+                num(self._rates.get(name), "{:.1f}", style), num(f.get("calls"), style=style),
+                num(f.get("usec_per_call"), "{:.2f}", style),
+                num(f.get("usec", 0.0) / total_usec * 100, "{:.1f}", style),
+                num(f.get("rejected_calls"), style=style), num(f.get("failed_calls"), style=style),
+            )))
+        sync_rows(self.table(), rows)
+        note = Text()
+        if self._rates:
+            note.append(f"calls/s over the last {self._dt_s:.0f} s between two INFO refreshes")
+        else:
+            note.append("total calls since start; calls/s appear after the next refresh (~10 s)")
+        note.append("   * grey: cachetop's own polling", style=DIM)
+        self.note(note)
+
+
+def _arg(arg: Any) -> str:
+    text = plain(arg if isinstance(arg, bytes | str) else str(arg), 120)
+    return f'"{text}"' if not text or any(ch.isspace() for ch in text) else text
+
+
+class RedisSlowlog(DetailPane):
+    """SLOWLOG GET: newest first, arguments escaped."""
+
+    COLUMNS = (("id", "ID"), ("when", "WHEN"), ("ms", "ms"), ("cmd", "COMMAND"),
+               ("client", "CLIENT"), ("name", "NAME"))
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="pane-note")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+
+    def show(self, figures: TargetFigures) -> None:
+        if not self.detail_changed(figures):
+            return
+        detail = figures.detail if isinstance(figures.detail, Mapping) else {}
+        entries = detail.get("slowlog")
+        rows = []
+        for entry in entries or []:
+            when = float(entry.get("time", 0))
+            command = " ".join(_arg(a) for a in entry.get("args", []))
+            rows.append((str(entry.get("id")), (
+                num(float(entry.get("id", 0))),
+                Text(f"{clock(when)} ({age(time.time() - when)} ago)"),
+                num(float(entry.get("duration_us", 0)) / 1000, "{:.2f}"),
+                Text(plain(command, 300)),
+                Text(plain(entry.get("client", b""), 60)),
+                Text(plain(entry.get("client_name", b""), 60)))))
+        sync_rows(self.table(), rows)
+        if entries is None:
+            note = Text("SLOWLOG unavailable (see the ⚠ line above)", style="yellow")
+        else:
+            note = Text(f"{len(rows)} newest entries, newest first" if rows else "slowlog empty")
+            note.append("  (commands slower than slowlog-log-slower-than, 10 ms by default; "
+                        "arguments shown escaped)", style=DIM)
+        self.note(note)
+
+
+def _pick(info: Mapping[str, str], names: Iterable[str]) -> list[tuple[str, str | Text]]:
+    return [(name, info[name]) for name in names if name in info]
+
+
+def _flag(info: Mapping[str, str], name: str, good: str) -> list[tuple[str, str | Text]]:
+    if name not in info:
+        return []
+    value = info[name]
+    return [(name, Text(plain(value, 80), style="" if value == good else "bold red"))]
+
+
+def _when(info: Mapping[str, str], name: str) -> list[tuple[str, str | Text]]:
+    stamp = _float(info.get(name))
+    if not stamp:
+        return []
+    return [(name, Text(f"{clock(stamp)} ({age(time.time() - stamp)} ago)"))]
+
+
+def server_sections(info: Mapping[str, str]) -> Columns:
+    """Clients, memory, replication, persistence and server facts as side-by-side tables."""
+    uptime = _float(info.get("uptime_in_seconds"))
+    server = [*_pick(info, ("redis_version", "redis_mode", "os", "process_id", "tcp_port")),
+              *([("uptime", age(uptime))] if uptime is not None else []),
+              *_pick(info, ("executable", "config_file"))]
+    clients = _pick(info, ("connected_clients", "blocked_clients", "tracking_clients",
+                           "clients_in_timeout_table", "pubsub_clients", "watching_clients",
+                           "maxclients", "total_connections_received", "rejected_connections",
+                           "client_recent_max_input_buffer", "client_recent_max_output_buffer"))
+    memory = _pick(info, ("used_memory_human", "used_memory_rss_human", "used_memory_peak_human",
+                          "maxmemory_human", "maxmemory_policy", "mem_fragmentation_ratio",
+                          "total_system_memory_human", "evicted_keys", "expired_keys"))
+    if info.get("maxmemory") == "0":
+        memory = [(k, "0 (no limit)" if k == "maxmemory_human" else v) for k, v in memory]
+    replication = [*_pick(info, ("role", "connected_slaves")),
+                   *[(k, v) for k, v in info.items() if _SLAVE.match(k)],
+                   *_pick(info, ("master_host", "master_port")),
+                   *_flag(info, "master_link_status", "up"),
+                   *_pick(info, ("master_last_io_seconds_ago", "master_sync_in_progress",
+                                 "master_link_down_since_seconds", "slave_read_only",
+                                 "replica_read_only", "master_repl_offset", "repl_backlog_active",
+                                 "master_failover_state"))]
+    loading = info.get("loading")
+    persistence = [
+        *([("loading", Text(plain(loading, 10), style="bold yellow" if loading != "0" else ""))]
+          if loading is not None else []),
+        *_pick(info, ("loading_loaded_perc", "loading_eta_seconds", "async_loading",
+                      "rdb_changes_since_last_save", "rdb_bgsave_in_progress")),
+        *_when(info, "rdb_last_save_time"),
+        *_flag(info, "rdb_last_bgsave_status", "ok"),
+        *_pick(info, ("rdb_last_bgsave_time_sec", "aof_enabled", "aof_rewrite_in_progress",
+                      "aof_rewrite_scheduled")),
+        *_flag(info, "aof_last_bgrewrite_status", "ok"),
+        *_flag(info, "aof_last_write_status", "ok"),
+    ]
+    tables = [kv_table(title, rows) for title, rows in (
+        ("Clients", clients), ("Replication", replication), ("Persistence", persistence),
+        ("Memory", memory), ("Server", server)) if rows]
+    return Columns(tables, padding=(1, 4))
+
+
+class RedisServerInfo(DetailPane):
+    """Clients, replication, persistence, memory and server sections of INFO."""
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(classes="server-sections")
+
+    def show(self, figures: TargetFigures) -> None:
+        if not self.detail_changed(figures):
+            return
+        info = _info(figures.detail)
+        body = server_sections(info) if info else Text("no INFO yet", style=DIM)
+        self.query_one(".server-sections", Static).update(body)
+
+
+def info_lines(detail: Any) -> list[str]:
+    return [f"{name}:{value}" for name, value in _info(detail).items()]
+
+
+def redis_panes() -> list[tuple[str, DetailPane]]:
+    """(tab title, pane) for a Redis target, after the overview."""
+    return [("Keyspace", RedisKeyspace(id="redis-keyspace")),
+            ("Commands", RedisCommands(id="redis-commands")),
+            ("Slowlog", RedisSlowlog(id="redis-slowlog")),
+            ("Server", RedisServerInfo(id="redis-server")),
+            ("Raw INFO", RawView(info_lines, "search INFO: type a substring, e.g. mem or repl",
+                                 id="raw"))]
+
