@@ -22,11 +22,14 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 VERSION_FILE = SNAPSHOTS / "TEXTUAL_VERSION"
 
 
-async def _render(keys: list[str], size: tuple[int, int]) -> str:
+async def _render(keys: list[str], size: tuple[int, int], instance: str | None = None) -> str:
     config = dataclasses.replace(load_config(None, {}), targets=())
     app = CachetopApp(config, monitor=ScriptedMonitor())  # type: ignore[arg-type]
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
+        if instance is not None:
+            app.open_instance(instance)
+            await pilot.pause(1.2)
         for key in keys:
             await pilot.press(key)
             await pilot.pause(0.3)
@@ -34,16 +37,17 @@ async def _render(keys: list[str], size: tuple[int, int]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "keys", "size"),
+    ("name", "keys", "size", "instance"),
     [
-        ("fleet", [], (140, 40)),
-        ("fleet_80x24", [], (80, 24)),
-        ("fleet_grouped", ["g"], (140, 40)),
-        ("help", ["question_mark"], (120, 40)),
+        ("fleet", [], (140, 40), None),
+        ("fleet_80x24", [], (80, 24), None),
+        ("fleet_grouped", ["g"], (140, 40), None),
+        ("help", ["question_mark"], (120, 40), None),
     ],
 )
-def test_snapshot(name: str, keys: list[str], size: tuple[int, int]) -> None:
-    svg = asyncio.run(_render(keys, size))
+def test_snapshot(name: str, keys: list[str], size: tuple[int, int],
+                  instance: str | None) -> None:
+    svg = asyncio.run(_render(keys, size, instance))
     path = SNAPSHOTS / f"{name}.svg"
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOTS.mkdir(exist_ok=True)

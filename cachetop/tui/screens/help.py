@@ -21,6 +21,8 @@ KEYS = (
     ("p", "pause / resume polling"),
     ("+ / -", "poll more / less often"),
     ("R", "retry every target now (after an auth failure, say)"),
+    ("1-7, [ ]", "instance screen: jump to a tab, previous / next tab"),
+    ("/ (instance)", "search the raw INFO, stats or metrics"),
     ("?", "this help"),
     ("q", "quit"),
 )
