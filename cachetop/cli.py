@@ -157,39 +157,53 @@ def _stop_on_sigterm() -> None:
 
 
 def run_demo(argv: Sequence[str]) -> int:
-    """`cachetop demo`: a local fleet with a live workload, then the dashboard on it."""
-    from cachetop.demo.fleet import DemoFleet
+    """`cachetop demo`: a local fleet with a demo application, then the dashboard on it.
+
+    Every process it starts is stopped on quit, Ctrl-C, SIGTERM, SIGHUP or a crash; a SIGKILL
+    reaches them through the parent-death signal (cachetop.demo.servers.die_with_parent).
+    """
+    from cachetop.demo.fleet import DemoFleet, run_headless
     from cachetop.demo.servers import MissingBinaryError
 
     p = argparse.ArgumentParser(prog="cachetop demo",
-                                description="Start a local demo fleet and watch it.")
-    p.add_argument("--no-tui", action="store_true", help="run the fleet only; print its URLs")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S")
-    p.add_argument("--rate", type=float, default=300.0, help="lookups/s per cache")
+                                description="Start a local demo fleet with a demo application "
+                                            "and watch it; q quits and stops everything.")
+    p.add_argument("--no-tui", action="store_true",
+                   help="run the fleet and the application only; print their URLs")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between polls")
+    p.add_argument("--rate", type=float, default=150.0, metavar="N",
+                   help="requests/s of the demo application (default 150)")
+    p.add_argument("--cold-start", type=float, default=20.0, metavar="S",
+                   help="length of the cold-start phase (default 20)")
     args = p.parse_args(argv)
+    if args.interval <= 0 or args.rate <= 0 or args.cold_start < 0:
+        p.error("--interval and --rate must be positive, --cold-start not negative")
     _stop_on_sigterm()
-    fleet = DemoFleet(rate=args.rate)
     try:
+        fleet = DemoFleet(rate=args.rate, cold_start_s=args.cold_start)
         fleet.start()
     except MissingBinaryError as exc:
         print(f"cachetop demo: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError) as exc:  # a server or the application did not come up
+        print(f"cachetop demo: could not start the demo fleet: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.no_tui:
-            for name, url in zip(fleet.names, fleet.urls, strict=True):
-                print(f"{name}\t{url}", flush=True)
-            print("demo fleet running; Ctrl-C stops it", file=sys.stderr, flush=True)
-            signal.pause()
-            return 0
-        targets = targets_from_cli(fleet.urls)
-        targets = [dataclasses.replace(t, name=n, group="demo")
-                   for t, n in zip(targets, fleet.names, strict=True)]
+            return run_headless(fleet)
+        targets = [dataclasses.replace(t, name=d.name, group=d.group)
+                   for t, d in zip(targets_from_cli([d.url for d in fleet.targets]),
+                                   fleet.targets, strict=True)]
         config = dataclasses.replace(load_config(None, {}), targets=tuple(targets),
                                      interval_s=args.interval)
         return run_tui(config)
     except KeyboardInterrupt:
         return 0
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the cleanup
         fleet.stop()
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 STANDARD_PORTS = {6379, 11211}
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (never a standard cache port)."""
+def free_port(max_port: int = 65535) -> int:
+    """A loopback port nobody listens on now (never a standard cache port), at most max_port."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port not in STANDARD_PORTS:
+        if port not in STANDARD_PORTS and port <= max_port:
             return int(port)
 
 
@@ -85,7 +85,8 @@ class _Process:
     def start(self) -> None:
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
-            self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.dir,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, before exec
         )
         log.close()
@@ -136,6 +137,8 @@ class RedisServer(_Process):
         self.path = require_binary("redis-server")
         self.args = list(args)
         self.acl = acl
+        if "--cluster-enabled" in self.args:  # the cluster bus listens on port + 10000
+            self.port = free_port(max_port=65535 - 10000)
 
     def argv(self) -> list[str]:
         argv = [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

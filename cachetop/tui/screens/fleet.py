@@ -31,6 +31,10 @@ class FleetScreen(Screen[None]):
         Binding("g", "group", "Group", id="fleet.group"),
         Binding("l", "latency", "Latency src", id="fleet.latency"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear"),
+        Binding("f", "act('flush')", "Flush keys", id="fleet.flush_keys"),
+        Binding("F", "act('flushdb')", "Flush db", show=False, id="fleet.flush_db"),
+        Binding("t", "act('tags')", "Tags", show=False, id="fleet.tags"),
+        Binding("d", "act('delete')", "Delete key", show=False, id="fleet.delete_key"),
     ]
 
     def __init__(self, thresholds: Thresholds) -> None:
@@ -117,6 +121,17 @@ class FleetScreen(Screen[None]):
         if key is None or key.startswith("\x01group"):
             return
         self.app.open_instance(key.split("\x00")[0])  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.table.selected_key is None:
+            return None  # greyed out: nothing selected
+        return True
+
+    def action_act(self, kind: str) -> None:
+        key = self.table.selected_key
+        if key is None or key.startswith("\x01group"):
+            return
+        self.app.open_action(kind, key.split("\x00")[0])  # type: ignore[attr-defined]
 
     def action_sort(self, step: int) -> None:
         columns = (None, *COLUMN_KEYS)

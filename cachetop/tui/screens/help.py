@@ -23,6 +23,11 @@ KEYS = (
     ("R", "retry every target now (after an auth failure, say)"),
     ("1-7, [ ]", "instance screen: jump to a tab, previous / next tab"),
     ("/ (instance)", "search the raw INFO, stats or metrics"),
+    ("f", "flush keys by pattern (Redis SCAN + UNLINK; memcached metadump): preview, "
+          "confirm, progress, escape cancels"),
+    ("F", "flush the database (Redis FLUSHDB ASYNC, memcached flush_all)"),
+    ("t", "tags: list the tag indexes, pick one, preview, invalidate"),
+    ("d", "delete one key"),
     ("?", "this help"),
     ("q", "quit"),
 )

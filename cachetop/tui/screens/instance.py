@@ -52,7 +52,14 @@ class InstanceScreen(Screen[None]):
         Binding("slash", "search", "Search raw", id="instance.search"),
         *(Binding(str(n), f"goto_tab({n - 1})", f"Tab {n}", show=False, id=f"instance.tab_{n}")
           for n in range(1, 8)),
+        Binding("f", "act('flush')", "Flush keys", id="instance.flush_keys"),
+        Binding("F", "act('flushdb')", "Flush db", show=False, id="instance.flush_db"),
+        Binding("t", "act('tags')", "Tags", show=False, id="instance.tags"),
+        Binding("d", "act('delete')", "Delete key", show=False, id="instance.delete_key"),
     ]
+
+    def action_act(self, kind: str) -> None:
+        self.app.open_action(kind, self.target_name)  # type: ignore[attr-defined]
 
     class ProcessRead(Message):
         """A worker read the target's local process (None: none visible) and host memory."""

@@ -1,0 +1,274 @@
+"""Provides memcached's actions: flush by pattern (metadump + delete), flush_all, delete one key.
+
+Memcached cannot match patterns; cachetop walks the keys with metadump, matches them with
+Redis's glob rules (glob.py, proven equal to SCAN MATCH), and deletes the matches in pipelined
+`delete` batches, counting the server's DELETED replies. The preview says what that can and
+cannot guarantee.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from cachetop.actions.connect import McConnection, valid_memcached_key
+from cachetop.actions.glob import glob_match, matches_everything
+from cachetop.actions.memcached_dump import metadump, server_time
+from cachetop.actions.pacing import Pacer
+from cachetop.actions.plan import (
+    ActionArgumentError,
+    ActionError,
+    ActionPlan,
+    ActionResult,
+    DeleteKeySpec,
+    FlushDbSpec,
+    FlushPatternSpec,
+    RefusedError,
+    SampleKey,
+    target_label,
+)
+from cachetop.actions.runner import ProgressFn, Tally, run_action
+from cachetop.actions.safety import confirm_name_for, describe_error, policy_refusal
+from cachetop.audit import escaped
+from cachetop.text_safety import plain
+from collectors.base import Target
+
+DELETE_BATCH = 200
+DUMP_BUDGET_S = 120.0
+MAX_WALKS = 3  # the crawler can miss items moving between LRU segments: walk again
+METADUMP_GUARANTEES = (
+    "metadump is a point-in-time walk of the LRU: keys written after it passes are not seen, "
+    "so keys written during the flush may survive it",
+    "the crawler can miss items that move between LRU segments while it walks (recently "
+    "read ones): the count may be short; the run walks again after deleting, up to "
+    f"{MAX_WALKS} times, until a walk finds no match",
+    "the count is what the walk saw now; the run walks again and deletes what matches then",
+    "matching is done by cachetop, with Redis glob rules, on the URL-decoded keys",
+)
+
+
+def _ask(target: Target, what: str, fn):  # type: ignore[no-untyped-def]
+    try:
+        with McConnection(target) as conn:
+            return fn(conn)
+    except ActionError:
+        raise
+    except OSError as exc:
+        raise ActionError(f"{target.name}: {what}: {describe_error(exc)}") from None
+
+
+def _ttl(exp: int, now: int) -> float | None:
+    return None if exp <= 0 else float(max(exp - now, 0))
+
+
+def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = False,
+                         rate_keys_per_s: float | None = None, dump_budget_s: float = 30.0,
+                         sample_size: int = 20) -> ActionPlan:
+    """Preview deleting the memcached keys matching a Redis glob: exact count of what one
+    metadump walk sees now, a sample with TTLs, and the exact sum of item sizes.
+
+    Raises:
+        ActionError: a catch-all pattern, or metadump is unavailable (`-X`), or no connection.
+    """
+    if matches_everything(pattern):
+        raise ActionArgumentError(
+            "a pattern that matches every key (or none) is refused here: use flushdb "
+            "(flush_all), which asks for a stronger confirmation")
+
+    def walk(conn: McConnection) -> tuple[int, int, list[SampleKey], str]:
+        now, pid = server_time(conn)
+        count, size = 0, 0
+        sample: list[SampleKey] = []
+        for item in metadump(conn, dump_budget_s):
+            if glob_match(pattern, item.key):
+                count, size = count + 1, size + item.size
+                if len(sample) < sample_size:
+                    sample.append(SampleKey(item.key, plain(item.key, 200), _ttl(item.exp, now),
+                                            True, item.size))
+        return count, size, sample, pid
+
+    count, size, sample, pid = _ask(target, "metadump", walk)
+    return ActionPlan(
+        action="flush", target=target,
+        spec=FlushPatternSpec(pattern, 0, None, DELETE_BATCH, rate_keys_per_s),
+        subject=f"pattern '{escaped(pattern)}'",
+        description=(f"delete every memcached key matching '{escaped(pattern)}' on "
+                     f"{target_label(target)}, listed by lru_crawler metadump"),
+        args=(("pattern", escaped(pattern)),
+              ("rate", f"{rate_keys_per_s:g}" if rate_keys_per_s else "auto")),
+        count=count, count_exact=True, count_note="exact for one metadump walk, now",
+        sample=tuple(sample), memory_bytes=size, memory_note="sum of the items' sizes",
+        warnings=METADUMP_GUARANTEES, refusal=policy_refusal(target, read_only),
+        confirm_name=confirm_name_for(target), instance_id=pid)
+
+
+def run_memcached_flush(plan: ActionPlan, progress: ProgressFn | None = None,
+                        cancel: threading.Event | None = None, *,
+                        confirmation: str | None = None, record: bool = True) -> ActionResult:
+    """Walk metadump again, then delete the matching keys in paced, pipelined batches."""
+    return run_action(plan, _flush_body, progress, cancel, confirmation, record)
+
+
+def _check_instance(conn: McConnection, plan: ActionPlan) -> None:
+    _, pid = server_time(conn)
+    if plan.instance_id and pid and pid != plan.instance_id:
+        raise RefusedError(f"refused: {plan.target.name} restarted since the preview "
+                           "(its pid changed); preview again")
+
+
+def _flush_body(plan: ActionPlan, tally: Tally) -> None:
+    spec = plan.spec
+    assert isinstance(spec, FlushPatternSpec)
+    with McConnection(plan.target) as conn:
+        _check_instance(conn, plan)
+        pacer = Pacer(spec.rate_keys_per_s)
+        pacer.set_baseline([_probe(conn) for _ in range(3)])
+        for walk in range(1, MAX_WALKS + 1):
+            tally.report("listing")
+            keys = _matching_keys(conn, spec.pattern, tally)
+            if not keys:
+                tally.complete = True
+                return
+            if walk > 1:
+                tally.notes.append(f"walk {walk} found {len(keys)} more matching keys "
+                                   "(missed by the crawler, or written meanwhile)")
+            if not _delete_all(conn, keys, spec, pacer, tally):
+                return
+        tally.notes.append(f"matching keys were still listed after {MAX_WALKS} walks "
+                           "(a writer keeps adding them?)")
+
+
+def _matching_keys(conn: McConnection, pattern: bytes, tally: Tally) -> list[bytes]:
+    listed = [item.key for item in metadump(conn, DUMP_BUDGET_S)
+              if glob_match(pattern, item.key)]
+    keys = [key for key in listed if valid_memcached_key(key) is None]
+    if len(keys) < len(listed):
+        tally.notes.append(f"{len(listed) - len(keys)} listed keys cannot be sent in the "
+                           "text protocol and were skipped")
+    tally.scanned += len(listed)
+    return keys
+
+
+def _delete_all(conn: McConnection, keys: list[bytes], spec: FlushPatternSpec, pacer: Pacer,
+                tally: Tally) -> bool:
+    """Delete `keys` in paced batches; False if cancelled."""
+    start = 0
+    while start < len(keys):
+        batch = keys[start:start + pacer.chunk_size(spec.scan_count)]
+        if not pacer.wait(len(batch), tally.cancel):
+            return False
+        tally.sent(len(batch))
+        tally.deleted_batch(len(batch), delete_many(conn, batch))
+        pacer.record(len(batch))
+        if pacer.observe_probe(_probe(conn)):
+            tally.slowdowns = pacer.slowdowns
+        tally.limit_keys_per_s = pacer.current
+        tally.report()
+        start += len(batch)
+    return True
+
+
+def delete_many(conn: McConnection, keys: list[bytes]) -> int:
+    """Pipelined `delete`s: one write, then one reply line per key; returns DELETED count."""
+    conn.send(b"".join(b"delete " + key + b"\r\n" for key in keys))
+    deleted = 0
+    for _ in keys:
+        line = conn.read_line()
+        if line == b"DELETED":
+            deleted += 1
+        elif line != b"NOT_FOUND":
+            raise ActionError(f"unexpected reply to delete: {plain(line)[:200]}")
+    return deleted
+
+
+def _probe(conn: McConnection) -> float:
+    started = time.perf_counter()
+    conn.command(b"version")
+    return time.perf_counter() - started
+
+
+def plan_memcached_flush_all(target: Target, *, delay_s: int = 0,
+                             read_only: bool = False) -> ActionPlan:
+    """Preview `flush_all [delay]`: every item of the instance (curr_items, bytes)."""
+    if delay_s < 0:
+        raise ActionArgumentError("the flush_all delay must be 0 or more seconds")
+    stats = _ask(target, "stats", lambda conn: conn.stats())
+    later = f" in {delay_s}s" if delay_s else ""
+    return ActionPlan(
+        action="flush_all", target=target, spec=FlushDbSpec(0, delay_s), subject="all items",
+        description=f"flush_all{later}: invalidate every item of {target_label(target)}",
+        args=(("delay_s", str(delay_s)),), count=int(stats.get("curr_items", 0)),
+        count_exact=False, count_note="curr_items now", memory_bytes=int(stats.get("bytes", 0)),
+        memory_note="bytes used by items now",
+        warnings=("every item goes, whatever its key; this cannot be undone",),
+        refusal=policy_refusal(target, read_only), confirm_name=confirm_name_for(target),
+        instance_id=stats.get("pid", ""))
+
+
+def run_memcached_flush_all(plan: ActionPlan, progress: ProgressFn | None = None,
+                            cancel: threading.Event | None = None, *,
+                            confirmation: str | None = None, record: bool = True) -> ActionResult:
+    return run_action(plan, _flush_all_body, progress, cancel, confirmation, record)
+
+
+def _flush_all_body(plan: ActionPlan, tally: Tally) -> None:
+    spec = plan.spec
+    assert isinstance(spec, FlushDbSpec)
+    with McConnection(plan.target) as conn:
+        _check_instance(conn, plan)
+        before = int(conn.stats().get("curr_items", 0))
+        tally.sent(before)
+        conn.command(b"flush_all" + (b" %d" % spec.delay_s if spec.delay_s else b""))
+        tally.deleted_batch(before, before)
+        tally.notes.append("deleted is curr_items just before flush_all (which reports no "
+                           "count)" + (f"; items go in {spec.delay_s}s" if spec.delay_s else ""))
+        tally.complete = True
+
+
+def plan_memcached_delete(target: Target, key: bytes, *, read_only: bool = False) -> ActionPlan:
+    """Preview deleting one key: exists? TTL and size via `mg <key> s t` (memcached 1.6)."""
+    problem = valid_memcached_key(key)
+    if problem:
+        raise ActionArgumentError(f"cannot delete this key: {problem}")
+    reply = _ask(target, "mg", lambda conn: _meta_get(conn, key))
+    exists = None if reply is None else reply[0]
+    sample = SampleKey(key, plain(key, 200), reply[1] if reply else None, exists,
+                       reply[2] if reply else None)
+    return ActionPlan(
+        action="delete", target=target, spec=DeleteKeySpec(key), subject=f"key '{escaped(key)}'",
+        description=f"delete the memcached key '{escaped(key)}' on {target_label(target)}",
+        args=(("key", escaped(key)),), count=None if exists is None else int(exists),
+        count_exact=exists is not None,
+        count_note={True: "the key exists", False: "the key does not exist now",
+                    None: "unknown (no meta commands)"}[exists],
+        sample=(sample,), refusal=policy_refusal(target, read_only),
+        confirm_name=confirm_name_for(target))
+
+
+def _meta_get(conn: McConnection, key: bytes) -> tuple[bool, float | None, int | None] | None:
+    conn.send(b"mg " + key + b" s t\r\n")
+    line = conn.read_line()
+    if line == b"EN":
+        return False, None, None
+    if not line.startswith(b"HD"):
+        return None  # ERROR on servers without meta commands: existence unknown
+    flags = {part[:1]: part[1:] for part in line.split(b" ")[1:] if part}
+    ttl = float(flags[b"t"]) if flags.get(b"t", b"-1").lstrip(b"-").isdigit() else None
+    size = int(flags[b"s"]) if flags.get(b"s", b"").isdigit() else None
+    return True, (ttl if ttl is not None and ttl >= 0 else None), size
+
+
+def run_memcached_delete(plan: ActionPlan, progress: ProgressFn | None = None,
+                         cancel: threading.Event | None = None, *,
+                         confirmation: str | None = None, record: bool = True) -> ActionResult:
+    return run_action(plan, _delete_body, progress, cancel, confirmation, record)
+
+
+def _delete_body(plan: ActionPlan, tally: Tally) -> None:
+    spec = plan.spec
+    assert isinstance(spec, DeleteKeySpec)
+    with McConnection(plan.target) as conn:
+        tally.sent(1)
+        tally.deleted_batch(1, delete_many(conn, [spec.key]))
+        tally.scanned = 1
+        tally.complete = True

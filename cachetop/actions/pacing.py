@@ -1,0 +1,114 @@
+"""Provides Pacer: the keys/s limit of a bulk delete, and its automatic slow-down.
+
+A bulk delete must not hurt the instance it cleans. The pacer spaces batches to honour a
+configured keys/s limit, and watches PING probes taken between batches: when the median of
+the last PROBE_WINDOW probes is slower than max(2 x baseline, `slow_floor_s`), other clients
+are waiting too, so it halves the rate; after a run of fast probes it lets the rate grow back.
+The median, not each probe, decides: on a busy host one probe in a few is late for reasons
+that are not the server's (scheduling, GC), and halving on each of those would crawl.
+Pure logic over an injectable clock, so it is tested without a server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+MIN_RATE_KEYS_PER_S = 500.0
+PROBE_WINDOW = 5
+RECOVER_AFTER_PROBES = 10
+RATE_WINDOW_S = 1.0
+
+
+class Pacer:
+    """Spaces write batches; `limit_keys_per_s` None means as fast as the probe allows."""
+
+    def __init__(self, limit_keys_per_s: float | None, *, slow_floor_s: float = 0.001,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if limit_keys_per_s is not None and limit_keys_per_s <= 0:
+            limit_keys_per_s = None
+        self.configured = limit_keys_per_s
+        self.current = limit_keys_per_s
+        self.slow_floor_s = slow_floor_s
+        self.baseline_s: float | None = None
+        self.slowdowns = 0
+        self._clock = clock
+        self._free_at = clock()
+        self._fast_probes = 0
+        self._probes: deque[float] = deque(maxlen=PROBE_WINDOW)
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def chunk_size(self, batch: int) -> int:
+        """Keys per write batch: small enough for ~10 batches a second under a limit, so the
+        rate is smooth and a cancel is seen promptly."""
+        if self.current is None:
+            return batch
+        return max(1, min(batch, int(self.current / 10)))
+
+    def set_baseline(self, probes_s: list[float]) -> None:
+        """The instance's idle probe latency, measured before the first write (median)."""
+        if probes_s:
+            self.baseline_s = sorted(probes_s)[len(probes_s) // 2]
+
+    @property
+    def slow_threshold_s(self) -> float:
+        base = self.baseline_s if self.baseline_s is not None else self.slow_floor_s
+        return max(2 * base, self.slow_floor_s)
+
+    def wait(self, keys: int, cancel: threading.Event) -> bool:
+        """Block until `keys` more may be written; False if cancelled while waiting."""
+        if self.current is not None:
+            now = self._clock()
+            if self._free_at > now and cancel.wait(self._free_at - now):
+                return False
+            self._free_at = max(self._free_at, self._clock()) + keys / self.current
+        return not cancel.is_set()
+
+    def record(self, keys: int) -> None:
+        """Note a written batch, for the recent rate the slow-down halves."""
+        now = self._clock()
+        self._recent.append((now, keys))
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+
+    def recent_rate(self) -> float | None:
+        if len(self._recent) < 2:
+            return None
+        span = self._recent[-1][0] - self._recent[0][0]
+        keys = sum(n for _, n in list(self._recent)[1:])
+        return keys / span if span > 0 else None
+
+    def observe_probe(self, rtt_s: float) -> bool:
+        """Feed one probe latency; True when it made the pacer slow down."""
+        self._probes.append(rtt_s)
+        median = sorted(self._probes)[len(self._probes) // 2]
+        if len(self._probes) == PROBE_WINDOW and median > self.slow_threshold_s:
+            self._probes.clear()  # judge the new rate on fresh probes only
+            self._fast_probes = 0
+            basis = self.current if self.current is not None else self.recent_rate()
+            if basis is None:
+                return False
+            self.current = max(min(MIN_RATE_KEYS_PER_S, basis), basis / 2)
+            self.slowdowns += 1
+            return True
+        if rtt_s > self.slow_threshold_s:
+            return False
+        self._fast_probes += 1
+        if self.current != self.configured and self._fast_probes >= RECOVER_AFTER_PROBES:
+            self._fast_probes = 0
+            assert self.current is not None
+            grown = self.current * 1.5
+            if self.configured is not None and grown >= self.configured:
+                self.current = self.configured
+            elif self.configured is None and self._slowdown_lifted(grown):
+                self.current = None
+            else:
+                self.current = grown
+        return False
+
+    def _slowdown_lifted(self, grown: float) -> bool:
+        """Unlimited runs return to full speed once the limit no longer binds."""
+        rate = self.recent_rate()
+        return rate is not None and grown > 2 * rate

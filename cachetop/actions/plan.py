@@ -1,0 +1,170 @@
+"""Provides the data every action exchanges: ActionPlan, Progress, ActionResult, specs, errors.
+
+All of it is frozen, so a plan computed in a worker thread can be shown by the UI thread and then
+handed back to another worker to run, and a result can cross threads the same way. Keys stay
+bytes (the original key, to delete); `display` strings are made with text_safety.plain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cachetop.text_safety import plain
+from collectors.base import Target
+
+Status = Literal["done", "partial", "cancelled", "refused", "failed"]
+STATUSES: tuple[Status, ...] = ("done", "partial", "cancelled", "refused", "failed")
+
+
+def target_label(target: Target) -> str:
+    """`name (address)`, or just the address when the name is the address; display-safe."""
+    name, address = plain(target.name), plain(target.address)
+    return name if name == address else f"{name} ({address})"
+
+
+class ActionError(Exception):
+    """An action could not be planned or run; the message is one line without a secret."""
+
+
+class ActionArgumentError(ActionError):
+    """The request itself is wrong (a catch-all pattern, an unknown type or dialect, a key
+    memcached cannot hold): asking the server again will not help."""
+
+
+class RefusedError(ActionError):
+    """A safety rule forbids the action (read-only, replica, loading, cluster, confirmation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampleKey:
+    """One key of a preview. `ttl_s` is None for no expiry; `exists` None when unknown."""
+
+    key: bytes
+    display: str
+    ttl_s: float | None = None
+    exists: bool | None = True
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPatternSpec:
+    """Delete the keys matching a Redis glob (`type_name`: only keys of that TYPE)."""
+
+    pattern: bytes
+    db: int
+    type_name: str | None = None
+    scan_count: int = 1000
+    rate_keys_per_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlushDbSpec:
+    """FLUSHDB of one Redis db, or memcached `flush_all [delay]`."""
+
+    db: int = 0
+    delay_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteKeySpec:
+    """Delete one exact key (no glob)."""
+
+    key: bytes
+    db: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidateSpec:
+    """Invalidate tags in one dialect; `prefix` is the laravel cache prefix."""
+
+    tags: tuple[bytes, ...]
+    dialect: str = "cachetop"
+    prefix: bytes = b""
+    db: int = 0
+    batch: int = 500
+    rate_keys_per_s: float | None = None
+
+
+ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlan:
+    """What an action will do, computed before anything is written.
+
+    `count` is the number of keys it expects to delete (None when it cannot know, e.g. a
+    memcached version bump); `count_exact` says whether that is a complete count or an
+    estimate, `count_note` how it was obtained. `subject` names what is acted on in a few
+    words (`pattern 'user:*'`, `db 0`), for summary lines. `refusal`, when set, is why the
+    action must not run (read-only, replica, ...): a UI shows it and disables the confirm
+    button; running such a plan returns a "refused" result. `confirm_name`, when set, must be
+    typed to confirm (a prod target). `instance_id` (Redis run_id, memcached pid) lets the
+    run check it talks to the same server it previewed.
+    """
+
+    action: str
+    target: Target
+    spec: ActionSpec
+    subject: str
+    description: str
+    args: tuple[tuple[str, str], ...]
+    count: int | None
+    count_exact: bool
+    count_note: str = ""
+    sample: tuple[SampleKey, ...] = ()
+    memory_bytes: int | None = None
+    memory_note: str = ""
+    warnings: tuple[str, ...] = ()
+    refusal: str | None = None
+    confirm_name: str | None = None
+    instance_id: str = ""
+    server_version: tuple[int, ...] = ()
+
+    @property
+    def needs_typed_name(self) -> bool:
+        return self.confirm_name is not None
+
+    @property
+    def args_dict(self) -> dict[str, str]:
+        return dict(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A running action's figures so far; sent to the progress callback after every batch."""
+
+    scanned: int
+    deleted: int
+    already_gone: int
+    planned: int | None
+    elapsed_s: float
+    rate_keys_per_s: float
+    limit_keys_per_s: float | None = None
+    slowdowns: int = 0
+    phase: str = "deleting"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What an action did. `deleted` is the sum of server replies (UNLINK/DEL/`DELETED`),
+    never the number of keys sent; `already_gone` counts keys sent that no longer existed.
+    `scanned` counts matching keys the scan returned (duplicates included)."""
+
+    action: str
+    target_name: str
+    address: str
+    status: Status
+    planned: int | None
+    deleted: int
+    already_gone: int
+    scanned: int
+    errors: tuple[str, ...]
+    duration_s: float
+    summary: str
+    notes: tuple[str, ...] = ()
+    args: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"

@@ -1,0 +1,183 @@
+"""Provides run_action(): the harness every action's run goes through, and Tally, its counters.
+
+The harness applies the rules no action may forget: a refused plan or a missing prod
+confirmation never reaches the server; the audit log must be writable before anything is
+written; any failure ends as a result (status with true counts), never as an exception; and
+every run, refusals included, appends exactly one audit line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from cachetop import audit
+from cachetop.actions.connect import McError
+from cachetop.actions.plan import (
+    ActionError,
+    ActionPlan,
+    ActionResult,
+    Progress,
+    RefusedError,
+    Status,
+    target_label,
+)
+from cachetop.actions.safety import confirmation_refusal, describe_error
+from cachetop.text_safety import plain
+
+ProgressFn = Callable[[Progress], None]
+log = logging.getLogger(__name__)
+
+
+class Tally:
+    """Mutable counters of one run; lives in the worker thread only (Progress is the copy
+    that crosses threads)."""
+
+    def __init__(self, plan: ActionPlan, progress: ProgressFn | None,
+                 cancel: threading.Event) -> None:
+        self.plan, self._progress, self.cancel = plan, progress, cancel
+        self.started = time.monotonic()
+        self.scanned = self.deleted = self.already_gone = 0
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self.complete = False  # the whole index/keyspace was walked without error
+        self.refused = False
+        self.in_flight = 0  # keys of a write whose reply has not arrived
+        self.limit_keys_per_s: float | None = None
+        self.slowdowns = 0
+
+    def sent(self, keys: int) -> None:
+        self.in_flight = keys
+
+    def deleted_batch(self, sent: int, deleted: int) -> None:
+        """Count a write's reply: `deleted` existed, the rest of `sent` were already gone."""
+        self.in_flight = 0
+        self.deleted += deleted
+        self.already_gone += sent - deleted
+
+    def report(self, phase: str = "deleting") -> None:
+        """Send a Progress to the callback (every batch: a UI keeps only the latest)."""
+        if self._progress is None:
+            return
+        elapsed = time.monotonic() - self.started
+        rate = self.deleted / elapsed if elapsed > 0 else 0.0
+        try:
+            self._progress(Progress(self.scanned, self.deleted, self.already_gone,
+                                    self.plan.count, elapsed, rate, self.limit_keys_per_s,
+                                    self.slowdowns, phase))
+        except Exception as exc:  # noqa: BLE001 - the caller's callback is a thread boundary
+            self.errors.append(f"progress callback failed: {plain(str(exc))[:200]}")
+            self.cancel.set()
+
+    def status(self) -> Status:
+        if self.refused:
+            return "partial" if self.deleted or self.in_flight else "refused"
+        if self.errors:
+            return "partial" if self.deleted or self.in_flight else "failed"
+        if self.complete:
+            return "done"
+        return "cancelled" if self.cancel.is_set() else "partial"
+
+
+RunBody = Callable[[ActionPlan, Tally], None]
+
+
+def run_action(plan: ActionPlan, body: RunBody, progress: ProgressFn | None,
+               cancel: threading.Event | None, confirmation: str | None,
+               record: bool = True) -> ActionResult:
+    """Run `body` under the safety rules; always returns a result, never raises (it is
+    what a UI worker thread calls)."""
+    cancel = cancel or threading.Event()
+    reason = plan.refusal or confirmation_refusal(plan, confirmation)
+    if reason:
+        return refuse(plan, reason, record=record)
+    if record:
+        try:
+            audit.ensure_writable()
+        except audit.AuditError as exc:
+            return refuse(plan, f"refused: {exc}", record=False)
+    tally = Tally(plan, progress, cancel)
+    try:
+        body(plan, tally)
+    except RefusedError as exc:
+        tally.refused = True
+        tally.errors.append(str(exc))
+    except (redis.RedisError, OSError, ActionError) as exc:
+        if isinstance(exc, redis.ResponseError | McError):
+            tally.in_flight = 0  # the server answered with an error: it did nothing
+        tally.errors.append(describe_error(exc))
+    except Exception as exc:  # noqa: BLE001 - a worker's boundary: a bug still ends as a result
+        log.exception("action %s on %s failed", plan.action, plan.target.name)
+        tally.errors.append(f"internal error: {type(exc).__name__}: {plain(str(exc))[:200]}")
+    if tally.slowdowns:
+        tally.notes.append(f"slowed down {tally.slowdowns} times: the server answered probes "
+                           "slowly (other clients were waiting)")
+    if tally.in_flight:
+        tally.notes.append(f"the last batch of {tally.in_flight} keys got no reply: "
+                           "some of them may have been deleted too")
+    tally.report()
+    return _finish(plan, tally.status(), tally, record)
+
+
+def refuse(plan: ActionPlan, reason: str, *, record: bool = True) -> ActionResult:
+    """A result for an action that did not start (policy, safety, no confirmation); audited."""
+    tally = Tally(plan, None, threading.Event())
+    tally.errors.append(reason if reason.startswith("refused") else f"refused: {reason}")
+    tally.refused = True
+    return _finish(plan, "refused", tally, record)
+
+
+def _finish(plan: ActionPlan, status: Status, tally: Tally, record: bool) -> ActionResult:
+    duration = time.monotonic() - tally.started
+    result = ActionResult(
+        action=plan.action, target_name=plan.target.name, address=plan.target.address,
+        status=status, planned=plan.count, deleted=tally.deleted,
+        already_gone=tally.already_gone, scanned=tally.scanned, errors=tuple(tally.errors),
+        duration_s=duration, summary=summary_line(plan, status, tally, duration),
+        notes=tuple(tally.notes), args=plan.args)
+    if record:
+        try:
+            audit.append(audit_record(plan, result))
+        except audit.AuditError as exc:
+            result = _with_error(result, str(exc))
+    return result
+
+
+def _with_error(result: ActionResult, error: str) -> ActionResult:
+    from dataclasses import replace
+
+    return replace(result, errors=(*result.errors, error))
+
+
+def planned_text(plan: ActionPlan) -> str:
+    if plan.count is None:
+        return ""
+    return f" of {'' if plan.count_exact else '~'}{plan.count} planned"
+
+
+def summary_line(plan: ActionPlan, status: Status, tally: Tally, duration_s: float) -> str:
+    head = f"{plan.action} {target_label(plan.target)} {plan.subject}"
+    if status == "refused":
+        return f"{head}: {tally.errors[0] if tally.errors else 'refused'}"
+    body = (f"deleted {tally.deleted}{planned_text(plan)} ({tally.already_gone} already gone) "
+            f"in {duration_s:.1f}s: {status}")
+    if tally.errors:
+        body += f": {tally.errors[0]}"
+    return f"{head}: {body}"
+
+
+def audit_record(plan: ActionPlan, result: ActionResult) -> dict[str, Any]:
+    return {
+        "target": plain(plan.target.name), "address": plain(plan.target.address),
+        "kind": plan.target.kind, "action": plan.action,
+        "args": {k: v for k, v in plan.args}, "planned": plan.count,
+        "planned_exact": plan.count_exact, "done": result.deleted,
+        "already_gone": result.already_gone, "scanned": result.scanned,
+        "errors": list(result.errors), "notes": list(result.notes),
+        "duration_s": round(result.duration_s, 3), "status": result.status,
+    }

@@ -1,0 +1,153 @@
+"""Provides the safety checks every destructive action runs: policy, server state, role, errors.
+
+Policy (read-only, prod confirmation) needs no socket. Server state (role, LOADING, cluster,
+version, run_id) comes from one INFO at plan time; the role is read again before *every* write
+batch, because a failover can demote the master mid-run and a replica configured with
+`replica-read-only no` accepts writes (reliability.md section 2, row 7).
+"""
+
+# mypy: disallow-untyped-calls=False
+# (redis-py's execute_command carries no type hints)
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from cachetop.actions.plan import ActionPlan, RefusedError
+from cachetop.text_safety import plain
+from collectors.base import Target
+
+PROD_ENVS = frozenset({"prod", "production"})
+
+
+def policy_refusal(target: Target, read_only: bool) -> str | None:
+    """Why policy forbids writes to `target` (None when it allows them)."""
+    if read_only or target.read_only:
+        where = "this target is configured read_only" if target.read_only else "read-only mode"
+        return f"refused: {where}; {target.name} accepts no write actions"
+    return None
+
+
+def confirm_name_for(target: Target) -> str | None:
+    """The text to type to confirm a write on `target`: its name on prod targets."""
+    return target.name if target.env.strip().lower() in PROD_ENVS else None
+
+
+def confirmation_refusal(plan: ActionPlan, confirmation: str | None) -> str | None:
+    """Why the run must not start: a prod target whose name was not typed exactly."""
+    if plan.confirm_name is None or confirmation == plan.confirm_name:
+        return None
+    return (f"refused: {plain(plan.target.name)} is a prod target; "
+            "confirm by typing its name exactly")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisState:
+    """What a Redis said about itself before an action."""
+
+    role: str
+    version: tuple[int, ...]
+    loading: bool
+    cluster: bool
+    run_id: str
+
+
+def _info_fields(raw: bytes | dict[str, object]) -> dict[str, str]:
+    if isinstance(raw, dict):  # redis-py parses INFO into a dict unless asked not to
+        return {str(k): str(v) for k, v in raw.items()}
+    out: dict[str, str] = {}
+    for line in raw.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and not name.startswith("#"):
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _info(client: redis.Redis, section: str | None = None) -> dict[str, str]:
+    args = ("INFO", section) if section else ("INFO",)
+    return _info_fields(client.execute_command(*args, NEVER_DECODE=True))
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def read_state(client: redis.Redis) -> RedisState:
+    """One INFO (all default sections), parsed for the checks."""
+    fields = _info(client)
+    return RedisState(role=fields.get("role", "?"),
+                      version=version_tuple(fields.get("redis_version", "")),
+                      loading=fields.get("loading") == "1",
+                      cluster=fields.get("cluster_enabled") == "1",
+                      run_id=fields.get("run_id", ""))
+
+
+def state_refusal(target: Target, state: RedisState) -> str | None:
+    """Why the server's state forbids writing to it now (None when it allows)."""
+    if state.loading:
+        return f"refused: {target.name} is LOADING its dataset; try again when it has loaded"
+    if state.role != "master":
+        return (f"refused: {target.name} is a replica (role:{plain(state.role)}); "
+                "write actions go to its master")
+    if state.cluster:
+        return (f"refused: {target.name} runs in cluster mode, which cachetop actions do not "
+                "support yet; run the action against each master with redis-cli --cluster call")
+    return None
+
+
+def check_master(client: redis.Redis, target: Target, replid: str | None = None) -> str:
+    """Before a write batch: is the server still the master we started on? One INFO
+    replication round trip. Returns its `master_replid` (a master gets a new one when it
+    restarts or is promoted), to pass back on the next call; raises RefusedError if not."""
+    return verify_master(client.execute_command("INFO", "replication", NEVER_DECODE=True),
+                         target, replid)
+
+
+def verify_master(info: bytes | dict[str, object], target: Target, replid: str | None) -> str:
+    """check_master on an INFO replication reply already read (e.g. pipelined)."""
+    fields = _info_fields(info)
+    role = fields.get("role", "?")
+    if role != "master":
+        raise RefusedError(f"{target.name} became a replica (role:{plain(role)}) during the run")
+    current = fields.get("master_replid", "")
+    if replid and current and current != replid:
+        raise RefusedError(f"{target.name} changed identity during the run (master_replid)")
+    return current
+
+
+def checked_state(client: redis.Redis, target: Target, planned_run_id: str) -> RedisState:
+    """The state at the start of a run: the server that was previewed (same run_id), and one
+    that accepts writes now. Raises RefusedError otherwise."""
+    state = read_state(client)
+    if planned_run_id and state.run_id and planned_run_id != state.run_id:
+        raise RefusedError(f"refused: {target.name} is not the server that was previewed "
+                           "(its run_id changed: restarted or failed over); preview again")
+    refusal = state_refusal(target, state)
+    if refusal:
+        raise RefusedError(refusal)
+    return state
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed Redis/memcached call, with a hint for the common cases."""
+    lines = str(exc).strip().splitlines()
+    message = plain(lines[0][:300]) if lines else type(exc).__name__
+    if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
+        return f"not permitted by the server's ACL (NOPERM): {message.removeprefix('NOPERM ')}"
+    if isinstance(exc, redis.exceptions.ReadOnlyError) or message.startswith("READONLY"):
+        return f"the server is a read-only replica: {message}"
+    if isinstance(exc, redis.exceptions.BusyLoadingError):
+        return f"the server is loading its dataset: {message}"
+    if message.lower().startswith("unknown command") or "unknown command" in message.lower():
+        return f"the command is disabled or renamed on this server: {message}"
+    if isinstance(exc, redis.TimeoutError | TimeoutError):
+        return f"timeout: {message}"
+    if isinstance(exc, redis.ConnectionError | OSError):
+        return f"connection failed: {message}"
+    return message

@@ -1,0 +1,290 @@
+"""Provides main() for `cachetop flush|flushdb|flushall|delete|tags|invalidate`: the actions CLI.
+
+Plan, show, confirm, run, report. Confirmation: --yes, or y/N on a terminal; a prod target
+needs its name (--confirm NAME, or typed on a terminal; --yes alone is not enough). Without a
+terminal and without --yes nothing runs. Exit codes: 0 done (or dry run), 1 partial or failed,
+2 usage, config or refused, 130 cancelled by Ctrl-C. The last stdout line is a summary a
+script can rely on (or one JSON document with --json). Errors are one line, never a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cachetop.actions import (
+    ActionArgumentError,
+    ActionError,
+    ActionPlan,
+    ActionResult,
+    Progress,
+    execute,
+    list_tags,
+    plan_delete,
+    plan_flush,
+    plan_flushdb,
+    plan_invalidate,
+    refuse,
+)
+from cachetop.actions.describe import (
+    dry_run_line,
+    plan_document,
+    plan_lines,
+    progress_line,
+    result_document,
+)
+from cachetop.config import load_config, resolve_config_path
+from cachetop.errors import ConfigError
+from cachetop.target_url import parse_target_url
+from cachetop.text_safety import plain
+from collectors.base import Target
+
+EXIT = {"done": 0, "partial": 1, "failed": 1, "refused": 2, "cancelled": 130}
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"cachetop {command}", description=_HELP[command])
+    p.add_argument("target", metavar="TARGET", help="a URL (redis://host:port/db, "
+                   "memcached://host:port) or the name of a target in the config file")
+    if command == "delete":
+        p.add_argument("key", metavar="KEY", help="the exact key (no glob)")
+    if command == "flush":
+        p.add_argument("--pattern", required=True, help="Redis glob: * ? [a-z] [^a] \\x")
+        p.add_argument("--type", dest="type_name", help="only keys of this TYPE (Redis)")
+        p.add_argument("--count", type=int, default=1000, help="SCAN COUNT per call")
+        p.add_argument("--count-budget", type=float, default=2.0, metavar="S",
+                       help="seconds the preview may scan before it estimates")
+    if command in ("flush", "invalidate"):
+        p.add_argument("--rate", type=float, metavar="N", help="at most N keys/s (default: "
+                       "as fast as the server's probe latency allows)")
+    if command in ("tags", "invalidate"):
+        p.add_argument("--dialect", choices=("cachetop", "laravel", "symfony"))
+        p.add_argument("--prefix", help="laravel cache prefix (default: the config's)")
+    if command == "invalidate":
+        p.add_argument("--tag", action="append", required=True, help="a tag (repeatable)")
+    if command in ("flushdb", "flushall"):
+        p.add_argument("--delay", type=int, default=0, metavar="S",
+                       help="memcached: flush_all after S seconds")
+    if command != "tags":
+        p.add_argument("--dry-run", action="store_true", help="preview only; change nothing")
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask (not enough for "
+                       "a prod target: add --confirm NAME)")
+        p.add_argument("--confirm", metavar="NAME", help="the target's name, to confirm a prod "
+                       "target")
+        p.add_argument("--read-only", action="store_true", help="refuse every write")
+    p.add_argument("--db", type=int, help="Redis db (default: the target's)")
+    p.add_argument("--config", metavar="FILE", help="TOML config file")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    return p
+
+
+_HELP = {
+    "flush": "Delete the keys matching a pattern (SCAN MATCH + UNLINK; memcached: metadump).",
+    "flushdb": "Delete every key of one Redis db (FLUSHDB ASYNC), or memcached flush_all.",
+    "flushall": "memcached flush_all. Redis FLUSHALL is not offered: flushdb one db at a time.",
+    "delete": "Delete one exact key.",
+    "tags": "List the tags found on a target, with their index sizes.",
+    "invalidate": "Invalidate tags: delete the keys each tag's index lists (tags.md dialects).",
+}
+
+
+class _CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _target(args: argparse.Namespace) -> tuple[Target, bool, bytes]:
+    """(target, read-only?, laravel prefix) from a URL or a config name."""
+    env = dict(os.environ)
+    config = load_config(resolve_config_path(args.config, env), env)
+    for warning in config.warnings:
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    if "://" in args.target:
+        target = parse_target_url(args.target, timeout_s=config.timeout_s)
+    else:
+        found = [t for t in config.targets if t.name == args.target]
+        if not found:
+            where = config.path or "no config file"
+            raise ConfigError(f"no target named {plain(args.target)!r} ({where}); give a URL "
+                              "such as redis://127.0.0.1:6379")
+        target = found[0]
+    read_only = config.is_read_only(target) or bool(getattr(args, "read_only", False))
+    prefix = args.prefix if getattr(args, "prefix", None) is not None else (
+        config.options_for(target.name).prefix)
+    return target, read_only, os.fsencode(prefix or "")
+
+
+def _plan(command: str, args: argparse.Namespace, target: Target, read_only: bool,
+          prefix: bytes) -> ActionPlan:
+    if command == "flush":
+        return plan_flush(target, os.fsencode(args.pattern), db=args.db,
+                          type_name=args.type_name, read_only=read_only,
+                          rate_keys_per_s=args.rate, scan_count=args.count,
+                          count_budget_s=args.count_budget)
+    if command == "flushall" and target.kind == "redis":
+        raise _CliError("FLUSHALL is not offered: it wipes every db at once; run `cachetop "
+                    "flushdb TARGET --db N` for each db instead", 2)
+    if command in ("flushdb", "flushall"):
+        return plan_flushdb(target, db=args.db, delay_s=args.delay, read_only=read_only)
+    if command == "delete":
+        return plan_delete(target, os.fsencode(args.key), db=args.db, read_only=read_only)
+    return plan_invalidate(target, [os.fsencode(t) for t in args.tag], dialect=args.dialect,
+                           prefix=prefix, db=args.db, read_only=read_only,
+                           rate_keys_per_s=args.rate)
+
+
+def _ask(question: str) -> str:
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip()
+
+
+def _confirmation(plan: ActionPlan, args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(confirmation text, refusal reason): exactly one is set."""
+    name = plan.confirm_name
+    tty = sys.stdin.isatty()
+    if name is not None:
+        if args.confirm is not None:
+            if args.confirm == name:
+                return name, None
+            return None, "--confirm does not match the target's name"
+        if not tty:
+            return None, (f"{plain(name)} is a prod target: pass --confirm NAME with its name "
+                          "(--yes alone is not enough)")
+        typed = _ask(f"{plain(name)} is a prod target. Type its name to confirm: ")
+        return (name, None) if typed == name else (None, "the typed name did not match")
+    if args.yes or (args.confirm is not None and args.confirm == plan.target.name):
+        return "", None
+    if not tty:
+        return None, "no terminal to confirm on: pass --yes to run without asking"
+    answer = _ask("Proceed? [y/N] ").lower()
+    return ("", None) if answer in ("y", "yes") else (None, "not confirmed")
+
+
+def _progress_printer() -> Callable[[Progress], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        if p.elapsed_s - last[0] >= 0.1:
+            last[0] = p.elapsed_s
+            print(f"\r{progress_line(p)}\033[K", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _run(plan: ActionPlan, confirmation: str) -> tuple[ActionResult, bool]:
+    """Execute in a worker thread so Ctrl-C (or SIGTERM) only sets the cancel event: the
+    current batch finishes, its reply is counted, and the result reports the truth."""
+    cancel, finished = threading.Event(), threading.Event()
+    box: list[ActionResult] = []
+    show = _progress_printer()
+
+    def work() -> None:
+        try:
+            box.append(execute(plan, show, cancel, confirmation=confirmation))
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name="cachetop-action")
+    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    interrupted = False
+    worker.start()
+    try:
+        # Wait on an Event, not Thread.join: a join interrupted by Ctrl-C can make is_alive()
+        # report a live thread as finished (CPython 3.11).
+        while not finished.is_set():
+            try:
+                finished.wait(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
+                cancel.set()
+                print("\ncancelling after the current batch...", file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    worker.join()
+    if show is not None:
+        print(file=sys.stderr)
+    return box[0], interrupted or cancel.is_set()
+
+
+def _emit(args: argparse.Namespace, plan: ActionPlan | None, result: ActionResult | None,
+          final: str) -> None:
+    if args.json:
+        doc: dict[str, Any] = {"plan": plan_document(plan) if plan else None,
+                               "result": result_document(result) if result else None,
+                               "dry_run": bool(getattr(args, "dry_run", False)),
+                               "summary": final}
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        print(final, flush=True)
+
+
+def _act(command: str, args: argparse.Namespace) -> int:
+    target, read_only, prefix = _target(args)
+    plan = _plan(command, args, target, read_only, prefix)
+    if not args.json:
+        out = sys.stdout if args.dry_run else sys.stderr
+        print("\n".join(plan_lines(plan)), file=out, flush=True)
+    if plan.refusal:
+        result = refuse(plan, plan.refusal)
+        _emit(args, plan, result, result.summary)
+        return 2
+    if args.dry_run:
+        _emit(args, plan, None, dry_run_line(plan))
+        return 0
+    confirmation, reason = _confirmation(plan, args)
+    if confirmation is None:
+        result = refuse(plan, reason or "not confirmed")
+        _emit(args, plan, result, result.summary)
+        return 2
+    result, interrupted = _run(plan, confirmation)
+    _emit(args, plan, result, result.summary)
+    if result.status == "cancelled" or (interrupted and result.status == "partial"):
+        return 130
+    return EXIT[result.status]
+
+
+def _tags(args: argparse.Namespace) -> int:
+    target, _, prefix = _target(args)
+    found = list_tags(target, dialect=args.dialect, prefix=prefix, db=args.db)
+    rows: list[dict[str, Any]] = [{"tag": plain(t.tag), "size": t.size,
+                                   "index": plain(t.index_key), "detail": plain(t.detail)}
+                                  for t in found]
+    if args.json:
+        print(json.dumps({"target": target.name, "tags": rows}, ensure_ascii=False))
+        return 0
+    for row in rows:
+        size = "-" if row["size"] is None else row["size"]
+        print(f"{row['tag']}\t{size}\t{row['index']}\t{row['detail']}".rstrip())
+    print(f"tags {plain(target.name)}: {len(rows)} tags", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    command, rest = argv[0], list(argv[1:])
+    args = _parser(command).parse_args(rest)
+    try:
+        return _tags(args) if command == "tags" else _act(command, args)
+    except ActionArgumentError as exc:
+        print(f"cachetop {command}: {exc}", file=sys.stderr)
+        return 2
+    except _CliError as exc:
+        print(f"cachetop {command}: {exc}", file=sys.stderr)
+        return exc.code
+    except ConfigError as exc:
+        print(f"cachetop {command}: {exc}", file=sys.stderr)
+        return 2
+    except ActionError as exc:
+        print(f"cachetop {command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ncachetop {command}: interrupted before anything was written", file=sys.stderr)
+        return 130

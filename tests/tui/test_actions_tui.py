@@ -1,0 +1,89 @@
+"""Actions from the keyboard: preview, confirm, run, result; refused in read-only mode."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cachetop.tui.app import CachetopApp
+from cachetop.tui.screens.action import ActionScreen
+from cachetop.tui.screens.fleet import FleetScreen
+from cachetop.tui.widgets.fleet_table import FleetTable
+from tests.servers import RedisServer
+from tests.tui.pilot import cell, config_for, wait_for
+
+
+@pytest.fixture(autouse=True)
+def audit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _fill(server: RedisServer) -> None:
+    client = server.client()
+    client.mset({f"user:{i}": "v" for i in range(1000)})
+    client.mset({f"other:{i}": "v" for i in range(1000)})
+
+
+def _preview_text(app: CachetopApp) -> str:
+    screen = app.screen
+    assert isinstance(screen, ActionScreen)
+    return str(screen.query_one("#action-preview").render())
+
+
+def test_flush_by_pattern_from_the_fleet_screen(redis_server: RedisServer,
+                                                audit_dir: Path) -> None:
+    _fill(redis_server)
+    config = config_for(redis_server.url, names=["cache"])
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=(140, 45)) as pilot:
+            table = app.fleet_screen.query_one(FleetTable)
+            await wait_for(pilot, lambda: cell(table, "cache", "status") == "● up")
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+            for ch in "user:*":
+                await pilot.press(ch if ch != "*" else "asterisk")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "keys: 1000" in _preview_text(app))
+            assert "user:" in _preview_text(app)                 # the sample of keys
+            await pilot.click("#action-run")
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    client = redis_server.client()
+    assert client.dbsize() == 1000
+    assert not list(client.scan_iter(match="user:*"))
+    entry = json.loads((audit_dir / "cachetop" / "audit.log").read_text().splitlines()[-1])
+    assert (entry["done"], entry["status"], entry["target"]) == (1000, "done", "cache")
+
+
+def test_read_only_refuses_and_deletes_nothing(redis_server: RedisServer,
+                                               audit_dir: Path) -> None:
+    _fill(redis_server)
+    config = dataclasses.replace(config_for(redis_server.url, names=["cache"]), read_only=True)
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=(140, 45)) as pilot:
+            table = app.fleet_screen.query_one(FleetTable)
+            await wait_for(pilot, lambda: cell(table, "cache", "status") == "● up")
+            await pilot.press("F")                               # flush the whole db
+            await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+            await wait_for(pilot, lambda: "read-only" in _preview_text(app).lower())
+            assert app.screen.query_one("#action-run").disabled
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    assert redis_server.client().dbsize() == 2000
+    assert os.path.exists(audit_dir / "cachetop" / "audit.log")
+    assert "refused" in (audit_dir / "cachetop" / "audit.log").read_text()
