@@ -104,6 +104,15 @@ def kv_table(title: str, rows: Iterable[tuple[str, str | Text]]) -> Table:
     return table
 
 
+
+
+class TablePane(DetailPane):
+    """A detail pane that is a one-line note over a DataTable of COLUMNS."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="pane-note")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+
 class RawView(DetailPane):
     """Raw lines of the detail with a substring filter: type to keep the lines containing it."""
 

@@ -9,11 +9,18 @@ from rich.columns import Columns
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from cachetop.fleet import TargetFigures
 from cachetop.formatting import percent, size
-from cachetop.tui.widgets.instance_detail import DetailPane, RawView, kv_table, num, sync_rows
+from cachetop.tui.widgets.instance_detail import (
+    DetailPane,
+    RawView,
+    TablePane,
+    kv_table,
+    num,
+    sync_rows,
+)
 from cachetop.tui.widgets.instance_tiles import age, clock
 
 DIM = "grey50"
@@ -59,17 +66,13 @@ def slab_rows(slabs: Mapping[int, Mapping[str, float]],
     return rows
 
 
-class MemcachedSlabs(DetailPane):
+class MemcachedSlabs(TablePane):
     """Per slab class: chunk size, items, memory, evictions, eviction age, out-of-memory."""
 
     COLUMNS = (("slab", "SLAB"), ("chunk", "CHUNK"), ("items", "ITEMS"),
                ("chunks", "USED/TOTAL CHUNKS"), ("pages_mem", "PAGES×PAGE"),
                ("used_mem", "CHUNKS×SIZE"), ("evicted", "EVICTED"), ("evict_age", "EVICT AGE"),
                ("oom", "OOM"), ("age", "OLDEST"))
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="pane-note")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):

@@ -6,14 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
 
 from cachetop.config import Thresholds
 from cachetop.fleet import TargetFigures
 from cachetop.text_safety import plain
 from cachetop.tui.rows import COLUMN_KEYS, target_cells
-from cachetop.tui.widgets.instance_detail import DetailPane, RawView, sync_rows
+from cachetop.tui.widgets.instance_detail import DetailPane, RawView, TablePane, sync_rows
 
 DIM = "grey50"
 CACHE_COLUMNS = (("name", "CACHE"), ("status", "STATUS"), ("ops", "OPS/s"), ("hit", "HIT%"),
@@ -23,7 +21,7 @@ CACHE_COLUMNS = (("name", "CACHE"), ("status", "STATUS"), ("ops", "OPS/s"), ("hi
 _PICK = tuple(COLUMN_KEYS.index(key) for key, _ in CACHE_COLUMNS)
 
 
-class MetricsCaches(DetailPane):
+class MetricsCaches(TablePane):
     """One row per cache the endpoint exposes, with the same figures as the fleet table."""
 
     COLUMNS = CACHE_COLUMNS
@@ -31,10 +29,6 @@ class MetricsCaches(DetailPane):
     def __init__(self, thresholds: Thresholds, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.thresholds = thresholds
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="pane-note")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def show(self, figures: TargetFigures) -> None:
         stale = not figures.live and figures.last_good is not None

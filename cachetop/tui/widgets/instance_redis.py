@@ -11,13 +11,14 @@ from rich.columns import Columns
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from cachetop.fleet import TargetFigures
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.instance_detail import (
     DetailPane,
     RawView,
+    TablePane,
     kv_table,
     num,
     sync_rows,
@@ -82,14 +83,10 @@ def call_rates(prev: Mapping[str, Mapping[str, float]], cur: Mapping[str, Mappin
     return rates
 
 
-class RedisKeyspace(DetailPane):
+class RedisKeyspace(TablePane):
     """Keys, expires and average TTL per database."""
 
     COLUMNS = (("db", "DB"), ("keys", "KEYS"), ("expires", "WITH TTL"), ("ttl", "AVG TTL"))
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="pane-note")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
@@ -107,7 +104,7 @@ class RedisKeyspace(DetailPane):
         self.note(note)
 
 
-class RedisCommands(DetailPane):
+class RedisCommands(TablePane):
     """INFO commandstats: calls/s between two refreshes, total calls, µs per call."""
 
     COLUMNS = (("cmd", "COMMAND"), ("rate", "CALLS/s"), ("calls", "CALLS"),
@@ -119,10 +116,6 @@ class RedisCommands(DetailPane):
         self._prev: tuple[float, dict[str, dict[str, float]]] | None = None
         self._rates: dict[str, float | None] = {}
         self._dt_s = 0.0
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="pane-note")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
@@ -166,15 +159,11 @@ def _arg(arg: Any) -> str:
     return f'"{text}"' if not text or any(ch.isspace() for ch in text) else text
 
 
-class RedisSlowlog(DetailPane):
+class RedisSlowlog(TablePane):
     """SLOWLOG GET: newest first, arguments escaped."""
 
     COLUMNS = (("id", "ID"), ("when", "WHEN"), ("ms", "ms"), ("cmd", "COMMAND"),
                ("client", "CLIENT"), ("name", "NAME"))
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="pane-note")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
