@@ -56,7 +56,8 @@ def target_document(t: TargetFigures) -> dict[str, Any]:
         "status": t.status, "error": t.error, "role": t.role or None, "version": t.version or None,
         **figures,
         "server_latency_source": t.server_latency.source or None if live else None,
-        "degraded": list(t.degraded), "status_since": _iso(t.status_since),
+        "degraded": list(t.degraded), "tls_insecure": t.tls_insecure,
+        "status_since": _iso(t.status_since),
         "last_success": _iso(t.last_success),
         "caches": [target_document(c) for c in t.caches] if live else [],
     }

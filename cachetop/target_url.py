@@ -340,8 +340,8 @@ def _credentials(
     if password is None and url_password is not None:
         password = Secret(url_password)
     user = user or url_user
-    if scheme == "memcached" and (user or password):
-        raise ConfigError("memcached targets take no username or password")
+    if scheme == "memcached" and user and password is None:
+        raise ConfigError("a memcached username needs a password (memcached -Y ASCII auth)")
     return user, password
 
 

@@ -6,6 +6,7 @@ and read timeouts, and each operation is further bounded by the poll's deadline.
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError
 
+from collectors import memcached_wire
 from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
 from collectors.sample import (
     CONNECTIONS,
@@ -47,7 +49,12 @@ _GAUGES = {
 
 _WANTED = (*_OPS_FIELDS, *_EXPIRATION_FIELDS, *_GAUGES, "get_hits", "get_misses", "evictions",
            "version", "pid")
-_MARKERS = {name: b"STAT " + name.encode() + b" " for name in _WANTED}
+# Anchored at a line start, so a value (say a hostile `version`) cannot fake another field.
+_MARKERS = {name: b"\nSTAT " + name.encode() + b" " for name in _WANTED}
+MAX_VALUE_BYTES = 4096  # a longer value is garbage: dropped, never cut into a wrong number
+MAX_LINES = 20_000  # all_stats: lines read from one reply (memcached sends ~100)
+_MAX_NUMBER_CHARS = 64
+_MAX_SLAB_CLASSES = 1024  # memcached has at most 63 (MAX_NUMBER_OF_SLAB_CLASSES - 1)
 
 
 def stats_fields(raw: bytes) -> dict[str, bytes]:
@@ -56,22 +63,27 @@ def stats_fields(raw: bytes) -> dict[str, bytes]:
     pymemcache's `stats()` reads and type-converts ~95 lines one at a time; this takes the ~25
     fields a poll needs at a fraction of the CPU (bench/README.md). Values stay bytes.
     """
+    if not raw.startswith(b"\n"):
+        raw = b"\n" + raw
     fields: dict[str, bytes] = {}
     for name, marker in _MARKERS.items():
         start = raw.find(marker)
         if start < 0:
             continue
         start += len(marker)
-        end = raw.find(b"\r\n", start)
-        fields[name] = raw[start:] if end < 0 else raw[start:end]
+        end = raw.find(b"\n", start)
+        value = (raw[start:] if end < 0 else raw[start:end]).removesuffix(b"\r")
+        if len(value) <= MAX_VALUE_BYTES:
+            fields[name] = value
     return fields
 
 
 def all_stats(raw: bytes) -> dict[str, str]:
-    """Every `STAT name value` line, for the drill-down view."""
+    """Every `STAT name value` line, for the drill-down view: at most MAX_LINES lines are read
+    (the rest is never split), names cut at 128 characters and values at 1024."""
     out = {}
-    for line in raw.split(b"\r\n")[:2000]:
-        parts = line.split(b" ", 2)
+    for line in raw.split(b"\n", MAX_LINES)[:MAX_LINES]:
+        parts = line.removesuffix(b"\r").split(b" ", 2)
         if len(parts) == 3 and parts[0] == b"STAT":
             out[parts[1].decode("utf-8", "replace")[:128]] = parts[2].decode("utf-8",
                                                                              "replace")[:1024]
@@ -79,14 +91,20 @@ def all_stats(raw: bytes) -> dict[str, str]:
 
 
 def _number(value: Any) -> float | None:
+    """A finite float, or None: stats values come off the wire (`nan`, `1e999`, a 400-digit
+    int that float() cannot hold, `1.2.3`) and a non-finite figure would poison every sum."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(value.decode() if isinstance(value, bytes) else value)
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    if isinstance(value, bytes | str) and len(value) > _MAX_NUMBER_CHARS:
         return None
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        else:
+            number = float(value.decode() if isinstance(value, bytes) else value)
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _text(value: Any) -> str:
@@ -116,6 +134,8 @@ def sample_from_stats(
         counters[OPS] = sum(numbers.get(name, 0.0) for name in _OPS_FIELDS)
     if any(name in numbers for name in _EXPIRATION_FIELDS):
         counters[EXPIRATIONS] = sum(numbers.get(name, 0.0) for name in _EXPIRATION_FIELDS)
+    # Each value is finite, but a sum of huge ones (1e308 + 1e308) is not: drop such a figure.
+    counters = {name: value for name, value in counters.items() if math.isfinite(value)}
     gauges = {name: numbers[raw] for raw, name in _GAUGES.items() if raw in numbers}
     info = {VERSION: _text(stats.get("version", "")), ROLE: "",
             INSTANCE_ID: _text(stats.get("pid", ""))}
@@ -133,9 +153,11 @@ def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, 
                 continue
             slab_id, sep, field = key[len(prefix):].partition(":")
             number = _number(value)
-            if not sep or not slab_id.isdigit() or number is None:
+            # isascii: "²".isdigit() is True but int("²") raises.
+            if not sep or not (slab_id.isascii() and slab_id.isdigit()) or number is None:
                 continue
-            table.setdefault(int(slab_id), {})[field] = number
+            if len(slab_id) <= 4 and int(slab_id) < _MAX_SLAB_CLASSES:
+                table.setdefault(int(slab_id), {})[field[:128]] = number
     return table
 
 
@@ -147,6 +169,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
     if isinstance(exc, ConnectionRefusedError):
         return CollectError("down", "connection refused")
+    if isinstance(exc, memcached_wire.ReplyError):
+        return memcached_wire.error_status(exc)
     if "unauthenticated" in message.lower():
         return CollectError("auth-failed", message)
     if isinstance(exc, MemcacheError) and not isinstance(exc, OSError):
@@ -178,6 +202,13 @@ class MemcachedStatsCollector(ReconnectingCollector):
             client.sock.settimeout(min(self.target.timeout_s, deadline.left_s()))
         return client
 
+    def _socket(self) -> socket.socket:
+        """The connected socket, for the exchanges pymemcache cannot do (memcached_wire)."""
+        sock = self._client.sock if self._client is not None else None
+        if not isinstance(sock, socket.socket):
+            raise ConnectionError("not connected")
+        return sock
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -190,8 +221,11 @@ class MemcachedStatsCollector(ReconnectingCollector):
         started = time.monotonic()
         if self._client is None:
             self._client = self._connect(deadline)
+            if self.target.password is not None:
+                memcached_wire.authenticate(self._socket(), self.target, deadline.left_s)
         client = self._client
-        raw = self._bounded(client, deadline).raw_command(b"stats", b"END\r\n")
+        raw = memcached_wire.request(self._socket(), b"stats\r\n", b"END\r\n",
+                                     lambda: min(self.target.timeout_s, deadline.left_s()))
         taken_at = time.monotonic()
         stats = stats_fields(raw)
         probes = []

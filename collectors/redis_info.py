@@ -28,6 +28,7 @@ from collectors.sample import (
     INSTANCE_ID,
     KEYS,
     LOADING,
+    LOADING_ETA_S,
     LOADING_PERCENT,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
@@ -83,8 +84,11 @@ def sample_from_info(
             INSTANCE_ID: str(fields.get("run_id", ""))}
     if fields.get("loading") == 1.0:
         info[LOADING] = "1"
-        if "loading_loaded_perc" in fields:
-            gauges[LOADING_PERCENT] = float(fields["loading_loaded_perc"])
+        for raw_name, name in (("loading_loaded_perc", LOADING_PERCENT),
+                               ("loading_eta_seconds", LOADING_ETA_S)):
+            value = fields.get(raw_name)
+            if isinstance(value, float):
+                gauges[name] = value
     return Sample(target.name, "redis", taken_at, rtt_s, counters=counters, gauges=gauges,
                   info=info, probes_s=probes_s)
 
@@ -92,6 +96,17 @@ def sample_from_info(
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+def disabled_reason(command: str, exc: BaseException) -> str:
+    """Why an optional command gives nothing, in the words an operator acts on: an ACL denial
+    needs a grant, an unknown command was renamed or removed in the server's config."""
+    message = _first_line(exc)
+    if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
+        return f"{command} not permitted"
+    if message.lower().startswith(("err unknown command", "unknown command")):
+        return f"{command} disabled on the server (renamed or removed)"
+    return f"{command} refused: {message}"
 
 
 def classify(exc: BaseException, timeout_s: float) -> CollectError:
@@ -114,6 +129,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
             return CollectError("down", "connection refused")
         return CollectError("down", message)
     if isinstance(exc, redis.ResponseError):
+        if message.lower().startswith(("err unknown command", "unknown command")):
+            return CollectError("bad-data", "INFO disabled on the server (renamed or removed)")
         return CollectError("bad-data", message)
     return CollectError("down", message)
 
@@ -166,7 +183,13 @@ class RedisInfoCollector(ReconnectingCollector):
         try:
             self._call(conn, deadline, "CLIENT", "SETNAME", "cachetop")
         except redis.ResponseError as exc:
-            self._degraded["client-setname"] = f"CLIENT SETNAME refused: {_first_line(exc)}"
+            if _first_line(exc).startswith("BUSY"):
+                conn.disconnect()  # not kept: the next poll connects afresh
+                raise
+            self._degraded["client-setname"] = disabled_reason("CLIENT SETNAME", exc)
+        except BaseException:
+            conn.disconnect()
+            raise
         return conn
 
     def _call(self, conn: AbstractConnection, deadline: Deadline, *args: Any) -> Any:
@@ -239,11 +262,11 @@ class RedisInfoCollector(ReconnectingCollector):
         try:
             reply = self._call(conn, deadline, "LATENCY", "HISTOGRAM")
         except redis.ResponseError as exc:
-            message = _first_line(exc)
-            if isinstance(exc, redis.exceptions.NoPermissionError):
-                self._histogram_off = "LATENCY not permitted (probe latency only)"
-            else:
-                self._histogram_off = f"LATENCY HISTOGRAM unavailable: {message}"
+            if _first_line(exc).startswith("BUSY"):
+                raise
+            reason = disabled_reason("LATENCY HISTOGRAM", exc).replace(
+                "LATENCY HISTOGRAM not permitted", "LATENCY not permitted")
+            self._histogram_off = f"{reason} (probe latency only)"
             return None
         parsed = redis_parse.latency_histogram(reply, OWN_COMMANDS)
         self._hist_ops, self._hist_at = ops, time.monotonic()
@@ -260,9 +283,9 @@ class RedisInfoCollector(ReconnectingCollector):
                                                     SLOWLOG_ENTRIES))
             self._degraded.pop("slowlog", None)
         except redis.ResponseError as exc:
-            self._degraded["slowlog"] = (
-                "SLOWLOG not permitted" if isinstance(exc, redis.exceptions.NoPermissionError)
-                else f"SLOWLOG refused: {_first_line(exc)}")
+            if _first_line(exc).startswith("BUSY"):
+                raise
+            self._degraded["slowlog"] = disabled_reason("SLOWLOG", exc)
         return detail
 
 

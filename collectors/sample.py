@@ -27,6 +27,7 @@ CONNECTIONS = "connections"
 MAX_CONNECTIONS = "max_connections"
 UPTIME_S = "uptime_s"
 LOADING_PERCENT = "loading_percent"
+LOADING_ETA_S = "loading_eta_s"
 
 # Info strings.
 VERSION = "version"

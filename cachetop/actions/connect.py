@@ -17,6 +17,7 @@ import redis
 
 from cachetop.actions.plan import ActionArgumentError, ActionError
 from cachetop.actions.safety import describe_error
+from collectors import memcached_wire
 from collectors.base import Target
 
 # An action's round trips are short (a SCAN page, one UNLINK batch), but a server under load
@@ -79,6 +80,14 @@ class McConnection:
             sock = _wrap_tls(sock, target)
         self._sock = sock
         self._buf = bytearray()
+        if target.password is not None:
+            try:
+                self.send(memcached_wire.auth_request(target))
+                if check_reply(self.read_line()) != b"STORED":
+                    raise McError("memcached did not accept the authentication")
+            except BaseException:
+                sock.close()
+                raise
 
     def close(self) -> None:
         self._sock.close()

@@ -23,6 +23,7 @@ from collectors.sample import (
     HITS,
     KEYS,
     LOADING,
+    LOADING_ETA_S,
     LOADING_PERCENT,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
@@ -76,6 +77,17 @@ def with_children_totals(f: TargetFigures) -> TargetFigures:
         memory_used_bytes=_total([c.memory_used_bytes for c in caches]),
         keys=_total([c.keys for c in caches]),
     )
+
+
+def loading_reason(sample: Sample) -> str:
+    """The LOADING line: how far the dataset load is and how long Redis expects it to take, so
+    an operator can tell a restart that will finish from one that is stuck."""
+    percent = sample.gauges.get(LOADING_PERCENT)
+    eta = sample.gauges.get(LOADING_ETA_S)
+    text = "loading the dataset" if percent is None else f"loading the dataset: {percent:.0f}%"
+    if eta is not None and eta >= 0:
+        text += f", eta {eta:.0f} s"
+    return text + " (key commands answer LOADING; actions refused)"
 
 
 class TargetTracker:
@@ -135,8 +147,7 @@ class TargetTracker:
         if restarted:
             figures = replace(figures, error=self._restart_reason)
         if status == "loading":
-            percent = sample.gauges.get(LOADING_PERCENT, 0.0)
-            figures = replace(figures, error=f"loading {percent:.0f}%")
+            figures = replace(figures, error=loading_reason(sample))
         self._last_good = figures  # built without a last_good of its own: no chain grows
         return figures
 

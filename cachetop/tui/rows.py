@@ -26,7 +26,7 @@ STATUS_STYLE = {
     "up": ("●", "green"), "restarted": ("↺", "yellow"), "loading": ("…", "cyan"),
     "busy": ("■", "magenta"), "pending": ("…", "grey50"), "down": ("✖", "bold red"),
     "timeout": ("✖", "bold magenta"), "auth-failed": ("✖", "bold red"),
-    "bad-data": ("✖", "red"), "too-large": ("✖", "red"),
+    "bad-data": ("✖", "red"), "too-large": ("✖", "red"), "tls-error": ("✖", "bold red"),
 }
 KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom"}
 BAD = "bold red"
@@ -60,6 +60,8 @@ def status_text(f: TargetFigures) -> Text:
     label = f.status
     if f.status == "loading" and f.loading_percent is not None:
         label = f"loading {f.loading_percent:.0f}%"
+    elif f.status == "up" and f.degraded:
+        label = "degraded"
     text = Text(f"{symbol} {label}", style=style)
     if f.degraded and f.live:
         text.append(" ⚠", style=WARN)

@@ -47,8 +47,10 @@ FIGURES = (
     ("EVICT/s, EXP/s", "keys evicted for room, and expired by TTL, per second"),
     ("CONN, KEYS", "client connections; keys (Redis Σ dbN:keys) or items (Memcached)"),
     ("STATUS", "up, ↺ restarted (a restart or stats reset: that interval has no rates), "
-               "loading, busy, ✖ down / timeout / auth-failed / bad-data; ⚠ degraded "
-               "(a section not permitted); !tls verification off. Grey figures are the "
+               "… loading N% (dataset load after a restart), ■ busy (a script holds the "
+               "server), ✖ down / timeout / auth-failed / tls-error / bad-data / too-large; "
+               "⚠ degraded (a command not permitted or disabled on the server: the reasons "
+               "are on the selection line); !tls verification off. Grey figures are the "
                "last good ones of a failing target"),
 )
 

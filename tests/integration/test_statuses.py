@@ -1,0 +1,224 @@
+"""The status model against real servers in states of their own: LOADING, BUSY, paused,
+commands renamed away, and a memcached that requires authentication (-Y)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+
+from cachetop.actions import execute, plan_flushdb
+from cachetop.snapshot_json import target_document
+from cachetop.target_url import parse_target_url
+from cachetop.tui.rows import status_text
+from collectors.secret import Secret
+from tests.integration.helpers import TwoPolls, memcached_target, redis_target
+from tests.servers import MemcachedServer, RedisServer
+
+
+def _wait_for(predicate: object, timeout_s: float, step_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(step_s)
+    raise AssertionError("condition not met in time")
+
+
+def test_loading_is_its_own_state_with_progress_then_up() -> None:
+    server = RedisServer("--enable-debug-command", "local")
+    server.start()
+    try:
+        client = server.client()
+        client.execute_command("DEBUG", "POPULATE", 40000, "key", 64)
+        client.save()
+        server.args += ["--key-load-delay", "100",
+                        "--loading-process-events-interval-bytes", "1024"]
+        server.restart()
+        polls = TwoPolls(redis_target(server.port, timeout_s=1.0))
+        loading = polls.poll()
+        # Independent view of the same moment: INFO from a plain client says loading:1.
+        assert server.client().info("persistence")["loading"] == 1
+        assert loading.status == "loading", loading.error
+        assert loading.loading_percent is not None and 0 <= loading.loading_percent < 100
+        assert loading.error is not None and loading.error.startswith("loading the dataset: ")
+        assert "eta" in loading.error
+        with pytest.raises(redis.exceptions.BusyLoadingError):
+            server.client().ping()  # what a PING health check would have called "down"
+        assert target_document(loading)["status"] == "loading"
+        assert str(status_text(loading)).startswith("… loading ")
+        _wait_for(lambda: polls.poll().status == "up", 30.0, 0.2)
+        assert polls.poll().keys == 40000
+        polls.close()
+    finally:
+        server.close()
+
+
+BUSY_SCRIPT = """
+local t = redis.call('TIME')
+while true do
+  local n = redis.call('TIME')
+  if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > tonumber(ARGV[1]) then break end
+end
+return 1
+"""
+
+
+def test_busy_script_is_busy_not_down_and_recovers(redis_server: RedisServer) -> None:
+    redis_server.client().config_set("busy-reply-threshold", 100)
+    polls = TwoPolls(redis_target(redis_server.port, timeout_s=1.0))
+    assert polls.poll().status == "up"
+    script = threading.Thread(
+        target=lambda: redis_server.client().eval(BUSY_SCRIPT, 0, 2_000_000), daemon=True)
+    script.start()
+    time.sleep(0.4)
+    with pytest.raises(redis.exceptions.ResponseError, match="^BUSY"):
+        redis_server.client().info()
+    on_open = polls.poll()    # INFO on the connection opened before the script
+    reopened = polls.poll()   # a fresh connection: CLIENT SETNAME answers BUSY too
+    script.join(5)
+    after = polls.poll()
+    polls.close()
+    for figures in (on_open, reopened):
+        assert figures.status == "busy", figures.error
+        assert figures.error is not None and figures.error.startswith("BUSY")
+    assert after.status == "up"
+    assert after.degraded == ()  # the BUSY seen by CLIENT SETNAME left no stale reason
+
+
+@pytest.mark.parametrize("command", [("CLIENT", "PAUSE", "2000", "ALL"),
+                                     ("DEBUG", "SLEEP", "2")])
+def test_paused_server_times_out_within_the_deadline(command: tuple[str, ...]) -> None:
+    paused = RedisServer("--enable-debug-command", "local")
+    other = RedisServer()
+    paused.start()
+    other.start()
+    try:
+        slow, fast = TwoPolls(redis_target(paused.port, timeout_s=0.5)), \
+            TwoPolls(redis_target(other.port, timeout_s=0.5))
+        assert slow.poll().status == fast.poll().status == "up"
+        pauser = threading.Thread(
+            target=lambda: paused.client().execute_command(*command), daemon=True)
+        paused_at = time.monotonic()
+        pauser.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        figures = slow.poll()
+        took = time.monotonic() - started
+        assert figures.status == "timeout"
+        assert figures.error == "timeout after 0.5s"
+        assert took < 0.5 + 0.4
+        started = time.monotonic()
+        assert fast.poll().status == "up"
+        assert time.monotonic() - started < 0.3
+        pauser.join(5)  # DEBUG SLEEP blocks its caller; CLIENT PAUSE returns at once
+        time.sleep(max(0.0, paused_at + 2.1 - time.monotonic()))
+        assert slow.poll().status == "up"  # back on its own, no restart of anything
+        slow.close()
+        fast.close()
+    finally:
+        paused.close()
+        other.close()
+
+
+def test_renamed_optional_commands_degrade_with_the_reason() -> None:
+    server = RedisServer("--rename-command", "SLOWLOG", "", "--rename-command", "LATENCY", "")
+    server.start()
+    try:
+        client = server.client()
+        with pytest.raises(redis.exceptions.ResponseError, match="unknown command"):
+            client.slowlog_get()
+        client.set("k", "v")
+        polls = TwoPolls(redis_target(server.port))
+        polls.poll()
+        for _ in range(200):
+            client.get("k")
+        figures = polls.poll()
+        polls.close()
+        assert figures.status == "up"
+        assert figures.hit_ratio == 1.0
+        assert sorted(figures.degraded) == [
+            "LATENCY HISTOGRAM disabled on the server (renamed or removed) (probe latency only)",
+            "SLOWLOG disabled on the server (renamed or removed)",
+        ]
+        assert figures.probe_latency.p50_s is not None
+        assert str(status_text(figures)) == "● degraded ⚠"
+        assert target_document(figures)["status"] == "up"  # JSON: still up, reasons listed
+        assert target_document(figures)["degraded"] == list(figures.degraded)
+    finally:
+        server.close()
+
+
+def test_renamed_info_is_bad_data_with_the_reason() -> None:
+    server = RedisServer("--rename-command", "INFO", "")
+    server.start()
+    try:
+        polls = TwoPolls(redis_target(server.port))
+        figures = polls.poll()
+        polls.close()
+        assert figures.status == "bad-data"
+        assert figures.error == "INFO disabled on the server (renamed or removed)"
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def auth_memcached(tmp_path: Path) -> Iterator[MemcachedServer]:
+    authfile = tmp_path / "memcached.auth"
+    authfile.write_text("ops:right-secret\n")
+    server = MemcachedServer("-Y", str(authfile))
+    server.start()
+    yield server
+    server.close()
+
+
+def test_memcached_requiring_auth_says_so_at_once(auth_memcached: MemcachedServer) -> None:
+    polls = TwoPolls(memcached_target(auth_memcached.port, timeout_s=1.0))
+    started = time.monotonic()
+    figures = polls.poll()
+    polls.close()
+    assert time.monotonic() - started < 0.5  # an answer, not a timeout waiting for END
+    assert figures.status == "auth-failed"
+    assert figures.error == ("memcached requires authentication (-Y): give the target a "
+                             "username and password")
+
+
+def test_memcached_wrong_password_is_auth_failed_without_echo(
+        auth_memcached: MemcachedServer) -> None:
+    target = replace(memcached_target(auth_memcached.port), username="ops",
+                     password=Secret("wrong-secret"))
+    polls = TwoPolls(target)
+    figures = polls.poll()
+    polls.close()
+    assert figures.status == "auth-failed"
+    assert figures.error is not None and "authentication failure" in figures.error
+    assert "wrong-secret" not in figures.error
+
+
+def test_memcached_with_credentials_polls_and_flushes(auth_memcached: MemcachedServer) -> None:
+    target = parse_target_url(f"memcached://ops:right-secret@127.0.0.1:{auth_memcached.port}")
+    assert target.password is not None and "right-secret" not in repr(target)
+    polls = TwoPolls(target)
+    polls.poll()
+    # A workload through pymemcache with its own auth: 3 hits, 1 miss.
+    from pymemcache.client.base import Client
+
+    client = Client(("127.0.0.1", auth_memcached.port), timeout=2)
+    client.set("auth", b"ops right-secret", noreply=False)
+    client.set("k", b"v", noreply=False)
+    for key in ("k", "k", "k", "missing"):
+        client.get(key)
+    figures = polls.poll()
+    polls.close()
+    assert figures.status == "up"
+    assert (figures.hits_delta, figures.misses_delta) == (3, 1)
+    assert figures.keys == 1
+    result = execute(plan_flushdb(target))
+    assert (result.status, result.deleted) == ("done", 1)
+    assert client.get("k") is None
+    client.close()
