@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from cachetop.tui.layout import View, fleet_rows
 from cachetop.tui.rows import COLUMN_KEYS
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
+from cachetop.tui.widgets.instance_tiles import age, clock
 
 
 class FleetScreen(Screen[None]):
@@ -96,6 +98,12 @@ class FleetScreen(Screen[None]):
                 if target.error:
                     line.append(f"  {target.status}: {plain(target.error, 200)}",
                                 style="red" if not target.live else "yellow")
+                if not target.live:
+                    now = time.time()
+                    seen = ("never up" if target.last_success is None else
+                            f"last success {clock(target.last_success)}")
+                    line.append(f"  for {age(now - target.status_since)}, {seen}",
+                                style="grey70")
                 for reason in target.degraded:
                     line.append(f"  ⚠ {plain(reason, 120)}", style="yellow")
         if self.view.needle:
