@@ -222,3 +222,31 @@ def test_memcached_with_credentials_polls_and_flushes(auth_memcached: MemcachedS
     assert (result.status, result.deleted) == ("done", 1)
     assert client.get("k") is None
     client.close()
+
+
+def _auth_failures(server: RedisServer) -> int:
+    return sum(int(e["count"]) for e in server.client().acl_log() if e["reason"] == "auth")
+
+
+def test_wrong_password_is_tried_once_per_retry_not_per_interval() -> None:
+    from cachetop.monitor import Monitor
+    from collectors.registry import make_collector
+
+    server = RedisServer(acl=["user default on nopass ~* &* +@all",
+                              "user app on >right-password ~* &* +@all"])
+    server.start()
+    monitor = Monitor([make_collector(redis_target(server.port, username="app",
+                                                   password="wrong-password"))], 0.2)
+    try:
+        monitor.start()
+        time.sleep(2.0)  # ten intervals: a retrying client would have tried ten times or more
+        snap = monitor.snapshot()
+        assert snap.targets[0].status == "auth-failed"
+        assert _auth_failures(server) == 1
+        monitor.poll_now()  # what the R key does: one more attempt, at once
+        _wait_for(lambda: _auth_failures(server) == 2, 3.0)
+        time.sleep(0.6)
+        assert _auth_failures(server) == 2
+    finally:
+        monitor.stop()
+        server.close()
