@@ -14,7 +14,6 @@ import redis
 from redis.connection import (
     AbstractConnection,
     Connection,
-    SSLConnection,
     UnixDomainSocketConnection,
 )
 
@@ -42,6 +41,8 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
+from collectors.redis_unix import check_is_redis
+from collectors.tls import TlsConnection, tls_error
 
 # Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
 # not cachetop's own INFO.
@@ -111,6 +112,8 @@ def disabled_reason(command: str, exc: BaseException) -> str:
 
 def classify(exc: BaseException, timeout_s: float) -> CollectError:
     """Turn a redis-py or socket failure into a status and one sanitized line."""
+    if (tls := tls_error(exc, timeout_s)) is not None:
+        return tls
     message = _first_line(exc)
     if isinstance(exc, redis.AuthenticationError) or message.startswith(
         ("WRONGPASS", "NOAUTH", "invalid username-password", "Invalid Username")
@@ -170,12 +173,11 @@ class RedisInfoCollector(ReconnectingCollector):
         conn: AbstractConnection
         if t.socket_path:
             common.pop("socket_keepalive")
+            if t.password is not None:
+                check_is_redis(t.socket_path, min(t.timeout_s, deadline.left_s()))
             conn = UnixDomainSocketConnection(path=t.socket_path, **common)
         elif t.tls is not None:
-            conn = SSLConnection(
-                host=t.host, port=t.port, ssl_ca_certs=t.tls.ca_file, ssl_certfile=t.tls.cert_file,
-                ssl_keyfile=t.tls.key_file, ssl_cert_reqs="required" if t.tls.verify else "none",
-                ssl_check_hostname=t.tls.verify, **common)
+            conn = TlsConnection(tls=t.tls, host=t.host, port=t.port, **common)
         else:
             conn = Connection(host=t.host, port=t.port, **common)
         conn.connect()

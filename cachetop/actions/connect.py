@@ -9,7 +9,6 @@ only times out when a reply is an ERROR line (reliability.md section 2, row 10).
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from typing import Any
 
@@ -18,7 +17,9 @@ import redis
 from cachetop.actions.plan import ActionArgumentError, ActionError
 from cachetop.actions.safety import describe_error
 from collectors import memcached_wire
-from collectors.base import Target
+from collectors.base import CollectError, Target
+from collectors.redis_unix import check_is_redis
+from collectors.tls import TlsConnection, client_context, tls_error
 
 # An action's round trips are short (a SCAN page, one UNLINK batch), but a server under load
 # may answer slowly: give each one at least this long, whatever the poll timeout is.
@@ -45,17 +46,40 @@ def redis_client(target: Target, db: int | None = None) -> redis.Redis:
     }
     if target.socket_path:
         kwargs["unix_socket_path"] = target.socket_path
+        if target.password is not None:
+            try:
+                check_is_redis(target.socket_path, target.timeout_s)
+            except (CollectError, OSError) as exc:
+                raise ActionError(f"{target.name}: {exc}") from None
     else:
         kwargs.update(host=target.host, port=target.port, socket_keepalive=True)
-    if target.tls is not None:
-        kwargs.update(ssl=True, ssl_ca_certs=target.tls.ca_file, ssl_certfile=target.tls.cert_file,
-                      ssl_keyfile=target.tls.key_file,
-                      ssl_cert_reqs="required" if target.tls.verify else "none",
-                      ssl_check_hostname=target.tls.verify)
     try:
+        if target.tls is not None:
+            return _tls_redis(target, kwargs)
         return redis.Redis(**kwargs)  # single_connection_client connects here
     except (redis.RedisError, OSError) as exc:
-        raise ActionError(f"{target.name}: {describe_error(exc)}") from None
+        raise ActionError(f"{target.name}: {_tls_or_described(exc)}") from None
+
+
+def _tls_redis(target: Target, kwargs: dict[str, Any]) -> redis.Redis:
+    """redis.Redis over collectors.tls.TlsConnection: redis-py's own SSLConnection cannot send
+    another name than the host (tls_server_name), so the pool is built here."""
+    assert target.tls is not None
+    single = kwargs.pop("single_connection_client")
+    pool = redis.ConnectionPool(connection_class=TlsConnection, tls=target.tls, **kwargs)
+    try:
+        client = redis.Redis(connection_pool=pool, single_connection_client=single)
+    except BaseException:
+        pool.disconnect()
+        raise
+    client.auto_close_connection_pool = True  # the pool is this client's alone: close() ends it
+    return client
+
+
+def _tls_or_described(exc: BaseException) -> str:
+    """describe_error(), except that a TLS failure gets tls_error()'s line (with its fix)."""
+    tls = tls_error(exc)
+    return f"TLS: {tls.message}" if tls is not None else describe_error(exc)
 
 
 class McError(ActionError):
@@ -77,7 +101,7 @@ class McConnection:
             sock = socket.create_connection((target.host, target.port), timeout=target.timeout_s)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if target.tls is not None:
-            sock = _wrap_tls(sock, target)
+            sock = _wrap_tls(sock, target)  # closes sock on failure
         self._sock = sock
         self._buf = bytearray()
         if target.password is not None:
@@ -142,15 +166,14 @@ def check_reply(line: bytes) -> bytes:
 
 
 def _wrap_tls(sock: socket.socket, target: Target) -> socket.socket:
-    tls = target.tls
-    assert tls is not None
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context.wrap_socket(sock, server_hostname=tls.server_name or target.host)
+    """The TLS socket (SNI and name check use tls_server_name when set), or ActionError with
+    tls_error()'s one line; the plain socket is closed either way on failure."""
+    assert target.tls is not None
+    try:
+        return client_context(target.tls).wrap_socket(sock, server_hostname=target.host)
+    except OSError as exc:
+        sock.close()
+        raise ActionError(f"{target.name}: {_tls_or_described(exc)}") from None
 
 
 def valid_memcached_key(key: bytes) -> str | None:
