@@ -19,6 +19,7 @@ from redis.connection import (
 
 from collectors import redis_parse
 from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
+from collectors.redis_unix import check_is_redis
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -41,7 +42,6 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
-from collectors.redis_unix import check_is_redis
 from collectors.tls import TlsConnection, tls_error
 
 # Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
