@@ -38,6 +38,8 @@ def millis(seconds: float | None) -> str:
     ms = seconds * 1000
     if ms == 0:
         return "0"
+    if ms < 0.001:  # below Redis's 1 µs histogram resolution, and wider than the column
+        return "<0.001"
     if ms >= 100:
         return f"{ms:.0f}"
     return f"{ms:.{max(0, 2 - math.floor(math.log10(ms)))}f}"

@@ -14,6 +14,10 @@ def _row(t: TargetFigures, indent: str = "") -> list[str]:
     latency = t.server_latency if t.server_latency.known else t.probe_latency
     source = "server" if t.server_latency.known else ("probe" if latency.known else DASH)
     status = t.status if not t.error else f"{t.status}: {t.error}"
+    if t.degraded and not t.error:
+        status = f"{t.status}, degraded: {'; '.join(t.degraded)}"
+    if t.tls_insecure:
+        status = f"!tls-verify-off {status}"
     return [indent + plain(t.name), t.kind, plain(status)[:60], rate(t.ops_per_s),
             percent(t.hit_ratio), millis(latency.p50_s), millis(latency.p99_s), source,
             size(t.memory_used_bytes), size(t.memory_max_bytes), rate(t.evictions_per_s),
