@@ -166,8 +166,10 @@ class RedisInfoCollector(ReconnectingCollector):
         common: dict[str, Any] = {
             "db": t.db, "username": t.username,
             "password": t.password.reveal() if t.password else None,
-            "socket_timeout": t.timeout_s, "socket_connect_timeout": min(t.timeout_s,
-                                                                         deadline.left_s()),
+            # The handshake (HELLO/AUTH, CLIENT SETINFO) reads with socket_timeout: bound it by
+            # what is left of the poll, or a new connection to a blackholed port overruns it.
+            "socket_timeout": min(t.timeout_s, deadline.left_s()),
+            "socket_connect_timeout": min(t.timeout_s, deadline.left_s()),
             "retry": None, "socket_keepalive": True,
         }
         conn: AbstractConnection

@@ -148,7 +148,9 @@ class Progress:
 @dataclass(frozen=True, slots=True)
 class ActionResult:
     """What an action did. `deleted` is the sum of server replies (UNLINK/DEL/`DELETED`),
-    never the number of keys sent; `already_gone` counts keys sent that no longer existed.
+    never the number of keys sent, plus, when a batch's reply was lost with its connection,
+    that batch's keys found gone on a new connection to the same server (run_id unchanged; a
+    note says so); `already_gone` counts keys sent that no longer existed.
     `scanned` counts matching keys the scan returned (duplicates included)."""
 
     action: str

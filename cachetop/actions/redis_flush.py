@@ -48,6 +48,32 @@ from cachetop.audit import escaped
 from collectors.base import Target
 
 REDIS_TYPES = ("string", "list", "set", "zset", "hash", "stream")
+# Failures that are the server's own answer (it did nothing), or a timeout (the write may still
+# run after we look): after these, asking which keys are gone proves nothing.
+_NOT_LOST = (redis.exceptions.BusyLoadingError, redis.AuthenticationError, redis.TimeoutError,
+             TimeoutError)
+
+
+def settle_lost_write(tally: Tally, target: Target, db: int, keys: list[bytes],
+                      exc: BaseException) -> None:
+    """After the connection died during the write of `keys`: count those the server deleted
+    although its reply was lost (gone when asked on a new connection to the same server, by
+    run_id), so `deleted` stays the true count. A cut before the write reached the server
+    finds them all still there."""
+    if isinstance(exc, _NOT_LOST):
+        return
+    try:
+        client = redis_client(target, db)
+    except ActionError:
+        return
+    try:
+        if read_state(client).run_id != tally.plan.instance_id:
+            return  # restarted or failed over: its keys say nothing about our write
+        tally.reply_lost(int(client.execute_command("EXISTS", *keys)))
+    except (redis.RedisError, OSError):
+        return
+    finally:
+        client.close()
 
 
 def _check_args(pattern: bytes, type_name: str | None, scan_count: int) -> None:
@@ -181,6 +207,7 @@ class _Batcher:
         self.command = command.encode()
         self.probe = RedisProbe(client, pacer, tally)
         self.replid = check_master(client, plan.target)
+        self.db = plan.spec.db if isinstance(plan.spec, FlushPatternSpec) else plan.target.db
         self.role_checked = False  # a role check has been read since the last write
 
     def _page(self, page: Any, info: Any, spec: FlushPatternSpec,
@@ -212,7 +239,11 @@ class _Batcher:
                 self.replid = check_master(self.client, self.plan.target, self.replid)
             self.role_checked = False
             self.tally.sent(len(chunk))
-            (deleted,) = self.wire.call((self.command, *chunk))
+            try:
+                (deleted,) = self.wire.call((self.command, *chunk))
+            except (redis.ConnectionError, OSError) as exc:
+                settle_lost_write(self.tally, self.plan.target, self.db, chunk, exc)
+                raise
             raise_first_error([deleted])
             self.tally.deleted_batch(len(chunk), int(deleted))
             self.pacer.record(len(chunk))

@@ -17,6 +17,7 @@ import redis
 from cachetop.actions.plan import ActionPlan, RefusedError
 from cachetop.text_safety import plain
 from collectors.base import Target
+from collectors.tls import tls_error
 
 PROD_ENVS = frozenset({"prod", "production"})
 
@@ -136,8 +137,12 @@ def checked_state(client: redis.Redis, target: Target, planned_run_id: str) -> R
 
 def describe_error(exc: BaseException) -> str:
     """One line for a failed Redis/memcached call, with a hint for the common cases."""
+    if (tls := tls_error(exc)) is not None:
+        return f"TLS: {tls.message}"
     lines = str(exc).strip().splitlines()
     message = plain(lines[0][:300]) if lines else type(exc).__name__
+    if isinstance(exc, redis.AuthenticationError) or message.startswith(("WRONGPASS", "NOAUTH")):
+        return f"authentication failed: {message}"
     if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
         return f"not permitted by the server's ACL (NOPERM): {message.removeprefix('NOPERM ')}"
     if isinstance(exc, redis.exceptions.ReadOnlyError) or message.startswith("READONLY"):

@@ -27,6 +27,7 @@ from cachetop.actions.plan import (
     SampleKey,
     target_label,
 )
+from cachetop.actions.redis_flush import settle_lost_write
 from cachetop.actions.redis_preview import describe_keys
 from cachetop.actions.redis_probe import RedisProbe
 from cachetop.actions.runner import ProgressFn, Tally, run_action
@@ -233,7 +234,11 @@ def _redis_body(plan: ActionPlan, tally: Tally) -> None:
                     raise DrainStoppedError
                 replid[0] = check_master(client, plan.target, replid[0])
                 tally.sent(len(chunk))
-                n = int(client.execute_command(command, *chunk))
+                try:
+                    n = int(client.execute_command(command, *chunk))
+                except (redis.ConnectionError, OSError) as exc:
+                    settle_lost_write(tally, plan.target, spec.db, chunk, exc)
+                    raise
                 tally.deleted_batch(len(chunk), n)
                 pacer.record(len(chunk))
                 probe.after_batch()

@@ -121,6 +121,21 @@ def test_errors_are_one_line_without_password_or_traceback(state_home: Path) -> 
     assert len(out.stderr.strip().splitlines()) == 1 and "connection" in out.stderr.lower()
 
 
+def test_wrong_password_says_authentication_failed(state_home: Path) -> None:
+    server = RedisServer(acl=["user default on nopass ~* &* +@all",
+                              "user ops on >right-pw ~* &* +@all"])
+    server.start()
+    try:
+        out = cachetop("flush", f"redis://ops:Wrong2pw@127.0.0.1:{server.port}", "--pattern",
+                       "a*", "--yes", state=state_home)
+    finally:
+        server.close()
+    assert out.returncode == 1
+    assert "Wrong2pw" not in out.stdout + out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "authentication failed" in out.stderr
+
+
 def test_ctrl_c_cancels_cleanly_and_reports_what_was_done(redis_server: RedisServer,
                                                           state_home: Path) -> None:
     client = redis_server.client()
