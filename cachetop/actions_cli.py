@@ -222,7 +222,7 @@ def _emit(args: argparse.Namespace, plan: ActionPlan | None, result: ActionResul
                                "result": result_document(result) if result else None,
                                "dry_run": bool(getattr(args, "dry_run", False)),
                                "summary": final}
-        print(json.dumps(doc, ensure_ascii=False))
+        print(json.dumps(doc, ensure_ascii=True))
     else:
         print(final, flush=True)
 
@@ -259,7 +259,7 @@ def _tags(args: argparse.Namespace) -> int:
                                    "index": plain(t.index_key), "detail": plain(t.detail)}
                                   for t in found]
     if args.json:
-        print(json.dumps({"target": target.name, "tags": rows}, ensure_ascii=False))
+        print(json.dumps({"target": target.name, "tags": rows}, ensure_ascii=True))
         return 0
     for row in rows:
         size = "-" if row["size"] is None else row["size"]

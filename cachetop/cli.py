@@ -87,7 +87,7 @@ def load(args: argparse.Namespace) -> Config:
 def _emit(monitor: Monitor, as_json: bool) -> None:
     snap = monitor.snapshot()
     if as_json:
-        print(json.dumps(snapshot_document(snap), ensure_ascii=False), flush=True)
+        print(json.dumps(snapshot_document(snap), ensure_ascii=True), flush=True)
     else:
         print(render_table(snap), end="\n\n", flush=True)
 

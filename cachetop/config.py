@@ -12,6 +12,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from typing import Any
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
 from collectors.base import Target, TlsOptions
+from collectors.prom_conventions import convention_for
 from collectors.secret import Secret
 
 CONVENTIONS = ("cachetop", "micrometer", "redis_exporter", "memcached_exporter", "custom")
@@ -308,6 +310,8 @@ def with_cli_targets(config: Config, targets: Sequence[Target]) -> Config:
                               where=f"{config.path}: targets[{index}].name")
     warnings = tuple(f"target {t.name}: a password on the command line is visible to other users "
                      "(ps); use password_env in the config file" for t in targets if t.password)
+    warnings += tuple(warning for number, t in enumerate(targets, 1)
+                      for warning in _link_local_warning(t, f"target {number}"))
     return replace(config, targets=(*targets, *config.targets),
                    warnings=config.warnings + warnings)
 
@@ -409,6 +413,11 @@ def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> 
                           where=f"{where}.convention")
     if "mapping" in keys and keys.get("convention") != "custom":
         raise ConfigError('needs convention = "custom"', where=f"{where}.mapping")
+    if "mapping" in keys:
+        try:  # checked now, not when the first poll builds the collector
+            convention_for("custom", keys["mapping"])
+        except ValueError as exc:
+            raise ConfigError(str(exc), where=f"{where}.mapping") from None
     if "dialect" in keys and metrics:
         raise ConfigError("applies only to redis and memcached targets", where=f"{where}.dialect")
     if "prefix" in keys and keys.get("dialect") != "laravel":
@@ -449,15 +458,37 @@ def _password(
     return Secret(secret)
 
 
+# Cloud metadata services that are not link-local addresses: AWS's IPv6 endpoint, and the
+# names GCP and AWS resolve to 169.254.169.254 (no DNS is done here).
+_METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+_METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog", "instance-data",
+                             "instance-data.ec2.internal"})
+
+
 def _link_local_warning(target: Target, where: str) -> list[str]:
     """Link-local hosts are cloud metadata services: almost never a cache (reliability 4.5)."""
+    host = (target.host or "").rstrip(".").lower()
+    address = _host_address(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address is not None and address.is_link_local:
+        return [f"{where}.url: {target.host} is link-local (a cloud metadata service?)"]
+    if address in _METADATA_ADDRESSES or host in _METADATA_NAMES:
+        return [f"{where}.url: {target.host} is a cloud metadata service"]
+    return []
+
+
+def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names without DNS, including the legacy IPv4 forms the resolver
+    accepts (`2852039166`, `0xa9fea9fe`, `169.254.43518` all reach 169.254.169.254)."""
     try:
-        link_local = target.host is not None and ipaddress.ip_address(target.host).is_link_local
-    except ValueError:  # a host name, not an address
-        return []
-    if not link_local:
-        return []
-    return [f"{where}.url: {target.host} is link-local (a cloud metadata service?)"]
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:  # a host name (inet_aton parses; it opens no socket)
+        return None
 
 
 def _file_mode_warning(path: Path, raw_targets: list[Any]) -> list[str]:

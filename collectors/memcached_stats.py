@@ -34,6 +34,7 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
+from collectors.tls import client_context, tls_error
 
 # metrics.md: ops/s sums every command counter (cmd_get counts the keys of a multi-get).
 _OPS_FIELDS = (
@@ -85,8 +86,8 @@ def all_stats(raw: bytes) -> dict[str, str]:
     for line in raw.split(b"\n", MAX_LINES)[:MAX_LINES]:
         parts = line.removesuffix(b"\r").split(b" ", 2)
         if len(parts) == 3 and parts[0] == b"STAT":
-            out[parts[1].decode("utf-8", "replace")[:128]] = parts[2].decode("utf-8",
-                                                                             "replace")[:1024]
+            out[parts[1][:128].decode("utf-8", "backslashreplace")[:128]] = (
+                parts[2][:1024].decode("utf-8", "backslashreplace")[:1024])
     return out
 
 
@@ -108,7 +109,9 @@ def _number(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace")[:256] if isinstance(value, bytes) else str(value)[:256]
+    if isinstance(value, bytes):  # invalid UTF-8 stays visible as \xNN, as plain() shows it
+        return value[:256].decode("utf-8", "backslashreplace")[:256]
+    return str(value)[:256]
 
 
 def normalize_stats(stats: Mapping[Any, Any]) -> dict[str, Any]:
@@ -163,6 +166,8 @@ def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, 
 
 def classify(exc: BaseException, timeout_s: float) -> CollectError:
     """Turn a pymemcache or socket failure into a status and one sanitized line."""
+    if (tls := tls_error(exc, timeout_s)) is not None:
+        return tls
     lines = str(exc).strip().splitlines()
     message = lines[0][:200] if lines else type(exc).__name__
     if isinstance(exc, TimeoutError | socket.timeout):
@@ -192,8 +197,10 @@ class MemcachedStatsCollector(ReconnectingCollector):
     def _connect(self, deadline: Deadline) -> Client:
         t = self.target
         server: Any = t.socket_path if t.socket_path else (t.host, t.port)
+        # The TLS handshake runs inside connect(), so connect_timeout bounds it too.
         client = Client(server, connect_timeout=min(t.timeout_s, deadline.left_s()),
-                        timeout=t.timeout_s, no_delay=True)
+                        timeout=t.timeout_s, no_delay=True,
+                        tls_context=client_context(t.tls) if t.tls is not None else None)
         client._connect()  # connect now, under the deadline, not lazily inside stats()
         return client
 

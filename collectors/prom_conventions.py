@@ -276,7 +276,7 @@ def map_families(convention: Convention, families: Iterable[Family]) -> Mapped:
     by_name = _index(families)
     _check_up(convention, by_name)
     used: set[str] = set()
-    counters = _pick(convention.counters, by_name, convention.cache_label, used)
+    counters = _pick(convention.counters, by_name, convention.cache_label, used, counter=True)
     gauges = _pick(convention.gauges, by_name, convention.cache_label, used)
     histograms, quantiles, degraded = _latency(convention, by_name, used)
     names = set(counters) | set(gauges) | set(histograms) | set(quantiles)
@@ -331,15 +331,23 @@ def _pick(
     by_name: Mapping[str, list[PromSample]],
     cache_label: str,
     used: set[str],
+    counter: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """cache -> canonical name -> sum of the finite values of every matching series."""
+    """cache -> canonical name -> sum of the finite values of every matching series.
+
+    A negative counter is invalid (OpenMetrics refuses it) and is skipped; a sum that overflows
+    to infinity (1e308 + 1e308) leaves the figure out rather than showing inf.
+    """
     out: dict[str, dict[str, float]] = {}
     for canonical, selectors in table.items():
         for selector in selectors:
             for sample in _matching(selector, by_name, used):
-                if math.isfinite(sample.value):
+                if math.isfinite(sample.value) and not (counter and sample.value < 0):
                     figures = out.setdefault(sample.labels.get(cache_label, ""), {})
                     figures[canonical] = figures.get(canonical, 0.0) + sample.value
+    for figures in out.values():
+        for canonical in [name for name, value in figures.items() if not math.isfinite(value)]:
+            del figures[canonical]
     return out
 
 
@@ -350,8 +358,9 @@ def _figures(
     quantiles: Mapping[str, float],
 ) -> CacheFigures:
     counters = dict(counters)
-    if OPS not in counters and HITS in counters and MISSES in counters:
-        counters[OPS] = counters[HITS] + counters[MISSES]
+    ops = counters.get(HITS, math.nan) + counters.get(MISSES, math.nan)
+    if OPS not in counters and math.isfinite(ops):
+        counters[OPS] = ops
     gauges = {k: v for k, v in gauges.items() if not (k == MAX_MEMORY_BYTES and v <= 0)}
     histograms = {SERVER_LATENCY: histogram} if histogram is not None else {}
     return CacheFigures(counters, gauges, histograms, dict(quantiles))
@@ -367,7 +376,8 @@ def _latency(
         buckets = by_name.get(source.name + "_bucket", [])
         if buckets:
             used.update(_present(by_name, source.name, ("_bucket", "_sum", "_count")))
-            histograms, problems = _histograms(source, buckets, label)
+            counts = by_name.get(source.name + "_count", [])
+            histograms, problems = _histograms(source, buckets, counts, label)
             return histograms, {}, problems
     for source in convention.latency:
         series = [s for s in by_name.get(source.name, []) if "quantile" in s.labels]
@@ -383,7 +393,7 @@ def _present(by_name: Mapping[str, object], base: str, suffixes: Iterable[str]) 
 
 
 def _histograms(
-    source: Latency, buckets: list[PromSample], cache_label: str
+    source: Latency, buckets: list[PromSample], counts: list[PromSample], cache_label: str
 ) -> tuple[dict[str, Histogram], tuple[str, ...]]:
     """One Histogram per cache: the series of other labels (operation...) summed per bound."""
     per_cache: dict[str, dict[frozenset[tuple[str, str]], dict[float, float]]] = {}
@@ -391,18 +401,34 @@ def _histograms(
         others = frozenset((k, v) for k, v in sample.labels.items() if k not in ("le", cache_label))
         series = per_cache.setdefault(sample.labels.get(cache_label, ""), {})
         series.setdefault(others, {})[_bound(sample.labels.get("le", ""))] = sample.value
+    count_of = {frozenset(s.labels.items()): s.value for s in counts}
     out: dict[str, Histogram] = {}
     problems: list[str] = []
     for cache, series_by_labels in per_cache.items():
         histogram = _sum_series(list(series_by_labels.values()), source)
-        if histogram is None:
+        if histogram is None or not _counts_agree(series_by_labels, count_of, cache_label, cache):
             problems.append(
                 f"invalid histogram {source.name} (cache {sanitize(cache, 60)!r}):"
-                " needs cumulative buckets and +Inf"
+                " needs cumulative buckets, +Inf, and _count equal to +Inf"
             )
         else:
             out[cache] = histogram
     return out, tuple(problems)
+
+
+def _counts_agree(
+    series_by_labels: Mapping[frozenset[tuple[str, str]], Mapping[float, float]],
+    count_of: Mapping[frozenset[tuple[str, str]], float],
+    cache_label: str,
+    cache: str,
+) -> bool:
+    """The text format requires a series' `_count` to equal its +Inf bucket (when present)."""
+    for others, series in series_by_labels.items():
+        labels = others | ({(cache_label, cache)} if cache_label and cache else set())
+        count = count_of.get(frozenset(labels))
+        if count is not None and count != series.get(math.inf):
+            return False
+    return True
 
 
 def _bound(le: str) -> float:
@@ -419,7 +445,7 @@ def _valid_series(series: Mapping[float, float]) -> bool:
         return False
     counts = [series[bound] for bound in sorted(series)]
     rising = all(a <= b for a, b in zip(counts, counts[1:], strict=False))
-    return rising and all(math.isfinite(c) for c in counts)
+    return rising and all(math.isfinite(c) and c >= 0 for c in counts)
 
 
 def _sum_series(series: list[dict[float, float]], source: Latency) -> Histogram | None:
@@ -437,6 +463,8 @@ def _sum_series(series: list[dict[float, float]], source: Latency) -> Histogram 
     for one in series:
         for i, count in enumerate(_counts_at(one, bounds)):
             totals[i] += count
+    if not all(math.isfinite(total) for total in totals):
+        return None  # finite counts whose sum overflows: no figure, rather than inf
     return Histogram(tuple((b * source.scale_s, c) for b, c in zip(bounds, totals, strict=True)))
 
 

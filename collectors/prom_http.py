@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.base import CollectError, Deadline, Target, TlsOptions
+from collectors.tls import TLS_ERROR, TlsError, client_context, tls_error
 
 MAX_LINE_BYTES = 64 * 1024
 _READ_CHUNK = 64 * 1024
@@ -45,8 +46,9 @@ def fetch(target: Target, deadline: Deadline) -> str:
 
     Raises:
         CollectError: "down" (refused, unreachable, non-2xx), "auth-failed" (401/403),
-            "timeout", "too-large" (body or a line over its cap) or "bad-data" (not an
-            exposition). The message is one line and never contains the password.
+            "timeout", "tls-error" (any TLS failure: collectors.tls), "too-large" (body or a
+            line over its cap) or "bad-data" (not an exposition). The message is one line
+            and never contains the password.
     """
     secret = target.password.reveal() if target.password else ""
     try:
@@ -57,9 +59,9 @@ def fetch(target: Target, deadline: Deadline) -> str:
         raise CollectError("timeout", f"timeout after {deadline.budget_s:g}s") from None
     except ConnectionRefusedError:
         raise CollectError("down", "connection refused") from None
-    except ssl.SSLCertVerificationError as exc:
-        message = f"TLS certificate verify failed: {exc.verify_message}"
-        raise CollectError("down", _scrub(message, secret)) from None
+    except (ssl.SSLError, TlsError) as exc:  # before OSError: TLS failures have their status
+        tls = tls_error(exc) or CollectError(TLS_ERROR, "TLS error")
+        raise CollectError(tls.status, _scrub(tls.message, secret)) from None
     except (OSError, http.client.HTTPException) as exc:
         status, message = _classify(exc)
         raise CollectError(status, _scrub(message, secret)) from None
@@ -106,14 +108,9 @@ def _connection(
 
 
 def tls_context(options: TlsOptions) -> ssl.SSLContext:
-    """An SSLContext for the options: CA file, client cert/key, or no verification at all."""
-    context = ssl.create_default_context(cafile=options.ca_file)
-    if options.cert_file:
-        context.load_cert_chain(options.cert_file, options.key_file)
-    if not options.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    """An SSLContext for the options: CA file, client cert/key, or no verification at all; an
+    unreadable file raises TlsError (status tls-error), as for Redis and memcached."""
+    return client_context(options)
 
 
 class _TlsConnection(http.client.HTTPSConnection):
@@ -271,7 +268,7 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, http.client.IncompleteRead):
         return "down", "connection closed mid-body"
     if isinstance(exc, ssl.SSLError):
-        return "down", f"TLS error: {_one_line(exc.reason or str(exc))}"
+        return TLS_ERROR, f"TLS error: {_one_line(exc.reason or str(exc))}"
     if isinstance(exc, http.client.LineTooLong):
         return "too-large", "HTTP header line too long"
     if isinstance(exc, http.client.HTTPException):

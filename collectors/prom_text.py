@@ -19,6 +19,13 @@ from collectors.base import CollectError
 # The parser raises these on a malformed line; anything else is a bug and must not be masked.
 _PARSE_ERRORS = (ValueError, IndexError, KeyError, TypeError)
 _CHECK_EVERY_LINES = 4096
+_CHECK_EVERY_CHARS = 1 << 20  # long lines: check the deadline by volume too, not only by lines
+# prometheus_client finds each label value's closing quote by slicing the line once per escaped
+# quote, which is quadratic (1.28 MB of \" took 6.3 s, reliability.md section 5). Legitimate lines
+# carry a few dozen quotes; more than this is refused before the parser sees the line. Comments
+# (HELP text) are parsed by a regex, in linear time, and are exempt.
+MAX_QUOTES_PER_LINE = 512
+MAX_LINE_CHARS = 64 * 1024  # as prom_http.MAX_LINE_BYTES, for text that did not come through it
 _REASON_MAX_CHARS = 120
 _HTML_PREFIXES = ("<!doctype html", "<html", "<head", "<body")
 
@@ -56,7 +63,8 @@ def parse_exposition(text: str, check: Callable[[], object] | None = None) -> tu
         The families in exposition order.
 
     Raises:
-        CollectError: "bad-data" with "line N: <reason>" on the first malformed line.
+        CollectError: "bad-data" with "line N: <reason>" on the first malformed line;
+            "too-large" for a line over MAX_LINE_CHARS or MAX_QUOTES_PER_LINE.
     """
     position = [0]
     try:
@@ -91,11 +99,22 @@ def _family(metric: Any) -> Family:
 
 
 def _numbered(text: str, position: list[int], check: Callable[[], object] | None) -> Iterator[str]:
-    """Yield the lines of text, recording the current line number in position[0]."""
+    """Yield the lines of text, recording the current line number in position[0], refusing the
+    lines the parser would take too long on."""
+    chars_since_check = 0
     for number, line in enumerate(io.StringIO(text), 1):
         position[0] = number
-        if check is not None and number % _CHECK_EVERY_LINES == 0:
+        chars_since_check += len(line)
+        if check is not None and (number % _CHECK_EVERY_LINES == 0
+                                  or chars_since_check > _CHECK_EVERY_CHARS):
+            chars_since_check = 0
             check()
+        if len(line) > MAX_LINE_CHARS:
+            raise CollectError("too-large",
+                               f"line {number} longer than {MAX_LINE_CHARS} characters")
+        if line.count('"') > MAX_QUOTES_PER_LINE and not line.lstrip().startswith("#"):
+            raise CollectError("too-large",
+                               f"line {number} has more than {MAX_QUOTES_PER_LINE} quotes")
         yield line
 
 

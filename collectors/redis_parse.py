@@ -23,8 +23,16 @@ _NUMERIC_FIELDS = (
 _STRING_FIELDS = ("redis_version", "run_id", "role", "maxmemory_policy", "master_link_status",
                   "redis_mode", "os", "process_id", "master_host", "master_port")
 _MARKERS = {name: b"\n" + name.encode() + b":" for name in _NUMERIC_FIELDS + _STRING_FIELDS}
-_KEYSPACE = re.compile(rb"\ndb(\d+):keys=(\d+),expires=(\d+)(?:,avg_ttl=(\d+))?")
+# Digit runs are bounded: Python refuses int() of more than 4300 digits, and no real count needs
+# more than 19 (int64). A longer run does not match, so that db line is skipped, not fatal.
+_KEYSPACE = re.compile(
+    rb"\ndb(\d{1,9}):keys=(\d{1,19}),expires=(\d{1,19})(?:,avg_ttl=(\d{1,19}))?(?=[,\r\n]|$)")
 _MAX_STRING = 256
+_MAX_NUMBER_CHARS = 64  # a longer "number" is garbage; float() of it would only waste time
+MAX_DBS = 1024  # keyspace lines kept (Redis's `databases` is 16 by default)
+MAX_LINES = 20_000  # info_all: lines read from one INFO reply
+MAX_VALUE_CHARS = 4096  # info_all: a value longer than this is cut
+_MAX_HISTOGRAM_COUNT = 2**62  # a larger latency count is garbage (and float() would round it)
 
 
 def _value_at(raw: bytes, marker: bytes) -> bytes | None:
@@ -35,6 +43,23 @@ def _value_at(raw: bytes, marker: bytes) -> bytes | None:
     end = raw.find(b"\n", start)
     value = raw[start:] if end < 0 else raw[start:end]
     return value.rstrip(b"\r")
+
+
+def _text(value: bytes, max_chars: int) -> str:
+    """Decoded with invalid bytes kept visible as `\\xNN` (reliability.md 4.6), then cut."""
+    return value[:max_chars].decode("utf-8", "backslashreplace")[:max_chars]
+
+
+def _finite(value: bytes | None) -> float | None:
+    """A finite float, or None for a missing, overlong or non-numeric value (`-`, `1.2.3`,
+    `=1.0`, `nan`, `1e999`)."""
+    if value is None or len(value) > _MAX_NUMBER_CHARS:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def info_fields(raw: bytes) -> dict[str, float | str]:
@@ -51,43 +76,46 @@ def info_fields(raw: bytes) -> dict[str, float | str]:
     fields: dict[str, float | str] = {}
     for name in _NUMERIC_FIELDS:
         value = _value_at(raw, _MARKERS[name])
-        if value is None:
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if math.isfinite(number):
+        number = _finite(value)
+        if number is not None:
             fields[name] = number
     for name in _STRING_FIELDS:
         value = _value_at(raw, _MARKERS[name])
         if value is not None:
-            fields[name] = value[:_MAX_STRING].decode("utf-8", "replace")
+            fields[name] = _text(value, _MAX_STRING)
     return fields
 
 
 def keyspace(raw: bytes) -> dict[int, tuple[int, int, int]]:
-    """Per-db (keys, expires, avg_ttl_ms) from INFO keyspace lines."""
+    """Per-db (keys, expires, avg_ttl_ms) from INFO keyspace lines, at most MAX_DBS of them.
+
+    A db line that does not match exactly (garbled, or a count too long to be real) is skipped.
+    """
     if not raw.startswith(b"\n"):
         raw = b"\n" + raw
-    return {
-        int(db): (int(keys), int(expires), int(avg_ttl or 0))
-        for db, keys, expires, avg_ttl in _KEYSPACE.findall(raw)
-    }
+    out: dict[int, tuple[int, int, int]] = {}
+    for match in _KEYSPACE.finditer(raw):
+        db, keys, expires, avg_ttl = match.groups()
+        out.setdefault(int(db), (int(keys), int(expires), int(avg_ttl or 0)))
+        if len(out) >= MAX_DBS:
+            break
+    return out
 
 
-def info_all(raw: bytes, max_lines: int = 5000) -> dict[str, str]:
-    """Every `field:value` line of an INFO reply, as strings, for the raw drill-down view."""
+def info_all(raw: bytes, max_lines: int = MAX_LINES) -> dict[str, str]:
+    """Every `field:value` line of an INFO reply, as strings, for the raw drill-down view.
+
+    Bounded for hostile replies: at most `max_lines` lines are read (the rest is never split),
+    names are cut at 256 characters and values at MAX_VALUE_CHARS.
+    """
     out: dict[str, str] = {}
-    for line in raw.split(b"\n")[:max_lines]:
+    for line in raw.split(b"\n", max_lines)[:max_lines]:
         line = line.rstrip(b"\r")
         if not line or line.startswith(b"#"):
             continue
         name, sep, value = line.partition(b":")
         if sep:
-            out[name[:_MAX_STRING].decode("utf-8", "replace")] = value[:4096].decode(
-                "utf-8", "replace"
-            )
+            out[_text(name, _MAX_STRING)] = _text(value, MAX_VALUE_CHARS)
     return out
 
 
@@ -98,6 +126,24 @@ def _pairs(flat: object) -> Iterable[tuple[object, object]]:
     if isinstance(flat, list | tuple):
         return zip(flat[::2], flat[1::2], strict=False)
     return ()
+
+
+def _count(value: object) -> int:
+    """A non-negative integer from a RESP reply item (int, or bytes/str of digits).
+
+    Raises:
+        ValueError: anything else, a negative number or an implausibly large one.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("ascii")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a count")
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise ValueError("not a count")
+    number = int(value)
+    if not 0 <= number <= _MAX_HISTOGRAM_COUNT:
+        raise ValueError("count out of range")
+    return number
 
 
 def latency_histogram(
@@ -126,13 +172,17 @@ def latency_histogram(
             if command.lower() in exclude:
                 continue
             fields = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in _pairs(body)}
-            calls_total += int(str(fields.get("calls", 0)))
+            calls_total += _count(fields.get("calls", 0))
             previous = 0
-            for bound, count in sorted((int(str(b)), int(str(c))) for b, c in
+            for bound, count in sorted((_count(b), _count(c)) for b, c in
                                        _pairs(fields.get("histogram_usec", []))):
+                if count < previous:
+                    return None  # not cumulative: a garbled reply, not a latency figure
                 per_bound[bound] = per_bound.get(bound, 0) + count - previous
                 previous = count
     except (TypeError, ValueError, AttributeError):
+        return None
+    if calls_total > _MAX_HISTOGRAM_COUNT:
         return None
     buckets: list[tuple[float, float]] = []
     running = 0

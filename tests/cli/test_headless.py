@@ -125,3 +125,23 @@ def test_bad_url_is_one_line_exit_2() -> None:
     assert out.returncode == 2
     assert out.stderr.startswith("cachetop: ")
     assert out.stderr.count("\n") == 1
+
+
+def test_json_output_is_ascii_and_keeps_hostile_labels_exactly(tmp_path: Path) -> None:
+    """A label with a bidi override and an 8-bit CSI would reach the terminal raw with
+    ensure_ascii=False; escaped as \\uXXXX the JSON still decodes to the exact label."""
+    from tests.collectors.test_prom_endpoint import RouteServer
+
+    label = "a\u202eb\x9b[2Jc"
+    body = (f'cache_hits_total{{cache="{label}"}} 5\n'
+            f'cache_misses_total{{cache="{label}"}} 1\n').encode()
+    server = RouteServer()
+    server.start()
+    try:
+        out = cachetop("--once", "--json", "--interval", "0.2", server.serve("/metrics", body))
+    finally:
+        server.close()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.isascii()
+    doc = json.loads(out.stdout)
+    assert [c["name"] for c in doc["targets"][0]["caches"]] == [label]

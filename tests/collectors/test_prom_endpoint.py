@@ -640,8 +640,8 @@ def test_https_name_mismatch_is_down(tls_server: tuple[RouteServer, Path]) -> No
     url = srv.serve("/metrics", fixture_bytes("metrics_cachetop.prom"))
     error = collect_error(metrics_target(url, tls=TlsOptions(ca_file=str(cert))))
 
-    assert error.status == "down"
-    assert error.message.startswith("TLS certificate verify failed")
+    assert error.status == "tls-error"
+    assert error.message.startswith("hostname mismatch: certificate is not valid for '127.0.0.1'")
 
 
 def test_https_without_verification(tls_server: tuple[RouteServer, Path]) -> None:
