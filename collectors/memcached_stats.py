@@ -114,12 +114,6 @@ def _text(value: Any) -> str:
     return str(value)[:256]
 
 
-def normalize_stats(stats: Mapping[Any, Any]) -> dict[str, Any]:
-    """pymemcache returns bytes keys and typed or bytes values; use str keys throughout."""
-    return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)): v
-            for k, v in stats.items()}
-
-
 def sample_from_stats(
     target: Target, stats: Mapping[str, Any], *, taken_at: float, rtt_s: float,
     probes_s: tuple[float, ...] = (),
@@ -253,14 +247,21 @@ class MemcachedStatsCollector(ReconnectingCollector):
 
     def _fetch_detail(self, client: Client, deadline: Deadline,
                       stats: Mapping[str, Any]) -> dict[str, Any]:
-        slabs = normalize_stats(self._bounded(client, deadline).stats("slabs"))
-        items = normalize_stats(self._bounded(client, deadline).stats("items"))
+        def section(name: bytes) -> dict[str, str]:
+            # Read as bounded bytes (memcached_wire caps the reply and honours the deadline);
+            # pymemcache's stats() has no cap and cuts a value at its first space.
+            raw = memcached_wire.request(self._socket(), b"stats " + name + b"\r\n",
+                                         b"END\r\n", lambda: min(self.target.timeout_s,
+                                                                  deadline.left_s()))
+            return all_stats(raw)
+
+        slabs, items = section(b"slabs"), section(b"items")
         try:
-            settings = normalize_stats(self._bounded(client, deadline).stats("settings"))
+            settings = section(b"settings")
             self._degraded.pop("settings", None)
-        except MemcacheError as exc:
+        except memcached_wire.ReplyError as exc:
             settings = {}
-            self._degraded["settings"] = f"stats settings refused: {str(exc)[:120]}"
+            self._degraded["settings"] = f"stats settings refused: {exc.line[:120]}"
         return {"stats": dict(stats),
                 "settings": {k: _text(v) for k, v in settings.items()},
                 "slabs": slab_table(slabs, items),
