@@ -21,6 +21,7 @@ from cachetop.config import (
     with_cli_targets,
 )
 from cachetop.errors import ConfigError
+from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
@@ -210,6 +211,7 @@ def run_demo(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
+    limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
     if argv[:1] and argv[0] in ACTION_COMMANDS:

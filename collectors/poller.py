@@ -50,11 +50,22 @@ def poll(collector: Collector, index: int, interval_s: float) -> PollResult:
     try:
         sample = collector.collect(deadline)
     except CollectError as exc:
-        error = exc
+        error = detached(exc)
     except Exception as exc:  # noqa: BLE001 - a collector bug must not kill the poller
         log.exception("collector %s failed", collector.target.name)
         error = CollectError("bad-data", f"internal error: {type(exc).__name__}")
     return PollResult(index, collector.target.name, sample, error, started, time.monotonic())
+
+
+def detached(error: CollectError) -> CollectError:
+    """The error without its traceback and chained causes, which hold the failed poll's frames.
+
+    Through `f_back` those frames reach poll()'s own, which holds the error: a cycle that kept
+    every local of a failed poll (a refused HTTP response and its socket, in CLOSE_WAIT) until
+    the cyclic gc ran (bench/README.md, `soak.py`). Only status and message are used downstream.
+    """
+    error.__traceback__ = error.__cause__ = error.__context__ = None
+    return error
 
 
 def next_delay_s(result: PollResult, failures: int, interval_s: float) -> float:

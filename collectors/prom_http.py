@@ -84,8 +84,13 @@ def _fetch(target: Target, deadline: Deadline) -> str:
             conn.putheader(name, value)
         conn.endheaders()
         response = conn.getresponse()
-        _check_response(response, target.max_body_bytes)
-        return _read_body(response, _decoder(response), target.max_body_bytes, deadline)
+        try:
+            _check_response(response, target.max_body_bytes)
+            return _read_body(response, _decoder(response), target.max_body_bytes, deadline)
+        finally:
+            # With HTTP/1.0 the socket belongs to the response: conn.close() alone leaves it
+            # open (CLOSE_WAIT) until the response is collected.
+            response.close()
     finally:
         conn.close()
 

@@ -82,3 +82,45 @@ def test_killed_target_goes_down_and_comes_back() -> None:
     finally:
         monitor.stop()
         server.close()
+
+
+def test_failed_scrapes_leave_no_socket_open_even_without_gc() -> None:
+    """An HTTP/1.0 endpoint (prometheus_client's own server) hands the socket to the response;
+    a failed scrape's traceback cycle used to keep it open in CLOSE_WAIT until gc ran."""
+    import gc
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import psutil
+
+    from collectors.base import Target
+    from collectors.poller import poll
+    from tests.servers import free_port
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"boom\n")
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Failing)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/metrics"
+    collector = make_collector(Target(name="e", kind="metrics", address=url, http_url=url))
+    me = psutil.Process()
+    gc.collect()
+    gc.disable()
+    try:
+        results = [poll(collector, 0, 1.0) for _ in range(20)]
+        open_to_server = [c for c in me.net_connections("tcp")
+                          if c.raddr and c.raddr.port == port]
+    finally:
+        gc.enable()
+        server.shutdown()
+        server.server_close()
+    assert {r.error.status for r in results if r.error} == {"down"}
+    assert open_to_server == []
