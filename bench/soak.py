@@ -48,7 +48,7 @@ from cachetop.demo.servers import (  # noqa: E402
     die_with_parent,
     free_port,
 )
-from cachetop.malloc_tuning import ARENAS, limit_malloc_arenas  # noqa: E402
+from cachetop.malloc_tuning import ARENAS, TRIM_EVERY_S, limit_malloc_arenas  # noqa: E402
 from cachetop.monitor import Monitor  # noqa: E402
 from cachetop.target_url import parse_target_url  # noqa: E402
 from collectors.base import Target  # noqa: E402
@@ -552,7 +552,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-tracemalloc", action="store_true",
                    help="skip tracemalloc (it costs CPU on every allocation)")
     p.add_argument("--default-malloc", action="store_true",
-                   help="leave glibc's arenas as they are (the baseline of the arena cap)")
+                   help="glibc as it comes: no arena cap, no periodic malloc_trim (baseline)")
     p.add_argument("--smoke", action="store_true", help="~20 s, 24 targets, faster faults (CI)")
     p.add_argument("--fleet-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -591,6 +591,8 @@ def make_monitor(args: argparse.Namespace, urls: list[tuple[str, str]],
     # (bench/history.py measures the store itself).
     history_s = max(10 * args.interval, min(600.0, warm_s))
     monitor = Monitor(make_collectors(fleet_targets(urls)), args.interval, history_s)
+    if args.default_malloc:
+        monitor._trim_at = float("inf")  # the baseline: glibc as it comes, no periodic trim
     counter = PollCounter()
     monitor.subscribe(counter)
     return monitor, counter, history_s
@@ -655,8 +657,9 @@ def soak(args: argparse.Namespace, monitor: Monitor, counter: PollCounter, probe
 
 def main_run(args: argparse.Namespace) -> int:
     # What `cachetop` does first thing (cachetop.cli.main), so the soak measures the same process.
-    arenas = "glibc default" if args.default_malloc else (
-        f"capped at {ARENAS}" if limit_malloc_arenas() else "not capped")
+    arenas = "glibc default, no trim" if args.default_malloc else (
+        f"capped at {ARENAS}, trimmed every {TRIM_EVERY_S:g} s" if limit_malloc_arenas()
+        else "not capped")
     warm_s = args.warmup * args.minutes * 60
     plan = fault_plan(args)
     nofile = raise_nofile(2 * args.targets + 256)

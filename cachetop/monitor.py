@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from cachetop.fleet import FleetSnapshot, TargetFigures
+from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
 from collectors.base import Collector
@@ -43,6 +44,7 @@ class Monitor:
         self._version = 0
         self._subscribers: list[Callable[[], None]] = []
         self._poller = Poller(self.collectors, interval_s, self.apply)
+        self._trim_at = time.monotonic() + TRIM_EVERY_S
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """`callback()` runs on a poll thread after each applied result: keep it cheap."""
@@ -62,6 +64,11 @@ class Monitor:
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1
+            trim = result.finished_at >= self._trim_at
+            if trim:
+                self._trim_at = result.finished_at + TRIM_EVERY_S
+        if trim:
+            trim_free_memory()  # one poll thread a minute; see malloc_tuning
         for callback in self._subscribers:
             callback()
 
