@@ -18,6 +18,9 @@ lint: setup
 
 bench: setup
 	$(PY) bench/poll.py
+	$(PY) bench/history.py
+	$(PY) bench/tui.py
+	$(PY) bench/soak.py
 
 screenshots: setup
 	$(PY) scripts/make_screenshots.py
