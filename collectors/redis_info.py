@@ -158,6 +158,7 @@ class RedisInfoCollector(ReconnectingCollector):
         self._sent_at_info = 0
         self._next_detail_at = 0.0
         self._degraded: dict[str, str] = {}
+        self._connecting = False  # a failure now happened while connecting
 
     # -- connection -------------------------------------------------------------------------
 
@@ -209,12 +210,21 @@ class RedisInfoCollector(ReconnectingCollector):
     # -- polling ----------------------------------------------------------------------------
 
     def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
-        return classify(exc, timeout_s)
+        error = classify(exc, timeout_s)
+        connecting, self._connecting = self._connecting, False
+        if (connecting and self.target.tls is None and error.status == "down"
+                and "reset by peer" in error.message):
+            # A TLS-only port resets a plaintext client at its first command.
+            return CollectError("down", f"{error.message} (at connect: a TLS-only port? "
+                                        "use rediss://)")
+        return error
 
     def _collect(self, deadline: Deadline) -> Sample:
         started = time.monotonic()
         if self._conn is None:
+            self._connecting = True
             self._conn = self._connect(deadline)
+            self._connecting = False
         conn = self._conn
         sections = _INFO_SECTIONS_7 if self._version >= (7,) else ()
         self._sent_at_info = self._sent

@@ -234,6 +234,7 @@ def test_plaintext_and_tls_crossed_ports_end_within_the_deadline(
     # that a ClientHello never sends, so that handshake can only time out.
     assert plain_to_tls.status == "down"
     assert plain_to_tls.error is not None and "reset" in plain_to_tls.error.lower()
+    assert plain_to_tls.error.endswith("(at connect: a TLS-only port? use rediss://)")
     assert tls_to_plain.status == "timeout"
     assert tls_to_plain.error == (f"timeout after {TIMEOUT_S:g}s in the TLS handshake "
                                   "(a hung server, or a port without TLS?)")
