@@ -158,7 +158,6 @@ class RedisInfoCollector(ReconnectingCollector):
         self._sent_at_info = 0
         self._next_detail_at = 0.0
         self._degraded: dict[str, str] = {}
-        self._connecting = False  # a failure now happened while connecting
 
     # -- connection -------------------------------------------------------------------------
 
@@ -183,7 +182,14 @@ class RedisInfoCollector(ReconnectingCollector):
             conn = TlsConnection(tls=t.tls, host=t.host, port=t.port, **common)
         else:
             conn = Connection(host=t.host, port=t.port, **common)
-        conn.connect()
+        try:
+            conn.connect()
+        except redis.ConnectionError as exc:
+            if t.tls is None and "reset by peer" in str(exc):
+                # A TLS-only port resets a plaintext client at its first command.
+                raise redis.ConnectionError(f"{_first_line(exc)} (at connect: a TLS-only "
+                                            "port? use rediss://)") from exc
+            raise
         self._sent += 2  # AUTH or HELLO, and CLIENT SETINFO/SETNAME
         try:
             self._call(conn, deadline, "CLIENT", "SETNAME", "cachetop")
@@ -210,21 +216,12 @@ class RedisInfoCollector(ReconnectingCollector):
     # -- polling ----------------------------------------------------------------------------
 
     def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
-        error = classify(exc, timeout_s)
-        connecting, self._connecting = self._connecting, False
-        if (connecting and self.target.tls is None and error.status == "down"
-                and "reset by peer" in error.message):
-            # A TLS-only port resets a plaintext client at its first command.
-            return CollectError("down", f"{error.message} (at connect: a TLS-only port? "
-                                        "use rediss://)")
-        return error
+        return classify(exc, timeout_s)
 
     def _collect(self, deadline: Deadline) -> Sample:
         started = time.monotonic()
         if self._conn is None:
-            self._connecting = True
             self._conn = self._connect(deadline)
-            self._connecting = False
         conn = self._conn
         sections = _INFO_SECTIONS_7 if self._version >= (7,) else ()
         self._sent_at_info = self._sent

@@ -60,12 +60,12 @@ class Tally:
         self.deleted += deleted
         self.already_gone += sent - deleted
 
-    def reply_lost(self, still_there: int | None) -> None:
+    def reply_lost(self, still_there: int) -> None:
         """The connection died with a write in flight; `still_there` is how many of its keys
-        exist now, read on a new connection (None if that failed too: the batch then stays in
-        flight and a note says it may have been deleted). The others are gone, and counted
-        as deleted: the server ran the write, only its reply was lost."""
-        if still_there is None or not self.in_flight:
+        exist now, read on a new connection (when that fails too, this is not called: the batch
+        stays in flight and a note says it may have been deleted). The others are gone, and
+        counted as deleted: the server ran the write, only its reply was lost."""
+        if not self.in_flight:
             return
         sent, self.in_flight = self.in_flight, 0
         gone = max(0, sent - still_there)

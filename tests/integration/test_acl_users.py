@@ -63,14 +63,6 @@ def with_password(rules: list[str]) -> list[str]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Actions append to the audit log: keep it in a temporary XDG state dir."""
-    state = tmp_path / "state"
-    monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    return state
-
-
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     """A redis-server with the README users set by the default user, a memory limit (so memory

@@ -318,15 +318,8 @@ def test_memcached_server_name_override(tls_memcached: MemcachedServer, pki: Pki
 # -- actions -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def audit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Actions append to the audit log: keep it out of the real state dir."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    return tmp_path / "state"
-
-
 def test_flush_by_pattern_over_tls(tls_redis: RedisServer, internal_redis: RedisServer,
-                                   pki: Pki, audit_home: Path) -> None:
+                                   pki: Pki) -> None:
     client = direct(tls_redis, pki)
     client.mset({**{f"act:{i}": 1 for i in range(120)}, **{f"keep:{i}": 1 for i in range(7)}})
     plan = plan_flush(rediss(tls_redis, ca_file=pki.ca), b"act:*")
@@ -340,8 +333,7 @@ def test_flush_by_pattern_over_tls(tls_redis: RedisServer, internal_redis: Redis
     assert named.target.tls is not None and named.target.tls.server_name == "redis.internal"
 
 
-def test_action_with_a_bad_ca_refuses_in_one_line(tls_redis: RedisServer, pki: Pki,
-                                                  audit_home: Path) -> None:
+def test_action_with_a_bad_ca_refuses_in_one_line(tls_redis: RedisServer, pki: Pki) -> None:
     client = direct(tls_redis, pki)
     client.set("act:left", 1)
     with pytest.raises(ActionError) as caught:
@@ -351,8 +343,7 @@ def test_action_with_a_bad_ca_refuses_in_one_line(tls_redis: RedisServer, pki: P
     assert client.exists("act:left") == 1
 
 
-def test_memcached_action_over_tls(tls_memcached: MemcachedServer, pki: Pki,
-                                   audit_home: Path) -> None:
+def test_memcached_action_over_tls(tls_memcached: MemcachedServer, pki: Pki) -> None:
     client = McClient(("127.0.0.1", tls_memcached.port), connect_timeout=2, timeout=2,
                       tls_context=ssl.create_default_context(cafile=pki.ca))
     client.set("gone", b"v")
