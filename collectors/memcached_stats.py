@@ -1,22 +1,20 @@
 """Provides MemcachedStatsCollector: one memcached's `stats` (+ slabs/items/settings) -> Sample.
 
-pymemcache's default timeouts are None (wait forever): every client here gets explicit connect
-and read timeouts, and each operation is further bounded by the poll's deadline.
+A poll script for the event loop (collectors.netloop) speaking the text protocol; the poll's
+deadline bounds the whole exchange. pymemcache remains what the actions use.
 """
 
 from __future__ import annotations
 
 import math
-import socket
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from pymemcache.client.base import Client
-from pymemcache.exceptions import MemcacheError
-
 from collectors import memcached_wire
-from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
+from collectors.base import CollectError, Target
+from collectors.driver import LoopCollector
+from collectors.framing import MemcachedFraming
+from collectors.netloop import Script
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -35,6 +33,7 @@ from collectors.sample import (
     Sample,
 )
 from collectors.tls import client_context, tls_error
+from collectors.wire import Address, Conn, Connect, Request
 
 # metrics.md: ops/s sums every command counter (cmd_get counts the keys of a multi-get).
 _OPS_FIELDS = (
@@ -159,12 +158,12 @@ def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, 
 
 
 def classify(exc: BaseException, timeout_s: float) -> CollectError:
-    """Turn a pymemcache or socket failure into a status and one sanitized line."""
+    """Turn a wire or protocol failure into a status and one sanitized line."""
     if (tls := tls_error(exc, timeout_s)) is not None:
         return tls
     lines = str(exc).strip().splitlines()
     message = lines[0][:200] if lines else type(exc).__name__
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError):
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
     if isinstance(exc, ConnectionRefusedError):
         return CollectError("down", "connection refused")
@@ -172,92 +171,80 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
         return memcached_wire.error_status(exc)
     if "unauthenticated" in message.lower():
         return CollectError("auth-failed", message)
-    if isinstance(exc, MemcacheError) and not isinstance(exc, OSError):
-        return CollectError("bad-data", message)
+    if isinstance(exc, OSError) and exc.strerror:
+        return CollectError("down", exc.strerror[:200].lower())
     return CollectError("down", message or "connection closed")
 
 
-class MemcachedStatsCollector(ReconnectingCollector):
+_STATS = b"stats\r\n"
+_VERSION = b"version\r\n"
+
+
+class MemcachedStatsCollector(LoopCollector):
     """Polls one memcached: `stats` and `version` probes every poll, slabs/items/settings slowly."""
 
     kind = "memcached"
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._client: Client | None = None
+        t = target
+        address: Address = t.socket_path if t.socket_path else (t.host or "", t.port or 0)
+        factory = (lambda: client_context(t.tls)) if t.tls is not None else None  # type: ignore[arg-type]
+        server_name = (t.tls.server_name or t.host) if t.tls is not None else None
+        self._conn = Conn(address, factory, server_name)
         self._next_detail_at = 0.0
         self._degraded: dict[str, str] = {}
 
-    def _connect(self, deadline: Deadline) -> Client:
-        t = self.target
-        server: Any = t.socket_path if t.socket_path else (t.host, t.port)
-        # The TLS handshake runs inside connect(), so connect_timeout bounds it too.
-        client = Client(server, connect_timeout=min(t.timeout_s, deadline.left_s()),
-                        timeout=t.timeout_s, no_delay=True,
-                        tls_context=client_context(t.tls) if t.tls is not None else None)
-        client._connect()  # connect now, under the deadline, not lazily inside stats()
-        return client
-
-    def _bounded(self, client: Client, deadline: Deadline) -> Client:
-        if client.sock is not None:
-            client.sock.settimeout(min(self.target.timeout_s, deadline.left_s()))
-        return client
-
-    def _socket(self) -> socket.socket:
-        """The connected socket, for the exchanges pymemcache cannot do (memcached_wire)."""
-        sock = self._client.sock if self._client is not None else None
-        if not isinstance(sock, socket.socket):
-            raise ConnectionError("not connected")
-        return sock
+    def connections(self) -> tuple[Conn, ...]:
+        return (self._conn,) if self._conn.sock is not None else ()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._conn.close()
 
-    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+    def classify(self, exc: BaseException, timeout_s: float) -> CollectError:
         return classify(exc, timeout_s)
 
-    def _collect(self, deadline: Deadline) -> Sample:
-        started = time.monotonic()
-        if self._client is None:
-            self._client = self._connect(deadline)
-            if self.target.password is not None:
-                memcached_wire.authenticate(self._socket(), self.target, deadline.left_s)
-        client = self._client
-        raw = memcached_wire.request(self._socket(), b"stats\r\n", b"END\r\n",
-                                     lambda: min(self.target.timeout_s, deadline.left_s()))
-        taken_at = time.monotonic()
-        stats = stats_fields(raw)
+    def _request(self, command: bytes, end: bytes = b"END\r\n") -> Script:
+        return (yield Request(self._conn, command, MemcachedFraming(end)))
+
+    def _connect(self) -> Script:
+        yield Connect(self._conn)
+        if self.target.password is not None:
+            try:
+                reply = yield from self._request(memcached_wire.auth_request(self.target),
+                                                 b"\r\n")
+            except memcached_wire.ReplyError as exc:
+                raise CollectError("auth-failed",
+                                   f"memcached refused the credentials: {exc.line}") from None
+            if reply.value != b"STORED\r\n":
+                raise CollectError("bad-data", "memcached answered the authentication with "
+                                   f"{reply.value[:60].decode('ascii', 'backslashreplace')!r}")
+
+    def _poll(self) -> Script:
+        if not self._conn.is_open:
+            yield from self._connect()
+        reply = yield from self._request(_STATS)
+        raw, taken_at = reply.value, reply.arrived_monotonic
         probes = []
         for _ in range(self.target.probes_per_poll):
-            probe_started = time.perf_counter()
-            self._bounded(client, deadline).version()
-            probes.append(time.perf_counter() - probe_started)
-        sample = sample_from_stats(self.target, stats, taken_at=taken_at,
-                                   rtt_s=taken_at - started, probes_s=tuple(probes))
+            probe = yield from self._request(_VERSION, b"\r\n")
+            probes.append(probe.rtt_s)
+        sample = sample_from_stats(self.target, stats_fields(raw), taken_at=taken_at,
+                                   rtt_s=reply.rtt_s, probes_s=tuple(probes))
         detail = None
         if taken_at >= self._next_detail_at:
             self._next_detail_at = taken_at + self.target.detail_every_s
-            detail = self._fetch_detail(client, deadline, all_stats(raw))
+            detail = yield from self._fetch_detail(all_stats(raw))
         return Sample(sample.target, sample.kind, sample.taken_at, sample.rtt_s,
                       counters=sample.counters, gauges=sample.gauges, info=sample.info,
                       probes_s=sample.probes_s, detail=detail,
                       degraded=tuple(self._degraded.values()))
 
-    def _fetch_detail(self, client: Client, deadline: Deadline,
-                      stats: Mapping[str, Any]) -> dict[str, Any]:
-        def section(name: bytes) -> dict[str, str]:
-            # Read as bounded bytes (memcached_wire caps the reply and honours the deadline);
-            # pymemcache's stats() has no cap and cuts a value at its first space.
-            raw = memcached_wire.request(self._socket(), b"stats " + name + b"\r\n",
-                                         b"END\r\n", lambda: min(self.target.timeout_s,
-                                                                  deadline.left_s()))
-            return all_stats(raw)
-
-        slabs, items = section(b"slabs"), section(b"items")
+    def _fetch_detail(self, stats: Mapping[str, Any]) -> Script:
+        slabs = all_stats((yield from self._request(b"stats slabs\r\n")).value)
+        items = all_stats((yield from self._request(b"stats items\r\n")).value)
         try:
-            settings = section(b"settings")
+            settings = all_stats((yield from self._request(b"stats settings\r\n")).value)
             self._degraded.pop("settings", None)
         except memcached_wire.ReplyError as exc:
             settings = {}

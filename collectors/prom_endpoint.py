@@ -1,18 +1,20 @@
 """Provides PromEndpointCollector: a Prometheus metrics endpoint -> Sample with one child per cache.
 
-The I/O shell is fetch() (prom_http), the parser is parse_exposition() (prom_text) and the
-naming conventions live in prom_conventions; this module only assembles the Sample.
+The I/O shell is fetch_script() (prom_http, on the poll loop), the parser is
+parse_exposition() (prom_text) and the naming conventions live in prom_conventions; this module
+only assembles the Sample.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from collectors.base import CollectError, Deadline, Target
+from collectors.base import CollectError, Target
+from collectors.driver import LoopCollector
+from collectors.netloop import Script
 from collectors.prom_conventions import CacheFigures, Mapped, convention_for, map_families
-from collectors.prom_http import fetch
+from collectors.prom_http import classify, fetch_script
 from collectors.prom_text import family_lines, parse_exposition
 from collectors.sample import INSTANCE_ID, ROLE, SERVER_LATENCY, VERSION, Histogram, Sample
 
@@ -20,7 +22,7 @@ KIND = "metrics"
 DETAIL_MAX_LINES = 200
 
 
-class PromEndpointCollector:
+class PromEndpointCollector(LoopCollector):
     """Scrapes one metrics endpoint per poll over a fresh connection (as redis_exporter dials
     per scrape), so a stale keep-alive connection can never fail a poll."""
 
@@ -31,17 +33,20 @@ class PromEndpointCollector:
         self.target = target
         self._convention = convention_for(target.convention, target.mapping)
 
-    def collect(self, deadline: Deadline) -> Sample:
+    def classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        return classify(exc, self.target, timeout_s)
+
+    def _poll(self) -> Script:
         """Fetch, parse and map one exposition.
 
         Raises:
-            CollectError: from fetch(); "bad-data" for a malformed exposition or one without any
-                cache series of the convention; "down" when an exporter reports its server down.
+            CollectError: from the scrape; "bad-data" for a malformed exposition or one without
+                any cache series of the convention; "down" when an exporter reports its
+                server down.
         """
-        started = time.monotonic()
-        text = fetch(self.target, deadline)
-        taken_at = time.monotonic()
-        mapped = map_families(self._convention, parse_exposition(text, check=deadline.left_s))
+        text, reply = yield from fetch_script(self.target)
+        taken_at = reply.arrived_monotonic
+        mapped = map_families(self._convention, parse_exposition(text))
         if not mapped.caches:
             raise CollectError("bad-data", f"no {self._convention.name} cache metrics found")
         detail = {
@@ -49,11 +54,8 @@ class PromEndpointCollector:
             "families": family_lines(text, mapped.used_names, DETAIL_MAX_LINES),
         }
         return sample_from_mapped(
-            self.target, mapped, rtt_s=taken_at - started, taken_at=taken_at, detail=detail
+            self.target, mapped, rtt_s=reply.rtt_s, taken_at=taken_at, detail=detail
         )
-
-    def close(self) -> None:
-        """Nothing to release: every poll opens and closes its own connection."""
 
 
 def sample_from_mapped(
