@@ -1,8 +1,10 @@
-"""Provides Monitor: owns the poller and the trackers, and publishes fleet snapshots.
+"""Provides Monitor: the engine's core. It owns the poller and the trackers, and publishes
+fleet snapshots.
 
 Data flows one way: collector -> Sample -> TargetTracker -> TargetFigures -> FleetSnapshot.
-Results are applied on the poll thread that produced them; the lock is held only to swap one
-reference, and a snapshot is built only when a reader asks for one.
+Results are applied on the event loop's thread; the lock is held only to swap one reference,
+and a snapshot is built only when a reader asks for one. The engine process runs the loop on
+its main thread; in-process users (tests, benches) let the Monitor run it on a thread of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
 from collectors.base import Collector
+from collectors.netloop import PollLoop
 from collectors.poller import Poller, PollResult
 
 
@@ -31,7 +34,7 @@ class Monitor:
     """Polls a fleet and keeps its latest figures and history."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 history_s: float = 600.0) -> None:
+                 history_s: float = 600.0, loop: PollLoop | None = None) -> None:
         self.collectors = list(collectors)
         self.trackers = [TargetTracker(c.target) for c in self.collectors]
         self.history = History(history_s, interval_s)
@@ -43,11 +46,14 @@ class Monitor:
         ]
         self._version = 0
         self._subscribers: list[Callable[[], None]] = []
-        self._poller = Poller(self.collectors, interval_s, self.apply)
+        self._own_loop = loop is None
+        self.loop = loop if loop is not None else PollLoop()
+        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.collectors, interval_s, self.apply, self.loop)
         self._trim_at = time.monotonic() + TRIM_EVERY_S
 
     def subscribe(self, callback: Callable[[], None]) -> None:
-        """`callback()` runs on a poll thread after each applied result: keep it cheap."""
+        """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
         self._subscribers.append(callback)
 
     def apply(self, result: PollResult) -> None:
@@ -83,9 +89,21 @@ class Monitor:
 
     def start(self) -> None:
         self._poller.start()
+        if self._own_loop:
+            self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop",
+                                            daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling and close every connection (after the loop has let go of them)."""
         self._poller.stop()
+        if self._own_loop:
+            self.loop.stop()
+            if self._thread is not None:
+                self._thread.join(5)
+        self._poller.close()
+        if self._own_loop and (self._thread is None or not self._thread.is_alive()):
+            self.loop.close()
 
     @property
     def interval_s(self) -> float:
