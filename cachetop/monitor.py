@@ -36,6 +36,8 @@ class Monitor:
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0, loop: PollLoop | None = None) -> None:
         self.collectors = list(collectors)
+        for collector in self.collectors:  # detail only for what a screen shows (watch())
+            collector.want_detail(False)
         self.trackers = [TargetTracker(c.target) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
@@ -114,6 +116,12 @@ class Monitor:
 
     def set_paused(self, paused: bool) -> None:
         self._poller.set_paused(paused)
+
+    def watch(self, name: str, on: bool = True) -> None:
+        """Fetch drill-down detail for target `name` (a screen shows it) or stop."""
+        for collector in self.collectors:
+            if collector.target.name == name:
+                self.loop.call_soon_threadsafe(lambda c=collector: c.want_detail(on))
 
     def poll_now(self) -> None:
         self._poller.poll_now()

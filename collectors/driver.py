@@ -23,6 +23,25 @@ class LoopCollector:
 
     kind: ClassVar[str]
     target: Target
+    # Drill-down detail (INFO all, slowlog, slabs...) costs far more than a poll; the engine
+    # fetches it once at the start (it also finds optional commands the server refuses) and
+    # then only for targets a screen shows. Alone, a collector keeps fetching it.
+    detail_wanted = True
+    _next_detail_at = 0.0
+    _detail_fetched = False
+
+    def want_detail(self, wanted: bool) -> None:
+        """Fetch detail (at the next poll, then every detail_every_s) or stop fetching it."""
+        self.detail_wanted = wanted
+        if wanted:
+            self._next_detail_at = 0.0
+
+    def detail_due(self, now: float) -> bool:
+        if now < self._next_detail_at or (self._detail_fetched and not self.detail_wanted):
+            return False
+        self._next_detail_at = now + self.target.detail_every_s
+        self._detail_fetched = True
+        return True
 
     def poll(self) -> Script:
         """One poll: a generator yielding Connect/Request and returning a Sample."""

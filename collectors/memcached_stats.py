@@ -7,6 +7,7 @@ deadline bounds the whole exchange. pymemcache remains what the actions use.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,8 +50,10 @@ _GAUGES = {
 
 _WANTED = (*_OPS_FIELDS, *_EXPIRATION_FIELDS, *_GAUGES, "get_hits", "get_misses", "evictions",
            "version", "pid")
-# Anchored at a line start, so a value (say a hostile `version`) cannot fake another field.
-_MARKERS = {name: b"\nSTAT " + name.encode() + b" " for name in _WANTED}
+# One pass for every wanted field, anchored at a line start, so a value (say a hostile
+# `version`) cannot fake another field.
+_WANTED_RE = re.compile(rb"\nSTAT (" + b"|".join(
+    re.escape(name.encode()) for name in sorted(_WANTED, key=len, reverse=True)) + rb") ([^\n]*)")
 MAX_VALUE_BYTES = 4096  # a longer value is garbage: dropped, never cut into a wrong number
 MAX_LINES = 20_000  # all_stats: lines read from one reply (memcached sends ~100)
 _MAX_NUMBER_CHARS = 64
@@ -58,24 +61,25 @@ _MAX_SLAB_CLASSES = 1024  # memcached has at most 63 (MAX_NUMBER_OF_SLAB_CLASSES
 
 
 def stats_fields(raw: bytes) -> dict[str, bytes]:
-    """The `stats` fields cachetop polls, found with `bytes.find` in the raw reply.
+    """The `stats` fields cachetop polls, found in one regex pass over the raw reply.
 
     pymemcache's `stats()` reads and type-converts ~95 lines one at a time; this takes the ~25
-    fields a poll needs at a fraction of the CPU (bench/README.md). Values stay bytes.
+    fields a poll needs at a fraction of the CPU (bench/README.md). Values stay bytes; the first
+    occurrence of a field counts.
     """
     if not raw.startswith(b"\n"):
         raw = b"\n" + raw
     fields: dict[str, bytes] = {}
-    for name, marker in _MARKERS.items():
-        start = raw.find(marker)
-        if start < 0:
+    for raw_name, value in _WANTED_RE.findall(raw):
+        name = raw_name.decode()
+        if name in fields:
             continue
-        start += len(marker)
-        end = raw.find(b"\n", start)
-        value = (raw[start:] if end < 0 else raw[start:end]).removesuffix(b"\r")
+        value = value.removesuffix(b"\r")
         if len(value) <= MAX_VALUE_BYTES:
             fields[name] = value
-    return fields
+        else:
+            fields[name] = b""  # garbage: the field is dropped below, and stays dropped
+    return {name: value for name, value in fields.items() if value}
 
 
 def all_stats(raw: bytes) -> dict[str, str]:
@@ -88,6 +92,17 @@ def all_stats(raw: bytes) -> dict[str, str]:
             out[parts[1][:128].decode("utf-8", "backslashreplace")[:128]] = (
                 parts[2][:1024].decode("utf-8", "backslashreplace")[:1024])
     return out
+
+
+def _number_bytes(value: bytes) -> float | None:
+    """_number's fast path for the raw bytes a poll reads."""
+    if len(value) > _MAX_NUMBER_CHARS:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _number(value: Any) -> float | None:
@@ -118,7 +133,9 @@ def sample_from_stats(
     probes_s: tuple[float, ...] = (),
 ) -> Sample:
     """Map `stats` to a Sample; a field that is missing or garbled is left out, never fatal."""
-    numbers = {name: n for name, value in stats.items() if (n := _number(value)) is not None}
+    numbers = {name: n for name, value in stats.items()
+               if (n := _number_bytes(value) if type(value) is bytes else _number(value))
+               is not None}
     counters: dict[str, float] = {}
     if "get_hits" in numbers:
         counters[HITS] = numbers["get_hits"]
@@ -192,7 +209,6 @@ class MemcachedStatsCollector(LoopCollector):
         factory = (lambda: client_context(t.tls)) if t.tls is not None else None  # type: ignore[arg-type]
         server_name = (t.tls.server_name or t.host) if t.tls is not None else None
         self._conn = Conn(address, factory, server_name)
-        self._next_detail_at = 0.0
         self._degraded: dict[str, str] = {}
 
     def connections(self) -> tuple[Conn, ...]:
@@ -232,8 +248,7 @@ class MemcachedStatsCollector(LoopCollector):
         sample = sample_from_stats(self.target, stats_fields(raw), taken_at=taken_at,
                                    rtt_s=reply.rtt_s, probes_s=tuple(probes))
         detail = None
-        if taken_at >= self._next_detail_at:
-            self._next_detail_at = taken_at + self.target.detail_every_s
+        if self.detail_due(taken_at):
             detail = yield from self._fetch_detail(all_stats(raw))
         return Sample(sample.target, sample.kind, sample.taken_at, sample.rtt_s,
                       counters=sample.counters, gauges=sample.gauges, info=sample.info,

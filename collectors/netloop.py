@@ -227,6 +227,13 @@ class PollLoop:
             raise ConnectionError("not connected")
         job.conn, conn.job = conn, job
         conn.framing = op.framing
+        if not op.data:
+            # The next reply of a pipeline: it may have come in with the previous one.
+            value = op.framing.feed(b"")
+            if value is not INCOMPLETE:
+                conn.framing = None
+                self._advance(job, Reply(value, conn.sent_ns, conn.arrived_ns), None)
+            return
         conn.sent_ns = time.time_ns()
         conn.send(op.data)
         self._set_mask(conn, _IN | (_OUT if conn.out else 0))

@@ -52,7 +52,7 @@ class PromEndpointCollector(LoopCollector):
         detail = {
             "convention": self._convention.name,
             "families": family_lines(text, mapped.used_names, DETAIL_MAX_LINES),
-        }
+        } if self.detail_due(taken_at) else None
         return sample_from_mapped(
             self.target, mapped, rtt_s=reply.rtt_s, taken_at=taken_at, detail=detail
         )

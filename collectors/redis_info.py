@@ -176,7 +176,7 @@ class RedisInfoCollector(LoopCollector):
         self._sent = 0
         self._sent_at_hist = 0
         self._sent_at_info = 0
-        self._next_detail_at = 0.0
+        self._hist_next = False  # the last poll found LATENCY HISTOGRAM due: send it with INFO
         self._degraded: dict[str, str] = {}
 
     def connections(self) -> tuple[Conn, ...]:
@@ -250,12 +250,24 @@ class RedisInfoCollector(LoopCollector):
     def _poll(self) -> Script:
         if not self._conn.is_open:
             yield from self._connect()
+        # LATENCY HISTOGRAM, when the last poll found it due, leaves in the same write as
+        # INFO: one round trip fewer (its reply is read right after INFO's).
+        pipelined = self._hist_next and self._version >= (7,) and not self._histogram_off
         self._sent_at_info = self._sent
         self._sent += 1
-        info = yield Request(self._conn, _INFO if self._version >= (7,) else _INFO_OLD,
-                             self._resp)
+        request = _INFO if self._version >= (7,) else _INFO_OLD
+        if pipelined:
+            self._sent += 1
+            request += _HISTOGRAM
+        info = yield Request(self._conn, request, self._resp)
         taken_at = info.arrived_monotonic
         sample = sample_from_info(self.target, info.value, taken_at=taken_at, rtt_s=info.rtt_s)
+        ops = sample.counters.get(OPS)
+        histograms = {}
+        if pipelined:
+            histogram = yield from self._read_histogram(b"", ops)
+            if histogram is not None:
+                histograms[SERVER_LATENCY] = histogram
         if not self._version:
             self._version = _version_tuple(sample.info.get(VERSION, ""))
             if self._version and self._version < (7,):
@@ -266,14 +278,14 @@ class RedisInfoCollector(LoopCollector):
             self._sent += 1
             pong = yield Request(self._conn, _PING, self._resp)
             probes.append(pong.rtt_s)
-        histograms = {}
-        if not loading and self._histogram_due(sample.counters.get(OPS), taken_at):
-            histogram = yield from self._fetch_histogram(sample.counters.get(OPS))
+        if not pipelined and not loading and self._histogram_due(ops, taken_at):
+            self._sent += 1
+            histogram = yield from self._read_histogram(_HISTOGRAM, ops)
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
+        self._hist_next = not loading and self._histogram_due(ops, taken_at)
         detail = None
-        if not loading and taken_at >= self._next_detail_at:
-            self._next_detail_at = taken_at + self.target.detail_every_s
+        if not loading and self.detail_due(taken_at):
             detail = yield from self._fetch_detail()
         if self._histogram_off:
             self._degraded["latency"] = self._histogram_off
@@ -292,10 +304,11 @@ class RedisInfoCollector(LoopCollector):
         return foreign >= HISTOGRAM_MIN_CALLS or (
             foreign > 0 and now - self._hist_at >= HISTOGRAM_MAX_AGE_S)
 
-    def _fetch_histogram(self, ops: float | None) -> Script:
+    def _read_histogram(self, request: bytes, ops: float | None) -> Script:
+        """Read LATENCY HISTOGRAM's reply (sent now, or already with INFO when `request` is
+        empty); a refusal turns the histogram off for good, with the reason."""
         try:
-            self._sent += 1
-            reply = yield Request(self._conn, _HISTOGRAM, self._resp)
+            reply = yield Request(self._conn, request, self._resp)
         except RespError as exc:
             if _first_line(exc).startswith("BUSY"):
                 raise

@@ -13,16 +13,19 @@ from collections.abc import Iterable, Mapping
 
 from collectors.sample import Histogram
 
+# Only what a poll turns into figures; the drill-down reads every field through info_all().
 _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",
     "total_system_memory", "total_commands_processed", "keyspace_hits", "keyspace_misses",
     "evicted_keys", "expired_keys", "loading", "loading_loaded_perc", "loading_eta_seconds",
-    "mem_fragmentation_ratio", "connected_slaves", "master_link_down_since_seconds",
-    "rdb_changes_since_last_save", "instantaneous_ops_per_sec",
 )
-_STRING_FIELDS = ("redis_version", "run_id", "role", "maxmemory_policy", "master_link_status",
-                  "redis_mode", "os", "process_id", "master_host", "master_port")
-_MARKERS = {name: b"\n" + name.encode() + b":" for name in _NUMERIC_FIELDS + _STRING_FIELDS}
+_STRING_FIELDS = ("redis_version", "run_id", "role")
+_NUMERIC_SET = frozenset(_NUMERIC_FIELDS)
+# One pass over the reply for every wanted field (a `find` per field scanned it once each); a
+# field counts only where its name starts a line, so a value cannot fake another field.
+_WANTED = re.compile(rb"\n(" + b"|".join(
+    re.escape(name.encode()) for name in sorted(_NUMERIC_FIELDS + _STRING_FIELDS,
+                                                key=len, reverse=True)) + rb"):([^\n]*)")
 # Digit runs are bounded: Python refuses int() of more than 4300 digits, and no real count needs
 # more than 19 (int64). A longer run does not match, so that db line is skipped, not fatal.
 _KEYSPACE = re.compile(
@@ -33,16 +36,6 @@ MAX_DBS = 1024  # keyspace lines kept (Redis's `databases` is 16 by default)
 MAX_LINES = 20_000  # info_all: lines read from one INFO reply
 MAX_VALUE_CHARS = 4096  # info_all: a value longer than this is cut
 _MAX_HISTOGRAM_COUNT = 2**62  # a larger latency count is garbage (and float() would round it)
-
-
-def _value_at(raw: bytes, marker: bytes) -> bytes | None:
-    start = raw.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    end = raw.find(b"\n", start)
-    value = raw[start:] if end < 0 else raw[start:end]
-    return value.rstrip(b"\r")
 
 
 def _text(value: bytes, max_chars: int) -> str:
@@ -73,15 +66,19 @@ def info_fields(raw: bytes) -> dict[str, float | str]:
     """
     if not raw.startswith(b"\n"):
         raw = b"\n" + raw
+    seen: set[bytes] = set()
     fields: dict[str, float | str] = {}
-    for name in _NUMERIC_FIELDS:
-        value = _value_at(raw, _MARKERS[name])
-        number = _finite(value)
-        if number is not None:
-            fields[name] = number
-    for name in _STRING_FIELDS:
-        value = _value_at(raw, _MARKERS[name])
-        if value is not None:
+    for raw_name, value in _WANTED.findall(raw):
+        if raw_name in seen:
+            continue  # the first occurrence counts, as a lookup by marker finds it
+        seen.add(raw_name)
+        name = raw_name.decode()
+        value = value.rstrip(b"\r")
+        if name in _NUMERIC_SET:
+            number = _finite(value)
+            if number is not None:
+                fields[name] = number
+        else:
             fields[name] = _text(value, _MAX_STRING)
     return fields
 

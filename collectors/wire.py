@@ -58,7 +58,8 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Send `data` on `conn` and wait for one reply cut by `framing`."""
+    """Send `data` on `conn` and wait for one reply cut by `framing`. Empty `data` reads the
+    next reply of commands sent together before (a pipeline)."""
 
     conn: Conn
     data: bytes
