@@ -16,6 +16,7 @@ from collectors.base import CollectError, Target
 from collectors.driver import LoopCollector
 from collectors.framing import LineFraming, RespError, RespFraming, RespProtocolError, pack_command
 from collectors.netloop import Script
+from collectors.redis_parse import OWN_COMMANDS
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -41,12 +42,6 @@ from collectors.sample import (
 from collectors.tls import client_context, tls_error
 from collectors.wire import Address, Conn, Connect, Request
 
-# Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
-# not cachetop's own INFO.
-OWN_COMMANDS = frozenset({
-    "info", "ping", "latency|histogram", "client|setname", "slowlog|get", "auth", "hello",
-    "select", "latency", "client", "slowlog",
-})
 _INFO_SECTIONS_7 = (
     "server", "clients", "memory", "persistence", "stats", "replication", "keyspace",
 )

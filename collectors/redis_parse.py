@@ -13,6 +13,12 @@ from collections.abc import Iterable, Mapping
 
 from collectors.sample import Histogram
 
+# Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
+# not cachetop's own INFO, and greyed in the drill-down's commands table.
+OWN_COMMANDS = frozenset({
+    "info", "ping", "latency|histogram", "client|setname", "slowlog|get", "auth", "hello",
+    "select", "latency", "client", "slowlog",
+})
 # Only what a poll turns into figures; the drill-down reads every field through info_all().
 _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",

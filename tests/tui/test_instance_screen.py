@@ -24,7 +24,7 @@ from cachetop.tui.screens.fleet import FleetScreen
 from cachetop.tui.screens.instance import InstanceScreen, chart_window
 from cachetop.tui.widgets.fleet_table import FleetTable
 from cachetop.tui.widgets.instance_detail import RawView, filtered
-from cachetop.tui.widgets.instance_redis import call_rates, commandstats
+from cachetop.detail import call_rates, commandstats
 from cachetop.tui.widgets.instance_tiles import Flow, latency_unit
 from cachetop.tui.widgets.metric_chart import MetricChart, ago, segments, time_ticks
 from tests.servers import MemcachedServer, RedisServer, free_port
