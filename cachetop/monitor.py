@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from cachetop.fleet import FleetSnapshot, TargetFigures
+from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
-from collectors.base import Collector
+from collectors.base import Collector, Target
 from collectors.netloop import PollLoop
 from collectors.poller import Poller, PollResult
 
@@ -47,6 +47,7 @@ class Monitor:
             for c in self.collectors
         ]
         self._version = 0
+        self._changed = [0] * len(self.collectors)  # the version each target last changed at
         self._subscribers: list[Callable[[], None]] = []
         self._own_loop = loop is None
         self.loop = loop if loop is not None else PollLoop()
@@ -72,6 +73,7 @@ class Monitor:
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1
+            self._changed[result.index] = self._version
             trim = result.finished_at >= self._trim_at
             if trim:
                 self._trim_at = result.finished_at + TRIM_EVERY_S
@@ -84,6 +86,30 @@ class Monitor:
         with self._lock:
             figures, version = list(self._figures), self._version
         return FleetSnapshot.build(figures, self._poller.interval_s, time.time(), version)
+
+    # -- FleetSource (cachetop.source) ---------------------------------------------------------
+
+    def series(self, name: str, last_s: float | None = None) -> Mapping[str, Sequence[float]]:
+        return self.history.series(name, last_s)
+
+    def target(self, name: str) -> Target | None:
+        return next((c.target for c in self.collectors if c.target.name == name), None)
+
+    def fleet_history(self) -> Sequence[FleetFigures]:
+        return ()
+
+    def notice(self) -> str | None:
+        return None
+
+    def changes_since(self, version: int) -> tuple[int, list[tuple[int, TargetFigures]]]:
+        """The current version and the targets whose figures changed after `version`."""
+        with self._lock:
+            current, figures, changed = self._version, self._figures, self._changed
+            return current, [(i, figures[i]) for i, v in enumerate(changed) if v > version]
+
+    def figures(self, name: str) -> TargetFigures | None:
+        with self._lock:
+            return next((f for f in self._figures if f.name == name), None)
 
     @property
     def version(self) -> int:
