@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cachetop.actions import ActionPlan, ActionResult, execute
 from cachetop.target_url import parse_target_url
 from collectors.base import Target
 
@@ -36,3 +37,9 @@ def kill(server: Any) -> None:
         server.proc.kill()
         server.proc.wait(5)
     server.close()
+
+
+def confirmed(plan: ActionPlan, *args: Any) -> ActionResult:
+    """execute() with the name the plan asks for typed (a whole-db flush or a prod target):
+    for tests whose subject is not the confirmation itself."""
+    return execute(plan, *args, confirmation=plan.confirm_name)

@@ -10,7 +10,7 @@ import pytest
 from cachetop.actions import ActionError, Progress, execute, plan_delete, plan_flush, plan_flushdb
 from cachetop.actions.glob import glob_match
 from cachetop.actions.memcached_dump import parse_metadump_line
-from tests.actions.helpers import kill, target_of
+from tests.actions.helpers import confirmed, kill, target_of
 from tests.servers import MemcachedServer
 
 
@@ -29,7 +29,10 @@ def test_flush_all(mc_server: MemcachedServer) -> None:
     _fill(mc_server, [b"k%d" % i for i in range(100)])
     plan = plan_flushdb(target_of(mc_server))
     assert plan.action == "flush_all" and plan.count == 100
-    result = execute(plan)
+    assert plan.wipes_all and plan.confirm_name == f"127.0.0.1:{mc_server.port}"
+    assert execute(plan).status == "refused"  # flush_all needs the name typed
+    assert mc_server.client().get(b"k1") == b"v"
+    result = execute(plan, confirmation=plan.confirm_name)
     assert (result.status, result.deleted) == ("done", 100)
     assert mc_server.client().get(b"k1") is None
 
@@ -38,7 +41,7 @@ def test_flush_all_with_a_delay(mc_server: MemcachedServer) -> None:
     _fill(mc_server, [b"k1"])
     plan = plan_flushdb(target_of(mc_server), delay_s=3)
     assert "in 3s" in plan.description
-    assert execute(plan).status == "done"
+    assert execute(plan, confirmation=plan.confirm_name).status == "done"
     assert mc_server.client().get(b"k1") == b"v"  # not yet: the flush is 3 s away
 
 
@@ -79,7 +82,7 @@ def test_pattern_flush_deletes_exactly_the_glob_matches(
 def test_cancelled_pattern_flush_reports_the_true_count(
         mc_server: MemcachedServer) -> None:
     keys = [b"c:%d" % i for i in range(2000)]
-    _fill(mc_server, keys)
+    _fill(mc_server, [*keys, *(b"keep:%d" % i for i in range(100))])
     cancel = threading.Event()
 
     def progress(p: Progress) -> None:
@@ -122,7 +125,7 @@ def test_keys_a_walk_misses_are_deleted_by_the_next_walk(
 
     plan = plan_flush(target_of(mc_server), b"m:*")
     monkeypatch.setattr(memcached_flush, "metadump", first_walk_misses_some)
-    result = execute(plan)
+    result = confirmed(plan)  # every key: the name typed
     assert (result.status, result.deleted) == ("done", 300)
     assert len(walks) == 3 and "walk 2 found 150 more" in result.notes[0]
 
@@ -132,7 +135,8 @@ def test_flush_all_disabled_with_minus_f_fails_clearly() -> None:
     server.start()
     try:
         _fill(server, [b"k1"])
-        result = execute(plan_flushdb(target_of(server)))
+        plan = plan_flushdb(target_of(server))
+        result = execute(plan, confirmation=plan.confirm_name)
         assert (result.status, result.deleted) == ("failed", 0)
         assert "flush_all not allowed" in result.errors[0]
         assert server.client().get(b"k1") == b"v"
