@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +149,75 @@ def test_flush_all_disabled_with_minus_f_fails_clearly() -> None:
         assert server.client().get(b"k1") == b"v"
     finally:
         kill(server)
+
+
+# -- keys the text protocol cannot carry, and keys that are not deleted -----------------------
+
+BINARY_KEYS = [b"user: space", b"user:\r\nflush_all", b"user:\x00", b"user:\t", b"user:\xff\xfe"]
+
+
+def _meta(server: MemcachedServer, line: bytes) -> bytes:
+    """One meta command on a raw socket (pymemcache has no meta commands)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(line)
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            reply += sock.recv(4096)
+        return reply.strip()
+
+
+def _store_b64(server: MemcachedServer, key: bytes) -> None:
+    assert _meta(server, b"ms " + base64.b64encode(key) + b" 1 b\r\nv\r\n") == b"HD"
+
+
+def _exists_b64(server: MemcachedServer, key: bytes) -> bool:
+    return _meta(server, b"mg " + base64.b64encode(key) + b" b v\r\n").startswith(b"VA")
+
+
+def test_binary_and_space_keys_are_deleted_as_previewed(mc_server: MemcachedServer) -> None:
+    for key in [*BINARY_KEYS, b"user:ok"]:
+        _store_b64(mc_server, key)  # stored as an application with meta commands does
+    _fill(mc_server, [b"user:t", b"other:1", b"other:2"])
+    plan = plan_flush(target_of(mc_server), b"user:*")
+    assert (plan.count, plan.count_exact) == (7, True) and not plan.wipes_all
+    result = execute(plan)
+    assert (result.status, result.deleted, result.left) == ("done", 7, ())
+    for key in [*BINARY_KEYS, b"user:ok", b"user:t"]:
+        assert not _exists_b64(mc_server, key), key
+    assert _exists_b64(mc_server, b"other:1") and _exists_b64(mc_server, b"other:2")
+
+
+def test_keys_left_behind_make_the_run_partial_in_text_and_json(
+        mc_server: MemcachedServer, state_home: Path) -> None:
+    """A writer adding matching keys faster than the walks end: what is left is said."""
+    _fill(mc_server, [b"w:%d" % i for i in range(500)] + [b"other:%d" % i for i in range(20000)])
+    stop = threading.Event()
+
+    def writer() -> None:
+        client = mc_server.client()
+        i = 0
+        while not stop.wait(0.002):  # ~500 keys/s, all through both runs
+            client.set(b"w:new:%d" % i, b"v", noreply=False)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
+        env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state_home))
+        runs = [subprocess.run([sys.executable, "-m", "cachetop", "flush", mc_server.url,
+                                "--pattern", "w:*", "--yes", "--rate", "3000", *extra],
+                               capture_output=True, text=True, env=env, timeout=60,
+                               stdin=subprocess.DEVNULL) for extra in ([], ["--json"])]
+    finally:
+        stop.set()
+        thread.join()
+    text, as_json = runs
+    assert text.returncode == 1 and as_json.returncode == 1, text.stderr
+    assert text.stdout.splitlines()[-1].endswith(
+        ": partial: matching keys were still listed after 3 walks (a writer keeps adding them?)")
+    assert "not deleted: matching keys were still listed" in text.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["result"]["status"] == "partial"
+    assert doc["result"]["left"] == ["matching keys were still listed after 3 walks "
+                                     "(a writer keeps adding them?)"]
