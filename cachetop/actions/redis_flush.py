@@ -30,7 +30,13 @@ from cachetop.actions.plan import (
     SampleKey,
     target_label,
 )
-from cachetop.actions.redis_preview import count_matches, describe_keys, filter_type, scan_args
+from cachetop.actions.redis_preview import (
+    count_matches,
+    describe_keys,
+    filter_type,
+    random_keys_all_match,
+    scan_args,
+)
 from cachetop.actions.redis_probe import RedisProbe
 from cachetop.actions.redis_wire import Wire, raise_first_error
 from cachetop.actions.runner import ProgressFn, Tally, run_action
@@ -111,7 +117,7 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         refusal = policy_refusal(target, read_only) or state_refusal(target, state)
         count, exact, note, memory, memory_note = None, False, "not counted", None, ""
         sample: tuple[SampleKey, ...] = ()
-        dbsize = 0
+        dbsize, estimated_whole = 0, False
         if not state.loading:
             dbsize = int(client.execute_command("DBSIZE"))
             counted = count_matches(client, pattern, type_name=type_name,
@@ -121,13 +127,14 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
             sample, sizes, memory_note = describe_keys(client, counted.sample,
                                                        with_memory=state.version >= (4,))
             memory = _memory_estimate(sizes, count)
+            estimated_whole = not exact and random_keys_all_match(client, pattern)
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
         client.close()
     command = "UNLINK" if state.version >= (4,) else "DEL"
     typed = f" of type {type_name}" if type_name else ""
-    wipe = covers_keyspace(pattern, count, dbsize)
+    wipe = covers_keyspace(pattern, count, dbsize) or (type_name is None and estimated_whole)
     return ActionPlan(
         action="flush", target=target, spec=spec, subject=f"pattern '{escaped(pattern)}'",
         description=(f"{command} every key{typed} matching '{escaped(pattern)}' in db {db} of "
@@ -137,7 +144,7 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         warnings=_warnings(sample),
         refusal=refusal, instance_id=state.run_id, server_version=state.version,
         **wipe_confirmation(target, wipe, f"the pattern matches every key of db {db} "
-                            f"({count} of {dbsize})"))
+                            f"({'' if exact else '~'}{count} of {dbsize})"))
 
 
 def _memory_estimate(sizes: list[int], count: int | None) -> int | None:
