@@ -87,8 +87,8 @@ def parse_target_url(url: str, *, name: str | None = None,
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password and secret query values replaced by `***`, for messages
-    (every query value of an http(s) URL: any name may carry a token there).
+    """The URL with its password and query values replaced by `***`, for messages: any name
+    may carry a token; only the Redis URL's own options (db, ssl_*) are shown.
 
     Works on malformed URLs too: everything up to the last '@' is treated as userinfo, and a
     port that is not a port (a password when the host is missing) is hidden.
@@ -104,8 +104,8 @@ def redact_url(url: str) -> str:
         rest = rest[at + 1 :]
     else:
         rest = _hide_bad_port(rest)
-    every = scheme.lower() in ("http", "https")
-    shown_url = f"{scheme}{sep}{shown}{_redact_query(rest, every=every)}"
+    public = frozenset() if scheme.lower() in ("http", "https") else _REDISS_PARAMS
+    shown_url = f"{scheme}{sep}{shown}{_redact_query(rest, public)}"
     # Escape control characters so that an error stays one line on a terminal.
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown_url)
 
@@ -120,10 +120,8 @@ def _hide_bad_port(rest: str) -> str:
     return f"{host}:***{tail}"
 
 
-def _redact_query(rest: str, *, every: bool = False,
-                  public: frozenset[str] = frozenset()) -> str:
-    """`rest` with query values masked: those with a secret's name, or (`every`) all but the
-    `public` ones."""
+def _redact_query(rest: str, public: frozenset[str] = frozenset()) -> str:
+    """`rest` with every query value masked but those of the `public` names."""
     before, q, query = rest.partition("?")
     if not q:
         return rest
@@ -131,12 +129,10 @@ def _redact_query(rest: str, *, every: bool = False,
     pairs = []
     for pair in query.split("&"):
         key, eq, _ = pair.partition("=")
-        name = unquote(key)
-        if every and not eq and pair and name not in public:
-            pairs.append("***")  # `?<token>`: a value without a name
-            continue
-        secret = name not in public if every else name.lower() in _SECRET_PARAMS
-        pairs.append(f"{key}=***" if eq and secret else pair)
+        if unquote(key) in public or not pair:
+            pairs.append(pair)
+        else:
+            pairs.append(f"{key}=***" if eq else "***")  # `?<token>`: a value without a name
     return f"{before}?{'&'.join(pairs)}{hashsign}{fragment}"
 
 
@@ -160,7 +156,7 @@ def _parse(url: str, name: str | None, public: frozenset[str],
     }[scheme]
     place = handler(parts, scheme)
     if place["kind"] == "metrics":
-        place["address"] = _redact_query(place["address"], every=True, public=public)
+        place["address"] = _redact_query(place["address"], public)
     elif public:
         raise ConfigError("public_params applies only to http(s) metrics URLs")
     place["tls"] = _tls(scheme, place.pop("query", {}), fields.pop("tls", None))

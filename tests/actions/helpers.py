@@ -43,3 +43,29 @@ def confirmed(plan: ActionPlan, *args: Any) -> ActionResult:
     """execute() with the name the plan asks for typed (a whole-db flush or a prod target):
     for tests whose subject is not the confirmation itself."""
     return execute(plan, *args, confirmation=plan.confirm_name)
+
+
+def unescape_exact(text: str) -> bytes:
+    """An independent reader of text_safety.exact's escapes (the oracle of the test)."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "\\":
+            out += ch.encode("utf-8", "surrogatepass")
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt in "\\nrt":
+            out += {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}[nxt]
+            i += 2
+        elif nxt == "x":
+            out.append(int(text[i + 2:i + 4], 16))
+            i += 4
+        elif nxt in "uU":
+            width = 4 if nxt == "u" else 8
+            out += chr(int(text[i + 2:i + 2 + width], 16)).encode("utf-8", "surrogatepass")
+            i += 2 + width
+        else:
+            raise AssertionError(f"a lone backslash in {text!r}")
+    return bytes(out)

@@ -15,7 +15,7 @@ import pytest
 
 from cachetop.actions import Progress, execute, plan_delete, plan_flush
 from cachetop.audit import audit_path
-from tests.actions.helpers import audit_lines, fill, target_of
+from tests.actions.helpers import audit_lines, fill, target_of, unescape_exact
 from tests.servers import RedisServer
 
 PASSWORD = "S3cret-pw!"
@@ -252,32 +252,6 @@ def test_own_log_readable_by_others_is_made_private(redis_server: RedisServer,
 # -- escaping: one record, one reading ----------------------------------------------------------
 
 
-def _unescape(text: str) -> bytes:
-    """An independent reader of text_safety.exact's escapes (the oracle of the test)."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch != "\\":
-            out += ch.encode("utf-8", "surrogatepass")
-            i += 1
-            continue
-        nxt = text[i + 1]
-        if nxt in "\\nrt":
-            out += {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}[nxt]
-            i += 2
-        elif nxt == "x":
-            out.append(int(text[i + 2:i + 4], 16))
-            i += 4
-        elif nxt in "uU":
-            width = 4 if nxt == "u" else 8
-            out += chr(int(text[i + 2:i + 2 + width], 16)).encode("utf-8", "surrogatepass")
-            i += 2 + width
-        else:
-            raise AssertionError(f"a lone backslash in {text!r}")
-    return bytes(out)
-
-
 def test_a_newline_and_a_backslash_n_are_recorded_apart(redis_server: RedisServer,
                                                         state_home: Path) -> None:
     keys = [b"k\n1", b"k\\n1", b"k\\\\n1", b"k\\x0a1", b"k\xc2\x85", b"k\x85"]
@@ -289,7 +263,7 @@ def test_a_newline_and_a_backslash_n_are_recorded_apart(redis_server: RedisServe
         summaries.append(result.summary)
     recorded = [r["args"]["key"] for r in _records(state_home) if r["event"] == "result"]  # type: ignore[index]
     assert len(set(recorded)) == len(keys) and len(set(summaries)) == len(keys)
-    assert [_unescape(shown) for shown in recorded] == keys
+    assert [unescape_exact(shown) for shown in recorded] == keys
     assert recorded[:2] == ["k\\n1", "k\\\\n1"]
 
 
