@@ -164,12 +164,6 @@ class AuditLog:
         self.close()
 
 
-def ensure_writable(env: Mapping[str, str] | None = None) -> Path:
-    """Open (creating, 0600) the log to prove it can be written."""
-    with AuditLog(env) as log:
-        return log.path
-
-
 def append(record: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Path:
     """Append one record (a refusal) and close the log."""
     with AuditLog(env) as log:

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -163,11 +164,7 @@ def refuse(plan: ActionPlan, reason: str, *, record: bool = True) -> ActionResul
     result = _result(plan, "refused", tally, "")
     if not record:
         return result
-    try:
-        audit.append(audit_record(plan, result, "refused"))
-    except audit.AuditError as exc:
-        return _audit_failed(result, str(exc))
-    return result
+    return _recorded(result, lambda: audit.append(audit_record(plan, result, "refused")))
 
 
 def _result(plan: ActionPlan, status: Status, tally: Tally, run_id: str) -> ActionResult:
@@ -185,19 +182,18 @@ def _finish(plan: ActionPlan, status: Status, tally: Tally, journal: audit.Audit
     result = _result(plan, status, tally, run_id)
     if journal is None:
         return result
+    return _recorded(result, lambda: journal.write(audit_record(plan, result, "result")))
+
+
+def _recorded(result: ActionResult, write: Callable[[], object]) -> ActionResult:
+    """The result once `write` has put its line in the audit log; when that fails, the result
+    says its line is missing, in the summary a script reads too."""
     try:
-        journal.write(audit_record(plan, result, "result"))
+        write()
     except audit.AuditError as exc:
-        return _audit_failed(result, str(exc))
+        message = f"the audit result line was not written: {exc}"
+        return replace(result, audit_error=message, summary=f"{result.summary}; {message}")
     return result
-
-
-def _audit_failed(result: ActionResult, error: str) -> ActionResult:
-    """The result, saying its audit line is missing: in the summary a script reads, too."""
-    from dataclasses import replace
-
-    message = f"the audit result line was not written: {error}"
-    return replace(result, audit_error=message, summary=f"{result.summary}; {message}")
 
 
 def planned_text(plan: ActionPlan) -> str:

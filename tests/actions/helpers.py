@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,14 @@ from collectors.base import Target
 def audit_lines(state: Path) -> list[str]:
     path = state / "cachetop" / "audit.log"
     return path.read_text().splitlines() if path.exists() else []
+
+
+def cli_env(state: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `cachetop` subprocess: no CACHETOP_* of the caller, no user
+    config, the audit log under `state`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
+    env.update(XDG_CONFIG_HOME="/nonexistent-cachetop-test", XDG_STATE_HOME=str(state), **extra)
+    return env
 
 
 def fill(client: Any, keys: list[bytes], ttl: int | None = None, value: bytes = b"v") -> None:

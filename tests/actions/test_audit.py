@@ -15,7 +15,7 @@ import pytest
 
 from cachetop.actions import Progress, execute, plan_delete, plan_flush
 from cachetop.audit import audit_path
-from tests.actions.helpers import audit_lines, fill, target_of, unescape_exact
+from tests.actions.helpers import audit_lines, cli_env, fill, target_of, unescape_exact
 from tests.servers import RedisServer
 
 PASSWORD = "S3cret-pw!"
@@ -77,9 +77,7 @@ def test_refusal_is_one_line(redis_server: RedisServer, state_home: Path) -> Non
 def test_user_is_the_systems_name_for_the_uid_logname_only_claimed(
         redis_server: RedisServer, state_home: Path) -> None:
     fill(redis_server.client(), [b"k:1", b"other"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
-    env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state_home),
-               LOGNAME="alice", USER="alice")
+    env = cli_env(state_home, LOGNAME="alice", USER="alice")
     out = subprocess.run([sys.executable, "-m", "cachetop", "delete", redis_server.url, "k:1",
                           "--yes"], capture_output=True, text=True, env=env, timeout=30,
                          stdin=subprocess.DEVNULL)
@@ -150,8 +148,7 @@ def test_cli_says_the_result_line_failed_and_exits_non_zero(redis_server: RedisS
                                                              state_home: Path) -> None:
     client = redis_server.client()
     fill(client, [b"k:%d" % i for i in range(2000)] + [b"other:%d" % i for i in range(100)])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
-    env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state_home))
+    env = cli_env(state_home)
     out = subprocess.run([sys.executable, "-c", _SQUEEZE, str(_log(state_home)), "flush",
                           redis_server.url, "--pattern", "k:*", "--yes", "--rate", "4000"],
                          capture_output=True, text=True, env=env, timeout=60,

@@ -5,7 +5,6 @@ line whose count equals the keys that are gone, counted in the server independen
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.actions.helpers import audit_lines, fill
+from tests.actions.helpers import audit_lines, cli_env, fill
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -30,11 +29,9 @@ RATE = "40000"  # keys/s: the 20,000-key flush takes about half a second, room f
 
 
 def _launch(server: RedisServer, state: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
-    env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state))
     return subprocess.Popen([sys.executable, "-m", "cachetop", "flush", server.url, "--pattern",
                              "f:*", "--yes", "--rate", RATE], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env,
+                            stderr=subprocess.PIPE, text=True, env=cli_env(state),
                             stdin=subprocess.DEVNULL)
 
 

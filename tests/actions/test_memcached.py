@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from cachetop.actions import ActionError, Progress, execute, plan_delete, plan_flush, plan_flushdb
 from cachetop.actions.glob import glob_match
 from cachetop.actions.memcached_dump import parse_metadump_line
-from tests.actions.helpers import confirmed, kill, target_of
+from tests.actions.helpers import cli_env, confirmed, kill, target_of
 from tests.servers import MemcachedServer
 
 
@@ -203,8 +202,7 @@ def test_keys_left_behind_make_the_run_partial_in_text_and_json(
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
-        env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state_home))
+        env = cli_env(state_home)
         runs = [subprocess.run([sys.executable, "-m", "cachetop", "flush", mc_server.url,
                                 "--pattern", "w:*", "--yes", "--rate", "3000", *extra],
                                capture_output=True, text=True, env=env, timeout=60,

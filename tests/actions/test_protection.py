@@ -5,7 +5,6 @@ spelling, another target's name with --db); read-only is sticky."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,15 @@ import pytest
 from cachetop.actions import Guard, execute, plan_flush
 from cachetop.actions.protection import LOCAL, resolve_host
 from cachetop.target_url import parse_target_url
-from tests.actions.helpers import fill
+from tests.actions.helpers import cli_env, fill
 from tests.servers import RedisServer
 
 
 def cachetop(*args: str, state: Path, env: dict[str, str] | None = None
              ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CACHETOP_")}
-    full_env.update(XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME=str(state), **(env or {}))
     return subprocess.run([sys.executable, "-m", "cachetop", *args], capture_output=True,
-                          text=True, timeout=60, env=full_env, stdin=subprocess.DEVNULL)
+                          text=True, timeout=60, env=cli_env(state, **(env or {})),
+                          stdin=subprocess.DEVNULL)
 
 
 def _config(tmp_path: Path, port: int, *, top: str = "") -> str:
