@@ -1,28 +1,34 @@
 """Provides main() for `cachetop flush|flushdb|flushall|delete|tags|invalidate`: the actions CLI.
 
 Plan, show, confirm, run, report. Confirmation: --yes, or y/N on a terminal; a prod target
-needs its name (--confirm NAME, or typed on a terminal; --yes alone is not enough). Without a
-terminal and without --yes nothing runs. Exit codes: 0 done (or dry run), 1 partial or failed,
-2 usage, config or refused, 130 cancelled by Ctrl-C. The last stdout line is a summary a
-script can rely on (or one JSON document with --json). Errors are one line, never a password.
+(any config target covering the instance with env = "prod") and a plan that empties a whole db
+need a name (--confirm NAME, or typed on a terminal; --yes alone is not enough). Without a
+terminal and without --yes nothing runs. Ctrl-C, SIGTERM and SIGHUP (a dropped session) stop
+the run after the current batch and record what was done. Exit codes: 0 done (or dry run),
+1 partial or failed, or the audit result line could not be written, 2 usage, config or
+refused, 130 cancelled. The last stdout line is a summary a script can rely on (or one JSON
+document with --json). Errors are one line, never a password.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from cachetop.actions import (
     ActionArgumentError,
     ActionError,
     ActionPlan,
     ActionResult,
+    Guard,
     Progress,
     execute,
     list_tags,
@@ -39,17 +45,37 @@ from cachetop.actions.describe import (
     progress_line,
     result_document,
 )
-from cachetop.config import load_config, resolve_config_path
+from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
-from cachetop.text_safety import plain
+from cachetop.text_safety import exact, plain
 from collectors.base import Target
 
 EXIT = {"done": 0, "partial": 1, "failed": 1, "refused": 2, "cancelled": 130}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (`cachetop flush: --rate: ...`), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive(what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of {what}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a positive number of {what}")
+        return value
+
+    return parse
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"cachetop {command}", description=_HELP[command])
+    p = _Parser(prog=f"cachetop {command}", description=_HELP[command])
     p.add_argument("target", metavar="TARGET", help="a URL (redis://host:port/db, "
                    "memcached://host:port) or the name of a target in the config file")
     if command == "delete":
@@ -58,10 +84,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--pattern", required=True, help="Redis glob: * ? [a-z] [^a] \\x")
         p.add_argument("--type", dest="type_name", help="only keys of this TYPE (Redis)")
         p.add_argument("--count", type=int, default=1000, help="SCAN COUNT per call")
-        p.add_argument("--count-budget", type=float, default=2.0, metavar="S",
+        p.add_argument("--count-budget", type=_positive("seconds"), default=2.0, metavar="S",
                        help="seconds the preview may scan before it estimates")
     if command in ("flush", "invalidate"):
-        p.add_argument("--rate", type=float, metavar="N", help="at most N keys/s (default: "
+        p.add_argument("--rate", type=_positive("keys/s"), metavar="N",
+                       help="at most N keys/s, N > 0 (default: "
                        "as fast as the server's probe latency allows)")
     if command in ("tags", "invalidate"):
         p.add_argument("--dialect", choices=("cachetop", "laravel", "symfony"))
@@ -100,14 +127,14 @@ class _CliError(Exception):
         self.code = code
 
 
-def _target(args: argparse.Namespace) -> tuple[Target, bool, bytes]:
-    """(target, read-only?, laravel prefix) from a URL or a config name."""
+def _target(args: argparse.Namespace) -> tuple[Target, Guard, bytes]:
+    """(target, the config's guard, laravel prefix) from a URL or a config name."""
     env = dict(os.environ)
     config = load_config(resolve_config_path(args.config, env), env)
-    for warning in config.warnings:
-        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    warnings = list(config.warnings)
     if "://" in args.target:
         target = parse_target_url(args.target, timeout_s=config.timeout_s)
+        warnings += filter(None, [command_line_password_warning(target)])
     else:
         found = [t for t in config.targets if t.name == args.target]
         if not found:
@@ -115,29 +142,33 @@ def _target(args: argparse.Namespace) -> tuple[Target, bool, bytes]:
             raise ConfigError(f"no target named {plain(args.target)!r} ({where}); give a URL "
                               "such as redis://127.0.0.1:6379")
         target = found[0]
-    read_only = config.is_read_only(target) or bool(getattr(args, "read_only", False))
+    for warning in warnings:
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
     prefix = args.prefix if getattr(args, "prefix", None) is not None else (
         config.options_for(target.name).prefix)
-    return target, read_only, os.fsencode(prefix or "")
+    return target, Guard(config.targets, config.read_only_sources()), os.fsencode(prefix or "")
 
 
-def _plan(command: str, args: argparse.Namespace, target: Target, read_only: bool,
+def _plan(command: str, args: argparse.Namespace, target: Target, guard: Guard,
           prefix: bytes) -> ActionPlan:
+    read_only = bool(getattr(args, "read_only", False))
     if command == "flush":
         return plan_flush(target, os.fsencode(args.pattern), db=args.db,
                           type_name=args.type_name, read_only=read_only,
                           rate_keys_per_s=args.rate, scan_count=args.count,
-                          count_budget_s=args.count_budget)
+                          count_budget_s=args.count_budget, guard=guard)
     if command == "flushall" and target.kind == "redis":
         raise _CliError("FLUSHALL is not offered: it wipes every db at once; run `cachetop "
                     "flushdb TARGET --db N` for each db instead", 2)
     if command in ("flushdb", "flushall"):
-        return plan_flushdb(target, db=args.db, delay_s=args.delay, read_only=read_only)
+        return plan_flushdb(target, db=args.db, delay_s=args.delay, read_only=read_only,
+                            guard=guard)
     if command == "delete":
-        return plan_delete(target, os.fsencode(args.key), db=args.db, read_only=read_only)
+        return plan_delete(target, os.fsencode(args.key), db=args.db, read_only=read_only,
+                           guard=guard)
     return plan_invalidate(target, [os.fsencode(t) for t in args.tag], dialect=args.dialect,
                            prefix=prefix, db=args.db, read_only=read_only,
-                           rate_keys_per_s=args.rate)
+                           rate_keys_per_s=args.rate, guard=guard)
 
 
 def _ask(question: str) -> str:
@@ -150,14 +181,14 @@ def _confirmation(plan: ActionPlan, args: argparse.Namespace) -> tuple[str | Non
     name = plan.confirm_name
     tty = sys.stdin.isatty()
     if name is not None:
+        why = plan.confirm_why or f"{exact(name)} is a prod target"
         if args.confirm is not None:
             if args.confirm == name:
                 return name, None
-            return None, "--confirm does not match the target's name"
+            return None, f"--confirm does not match: {why}; the name to give is {exact(name)}"
         if not tty:
-            return None, (f"{plain(name)} is a prod target: pass --confirm NAME with its name "
-                          "(--yes alone is not enough)")
-        typed = _ask(f"{plain(name)} is a prod target. Type its name to confirm: ")
+            return None, (f"{why}: pass --confirm {exact(name)} (--yes alone is not enough)")
+        typed = _ask(f"{why}. Type {exact(name)} to confirm: ")
         return (name, None) if typed == name else (None, "the typed name did not match")
     if args.yes or (args.confirm is not None and args.confirm == plan.target.name):
         return "", None
@@ -194,7 +225,10 @@ def _run(plan: ActionPlan, confirmation: str) -> tuple[ActionResult, bool]:
             finished.set()
 
     worker = threading.Thread(target=work, name="cachetop-action")
-    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    # SIGTERM and SIGHUP (a dropped SSH session) stop the run like Ctrl-C: after the current
+    # batch, with the true counts in the result and in the audit log.
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, lambda *_: cancel.set()) for signum in stops}
     interrupted = False
     worker.start()
     try:
@@ -207,12 +241,19 @@ def _run(plan: ActionPlan, confirmation: str) -> tuple[ActionResult, bool]:
                 interrupted = True
                 cancel.set()
                 print("\ncancelling after the current batch...", file=sys.stderr, flush=True)
+        worker.join()
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    worker.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if show is not None:
-        print(file=sys.stderr)
+        _say("", sys.stderr)
     return box[0], interrupted or cancel.is_set()
+
+
+def _say(text: str, stream: Any) -> None:
+    """Print, unless the terminal is gone (SIGHUP): the audit log already has the result."""
+    with contextlib.suppress(OSError):
+        print(text, file=stream, flush=True)
 
 
 def _emit(args: argparse.Namespace, plan: ActionPlan | None, result: ActionResult | None,
@@ -222,14 +263,20 @@ def _emit(args: argparse.Namespace, plan: ActionPlan | None, result: ActionResul
                                "result": result_document(result) if result else None,
                                "dry_run": bool(getattr(args, "dry_run", False)),
                                "summary": final}
-        print(json.dumps(doc, ensure_ascii=True))
-    else:
-        print(final, flush=True)
+        _say(json.dumps(doc, ensure_ascii=True), sys.stdout)
+        return
+    if result is not None:
+        for line in (*(f"not deleted: {why}" for why in result.left),
+                     *(f"note: {note}" for note in result.notes)):
+            _say(line, sys.stderr)
+        if result.audit_error:
+            _say(f"cachetop {result.action}: {result.audit_error}", sys.stderr)
+    _say(final, sys.stdout)
 
 
 def _act(command: str, args: argparse.Namespace) -> int:
-    target, read_only, prefix = _target(args)
-    plan = _plan(command, args, target, read_only, prefix)
+    target, guard, prefix = _target(args)
+    plan = _plan(command, args, target, guard, prefix)
     if not args.json:
         out = sys.stdout if args.dry_run else sys.stderr
         print("\n".join(plan_lines(plan)), file=out, flush=True)
@@ -249,6 +296,8 @@ def _act(command: str, args: argparse.Namespace) -> int:
     _emit(args, plan, result, result.summary)
     if result.status == "cancelled" or (interrupted and result.status == "partial"):
         return 130
+    if result.audit_error:
+        return max(EXIT[result.status], 1)
     return EXIT[result.status]
 
 

@@ -13,6 +13,7 @@ import math
 import os
 import re
 import socket
+import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,9 +61,11 @@ class TargetOptions:
 class Config:
     """Everything cachetop runs with. Frozen: the CLI derives its version with `replace`.
 
-    `read_only` applies to every target on top of each Target's own flag (see is_read_only).
-    `timeout_s` is the default per-target timeout, for targets given on the command line.
-    `warnings` are one-line, secret-free notes for stderr (insecure file modes, ...).
+    `read_only` applies to every target on top of each Target's own flag (see is_read_only);
+    `read_only_by` names what turned it on (the file, CACHETOP_READ_ONLY). It is sticky: no
+    later source turns it off. `timeout_s` is the default per-target timeout, for targets given
+    on the command line. `warnings` are one-line, secret-free notes for stderr (insecure file
+    modes, ...).
     """
 
     targets: tuple[Target, ...] = ()
@@ -74,14 +77,22 @@ class Config:
     timeout_s: float = 1.0
     options: Mapping[str, TargetOptions] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
+    read_only_by: tuple[str, ...] = ()
 
     def options_for(self, name: str) -> TargetOptions:
         """The target's extra options; defaults for command-line and discovered targets."""
         return self.options.get(name, TargetOptions())
 
     def is_read_only(self, target: Target) -> bool:
-        """True when destructive actions must be refused for this target."""
+        """True when this target's own flags refuse destructive actions. Actions go further
+        (actions.protection.Guard): every config target covering the same instance counts."""
         return self.read_only or target.read_only
+
+    def read_only_sources(self) -> tuple[str, ...]:
+        """What makes every target read-only, for actions.protection.Guard."""
+        if not self.read_only:
+            return ()
+        return self.read_only_by or ("read-only mode",)
 
 
 class _BadValueError(Exception):
@@ -173,6 +184,12 @@ def _choice(options: Sequence[str]) -> Callable[[object], str]:
     return check
 
 
+def _string_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _BadValueError("expected an array of non-empty strings")
+    return tuple(value)
+
+
 def _string_table(value: object) -> Mapping[str, str]:
     if not isinstance(value, dict):
         raise _BadValueError(f"expected a table of strings, got {_type_name(value)}")
@@ -202,7 +219,7 @@ _TARGET_SCHEMA: dict[str, tuple[Callable[[object], Any], str]] = {
     "probes": (_count, "probes_per_poll"), "detail_every": (_positive, "detail_every_s"),
     "tls_ca_file": (_text, "tls.ca_file"), "tls_cert_file": (_text, "tls.cert_file"),
     "tls_key_file": (_text, "tls.key_file"), "tls_server_name": (_text, "tls.server_name"),
-    "tls_verify": (_bool, "tls.verify"),
+    "tls_verify": (_bool, "tls.verify"), "public_params": (_string_list, ""),
 }
 _TARGET_KEYS = {key: check for key, (check, _) in _TARGET_SCHEMA.items()}
 
@@ -308,22 +325,69 @@ def with_cli_targets(config: Config, targets: Sequence[Target]) -> Config:
         if target.name in known:
             raise ConfigError(f"name {target.name!r} is also used by a target on the command line",
                               where=f"{config.path}: targets[{index}].name")
-    warnings = tuple(f"target {t.name}: a password on the command line is visible to other users "
-                     "(ps); use password_env in the config file" for t in targets if t.password)
+    warnings = tuple(w for t in targets if (w := command_line_password_warning(t)))
     warnings += tuple(warning for number, t in enumerate(targets, 1)
                       for warning in _link_local_warning(t, f"target {number}"))
     return replace(config, targets=(*targets, *config.targets),
                    warnings=config.warnings + warnings)
 
 
+def command_line_password_warning(target: Target) -> str | None:
+    """The warning for a password typed in a URL on the command line (None without one)."""
+    if target.password is None:
+        return None
+    return (f"target {target.name}: a password on the command line is visible to other users "
+            "(ps); use password_env in the config file")
+
+
 # ---- the file
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_PASSWORD_FILE_BYTES = 4096
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, which must be a regular file of at most `limit` bytes.
+
+    A FIFO would block the open or the read forever and a device (/dev/zero) never end: the
+    file is opened without blocking and refused by its type before anything is read.
+
+    Raises:
+        OSError: it cannot be opened or read.
+        ValueError: not a regular file, or larger than `limit` (a one-line reason).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                    or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+            raise ValueError(f"not a regular file ({kind})")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, limit + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"larger than {_size_text(limit)}")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _size_text(limit: int) -> str:
+    return f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -353,11 +417,13 @@ def _from_document(doc: Mapping[str, Any], path: Path, env: Mapping[str, str]) -
         options[target.name] = extra
         warnings += notes
     warnings += _file_mode_warning(path, raw_targets)
+    read_only = top.get("read_only", defaults.read_only)
     return Config(
         targets=tuple(targets), interval_s=top.get("interval", defaults.interval_s),
         history_s=top.get("history", defaults.history_s),
-        read_only=top.get("read_only", defaults.read_only), thresholds=thresholds, path=file,
+        read_only=read_only, thresholds=thresholds, path=file,
         timeout_s=timeout_s, options=MappingProxyType(options), warnings=tuple(warnings),
+        read_only_by=(f"read_only = true in {file}",) if read_only else (),
     )
 
 
@@ -387,6 +453,7 @@ def _target(
             fields[destination] = value
     try:
         target = parse_target_url(keys["url"], name=keys.get("name"),
+                                  public_params=keys.get("public_params", ()),
                                   tls=TlsOptions(**tls) if tls else None, **fields)
     except ConfigError as exc:
         raise ConfigError(exc.problem, where=f"{where}.url") from None
@@ -442,12 +509,14 @@ def _password(
     at = f"{where}.password_file"
     file = base / Path(keys["password_file"]).expanduser()  # relative to the config file
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_regular_file(file, MAX_PASSWORD_FILE_BYTES).decode("utf-8")
         mode = file.stat().st_mode
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror}", where=at) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file} is not UTF-8 text", where=at) from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {file}: {exc}", where=at) from None
     # Strip one trailing newline, as `echo pw > file` adds one.
     secret = text.removesuffix("\n").removesuffix("\r")
     if not secret:
@@ -491,20 +560,33 @@ def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
         return None
 
 
+_CREDENTIAL_KEYS = ("password_env", "password_file", "tls_key_file")
+
+
 def _file_mode_warning(path: Path, raw_targets: list[Any]) -> list[str]:
-    """libpq's .pgpass rule, as a warning: a shared-readable file should hold no password."""
-    with_password = [i for i, raw in enumerate(raw_targets)
-                     if isinstance(raw, dict) and _url_has_password(raw.get("url"))]
-    if not with_password:
+    """libpq's .pgpass rule, as warnings: a file readable by others should hold no password,
+    and one writable by others should name no credential at all: whoever edits a target's
+    url there receives the password (from password_env, password_file or the url)."""
+    tables = [(i, raw) for i, raw in enumerate(raw_targets) if isinstance(raw, dict)]
+    with_password = [i for i, raw in tables if _url_has_password(raw.get("url"))]
+    with_credential = [i for i, raw in tables if i in with_password
+                       or any(key in raw for key in _CREDENTIAL_KEYS)]
+    if not with_credential:
         return []
     try:
         mode = path.stat().st_mode
     except OSError:
         return []
-    if not mode & 0o077:
-        return []
-    return [f"{path}: accessible by group or others (mode {mode & 0o777:o}) and holds a "
-            f"password in targets[{with_password[0]}].url; chmod 600 it or use password_env"]
+    warnings = []
+    if mode & 0o022:
+        warnings.append(f"{path}: writable by group or others (mode {mode & 0o777:o}) and "
+                        f"names a credential in targets[{with_credential[0]}]: whoever edits "
+                        "its url receives the password; chmod 600 it")
+    if with_password and mode & 0o044:
+        warnings.append(f"{path}: accessible by group or others (mode {mode & 0o777:o}) and "
+                        f"holds a password in targets[{with_password[0]}].url; chmod 600 it "
+                        "or use password_env")
+    return warnings
 
 
 def _url_has_password(url: object) -> bool:
@@ -549,4 +631,11 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
             changes[attribute] = parse(env[variable])
         except _BadValueError as exc:
             raise ConfigError(str(exc), where=variable) from None
+    if "read_only" in changes:  # sticky: read-only can be added here, never taken away
+        if changes["read_only"]:
+            changes["read_only_by"] = (*config.read_only_by, "CACHETOP_READ_ONLY")
+        elif config.read_only:
+            del changes["read_only"]
+            changes["warnings"] = (*config.warnings, "CACHETOP_READ_ONLY does not turn off "
+                                   f"{', '.join(config.read_only_by)}: remove it there")
     return replace(config, **changes) if changes else config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -48,7 +49,8 @@ _SAFE_RE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def parse_target_url(url: str, *, name: str | None = None, **fields: Any) -> Target:
+def parse_target_url(url: str, *, name: str | None = None,
+                     public_params: Collection[str] = (), **fields: Any) -> Target:
     """Turn one target URL into a Target; no sockets are opened.
 
     Supported: `redis://[user:password@]host[:port][/db]` (also `?db=N`), `rediss://` (TLS;
@@ -60,6 +62,9 @@ def parse_target_url(url: str, *, name: str | None = None, **fields: Any) -> Tar
     Args:
         url: The URL. Leading and trailing whitespace is ignored.
         name: Display name; defaults to the credential-free address.
+        public_params: Query parameters of a metrics URL whose values may be shown; every
+            other value is `***` in the address and the default name (a token under any
+            name stays out of the dashboard and JSON). The request uses the real URL.
         **fields: Further Target fields (timeout_s, group, read_only, ...). `username` and
             `password` (str or Secret) add credentials the URL lacks; `tls` gives TLS options,
             which are merged with the URL's (verification stays on only if both keep it on).
@@ -75,14 +80,15 @@ def parse_target_url(url: str, *, name: str | None = None, **fields: Any) -> Tar
     if clash:
         raise TypeError(f"parse_target_url: {', '.join(sorted(clash))} come from the URL")
     try:
-        return _parse(url.strip(), name, fields)
+        return _parse(url.strip(), name, frozenset(public_params), fields)
     except ConfigError as exc:
         # `from None`: urllib's own errors may quote pieces of the password.
         raise ConfigError(exc.problem, where=redact_url(url.strip())) from None
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password and secret query values replaced by `***`, for messages.
+    """The URL with its password and query values replaced by `***`, for messages: any name
+    may carry a token; only the Redis URL's own options (db, ssl_*) are shown.
 
     Works on malformed URLs too: everything up to the last '@' is treated as userinfo, and a
     port that is not a port (a password when the host is missing) is hidden.
@@ -98,7 +104,8 @@ def redact_url(url: str) -> str:
         rest = rest[at + 1 :]
     else:
         rest = _hide_bad_port(rest)
-    shown_url = f"{scheme}{sep}{shown}{_redact_query(rest)}"
+    public = frozenset() if scheme.lower() in ("http", "https") else _REDISS_PARAMS
+    shown_url = f"{scheme}{sep}{shown}{_redact_query(rest, public)}"
     # Escape control characters so that an error stays one line on a terminal.
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown_url)
 
@@ -113,7 +120,8 @@ def _hide_bad_port(rest: str) -> str:
     return f"{host}:***{tail}"
 
 
-def _redact_query(rest: str) -> str:
+def _redact_query(rest: str, public: frozenset[str] = frozenset()) -> str:
+    """`rest` with every query value masked but those of the `public` names."""
     before, q, query = rest.partition("?")
     if not q:
         return rest
@@ -121,11 +129,15 @@ def _redact_query(rest: str) -> str:
     pairs = []
     for pair in query.split("&"):
         key, eq, _ = pair.partition("=")
-        pairs.append(f"{key}=***" if eq and unquote(key).lower() in _SECRET_PARAMS else pair)
+        if unquote(key) in public or not pair:
+            pairs.append(pair)
+        else:
+            pairs.append(f"{key}=***" if eq else "***")  # `?<token>`: a value without a name
     return f"{before}?{'&'.join(pairs)}{hashsign}{fragment}"
 
 
-def _parse(url: str, name: str | None, fields: dict[str, Any]) -> Target:
+def _parse(url: str, name: str | None, public: frozenset[str],
+           fields: dict[str, Any]) -> Target:
     scheme = _scheme(url)
     _check_raw(url)
     try:
@@ -143,6 +155,10 @@ def _parse(url: str, name: str | None, fields: dict[str, Any]) -> Target:
         "https": _http,
     }[scheme]
     place = handler(parts, scheme)
+    if place["kind"] == "metrics":
+        place["address"] = _redact_query(place["address"], public)
+    elif public:
+        raise ConfigError("public_params applies only to http(s) metrics URLs")
     place["tls"] = _tls(scheme, place.pop("query", {}), fields.pop("tls", None))
     username, password = _credentials(parts, scheme, fields)
     display = name if name is not None else place["address"]

@@ -3,12 +3,17 @@
 Every `plan_*` function connects, looks, writes nothing, and returns a frozen ActionPlan (or
 raises ActionError). `execute(plan, progress, cancel, confirmation=...)` runs any plan and
 returns a frozen ActionResult; it never raises. Both block: call them from a worker thread.
-The kind of target (redis, memcached) picks the implementation.
+The kind of target (redis, memcached) picks the implementation. A `guard` (the config's
+protection.Guard) applies the protections of the instance the plan writes to, however the
+target was named; without one, only the target's own flags count.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Sequence
+from dataclasses import replace
 
 from cachetop.actions import memcached_flush as mc
 from cachetop.actions import redis_flush, redis_keys
@@ -26,15 +31,18 @@ from cachetop.actions.plan import (
     RefusedError,
     SampleKey,
 )
+from cachetop.actions.protection import Guard, Protection
 from cachetop.actions.runner import ProgressFn, refuse
 from cachetop.actions.tag_dialects import TagIndex
-from cachetop.actions.tags import list_tags, plan_invalidate, run_invalidate
+from cachetop.actions.tags import list_tags, run_invalidate
+from cachetop.actions.tags import plan_invalidate as _plan_invalidate
+from cachetop.text_safety import exact
 from collectors.base import Target
 
 __all__ = [
-    "STATUSES", "ActionArgumentError", "ActionError", "ActionPlan", "ActionResult", "Progress",
-    "RefusedError", "SampleKey", "TagIndex", "execute", "list_tags", "plan_delete", "plan_flush",
-    "plan_flushdb", "plan_invalidate", "refuse", "run_invalidate",
+    "STATUSES", "ActionArgumentError", "ActionError", "ActionPlan", "ActionResult", "Guard",
+    "Progress", "Protection", "RefusedError", "SampleKey", "TagIndex", "execute", "list_tags",
+    "plan_delete", "plan_flush", "plan_flushdb", "plan_invalidate", "refuse", "run_invalidate",
 ]
 
 
@@ -45,38 +53,88 @@ def _kind(target: Target) -> str:
     return target.kind
 
 
+def check_rate(rate_keys_per_s: float | None) -> None:
+    """A keys/s limit is a positive finite number (None: as fast as the probes allow)."""
+    if rate_keys_per_s is not None and not (math.isfinite(rate_keys_per_s)
+                                            and rate_keys_per_s > 0):
+        raise ActionArgumentError("the rate must be a positive number of keys per second")
+
+
+def protect(plan: ActionPlan, protection: Protection) -> ActionPlan:
+    """The plan under the instance's protection: read-only refuses it, a prod target covering
+    the instance makes its name the one to type."""
+    refusal = protection.refusal(plan.target.name) or plan.refusal
+    confirm, why = plan.confirm_name, plan.confirm_why
+    if protection.confirm_name is not None:
+        confirm = protection.confirm_name
+        covering = "" if confirm == plan.target.name else " covering this instance"
+        prod = f"{exact(confirm)} is a prod target{covering}"
+        why = f"{prod}, and {plan.confirm_why}" if plan.wipes_all and plan.confirm_why else prod
+    return replace(plan, refusal=refusal, confirm_name=confirm, confirm_why=why,
+                   protection=protection.describe())
+
+
+def _protection(target: Target, db: int | None, guard: Guard | None,
+                read_only: bool) -> Protection:
+    return (guard or Guard()).protection(target, db if target.kind == "redis" else 0,
+                                         read_only=read_only)
+
+
 def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                type_name: str | None = None, read_only: bool = False,
                rate_keys_per_s: float | None = None, scan_count: int = 1000,
-               count_budget_s: float = 2.0) -> ActionPlan:
+               count_budget_s: float = 2.0, guard: Guard | None = None) -> ActionPlan:
     """Preview deleting the keys matching a Redis glob (Redis: SCAN MATCH; memcached:
     metadump filtered with the same glob rules). `db`/`type_name` are Redis only."""
+    check_rate(rate_keys_per_s)
+    if not (math.isfinite(count_budget_s) and count_budget_s > 0):
+        raise ActionArgumentError("the count budget must be a positive number of seconds")
     if _kind(target) == "memcached":
         if type_name is not None or db not in (None, 0):
             raise ActionArgumentError("memcached has no key types or databases")
-        return mc.plan_memcached_flush(target, pattern, read_only=read_only,
-                                       rate_keys_per_s=rate_keys_per_s)
-    return redis_flush.plan_flush(target, pattern, db=db, type_name=type_name,
-                                  read_only=read_only, rate_keys_per_s=rate_keys_per_s,
-                                  scan_count=scan_count, count_budget_s=count_budget_s)
+        protection = _protection(target, db, guard, read_only)
+        return protect(mc.plan_memcached_flush(target, pattern, read_only=read_only,
+                                               rate_keys_per_s=rate_keys_per_s), protection)
+    protection = _protection(target, db, guard, read_only)
+    return protect(redis_flush.plan_flush(
+        target, pattern, db=db, type_name=type_name, read_only=read_only,
+        rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
+        count_budget_s=count_budget_s), protection)
 
 
 def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
-                 read_only: bool = False) -> ActionPlan:
+                 read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview FLUSHDB ASYNC of one Redis db, or memcached `flush_all [delay_s]`."""
+    protection = _protection(target, db, guard, read_only)
     if _kind(target) == "memcached":
-        return mc.plan_memcached_flush_all(target, delay_s=delay_s, read_only=read_only)
+        return protect(mc.plan_memcached_flush_all(target, delay_s=delay_s,
+                                                   read_only=read_only), protection)
     if delay_s:
         raise ActionArgumentError("a delayed flush is a memcached feature (flush_all N)")
-    return redis_keys.plan_redis_flushdb(target, db=db, read_only=read_only)
+    return protect(redis_keys.plan_redis_flushdb(target, db=db, read_only=read_only),
+                   protection)
 
 
 def plan_delete(target: Target, key: bytes, *, db: int | None = None,
-                read_only: bool = False) -> ActionPlan:
+                read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview deleting one exact key (its bytes; no glob)."""
+    protection = _protection(target, db, guard, read_only)
     if _kind(target) == "memcached":
-        return mc.plan_memcached_delete(target, key, read_only=read_only)
-    return redis_keys.plan_redis_delete(target, key, db=db, read_only=read_only)
+        return protect(mc.plan_memcached_delete(target, key, read_only=read_only), protection)
+    return protect(redis_keys.plan_redis_delete(target, key, db=db, read_only=read_only),
+                   protection)
+
+
+def plan_invalidate(target: Target, tags: Sequence[bytes], *, dialect: str | None = None,
+                    prefix: bytes = b"", db: int | None = None, read_only: bool = False,
+                    batch: int = 500, rate_keys_per_s: float | None = None,
+                    guard: Guard | None = None) -> ActionPlan:
+    """Preview invalidating `tags` (tags.plan_invalidate) under the instance's protection."""
+    check_rate(rate_keys_per_s)
+    protection = _protection(target, db, guard, read_only)
+    return protect(_plan_invalidate(target, tags, dialect=dialect, prefix=prefix, db=db,
+                                    read_only=read_only, batch=batch,
+                                    rate_keys_per_s=rate_keys_per_s), protection)
 
 
 def execute(plan: ActionPlan, progress: ProgressFn | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from cachetop.actions.plan import ActionPlan, ActionResult, Progress, target_label
 from cachetop.formatting import size
+from cachetop.text_safety import exact
 
 
 def ttl_text(ttl_s: float | None, exists: bool | None) -> str:
@@ -32,11 +33,13 @@ def plan_lines(plan: ActionPlan) -> list[str]:
         for key in plan.sample:
             extra = f"  {size(key.size_bytes)}" if key.size_bytes is not None else ""
             lines.append(f"  {key.display}  {ttl_text(key.ttl_s, key.exists)}{extra}")
+    lines += [f"protected: {p}" for p in plan.protection]
     lines += [f"warning: {w}" for w in plan.warnings]
     if plan.refusal:
         lines.append(plan.refusal)
     elif plan.confirm_name:
-        lines.append(f"{plan.target.name} is a prod target: confirming needs its name typed")
+        why = plan.confirm_why or f"{exact(plan.confirm_name)} is a prod target"
+        lines.append(f"{why}: confirming needs {exact(plan.confirm_name)} typed")
     return lines
 
 
@@ -66,6 +69,8 @@ def plan_document(plan: ActionPlan) -> dict[str, Any]:
                     "exists": k.exists, "size_bytes": k.size_bytes} for k in plan.sample],
         "memory_bytes": plan.memory_bytes, "warnings": list(plan.warnings),
         "refusal": plan.refusal, "needs_typed_name": plan.needs_typed_name,
+        "confirm_name": plan.confirm_name, "confirm_why": plan.confirm_why,
+        "wipes_all": plan.wipes_all, "protection": list(plan.protection),
     }
 
 
@@ -74,6 +79,7 @@ def result_document(result: ActionResult) -> dict[str, Any]:
         "action": result.action, "target": result.target_name, "address": result.address,
         "status": result.status, "planned": result.planned, "deleted": result.deleted,
         "already_gone": result.already_gone, "scanned": result.scanned,
-        "errors": list(result.errors), "notes": list(result.notes),
+        "errors": list(result.errors), "notes": list(result.notes), "left": list(result.left),
         "duration_s": round(result.duration_s, 3), "summary": result.summary,
+        "audit_error": result.audit_error, "run": result.run_id,
     }

@@ -8,6 +8,8 @@ ranges, and ranges compared as *signed* chars, as the C code does on x86/ARM64 L
 
 from __future__ import annotations
 
+from cachetop.actions.plan import ActionArgumentError
+
 _GLOB_SPECIALS = frozenset(b"*?[]\\")
 
 
@@ -100,8 +102,27 @@ def escape_glob(literal: bytes) -> bytes:
     return b"".join(b"\\" + bytes([b]) if b in _GLOB_SPECIALS else bytes([b]) for b in literal)
 
 
-def matches_everything(pattern: bytes) -> bool:
-    """True for patterns that mean "every key" (`*`, `**`) or nothing at all (blank):
-    those belong to the flush-database flow, with its stronger confirmation."""
-    stripped = pattern.strip()
-    return not stripped or set(stripped) == {0x2A}
+def check_pattern(pattern: bytes) -> None:
+    """An empty pattern selects nothing a person means; anything else is a pattern, including
+    `' *'` (keys that start with a space). Whether it covers everything is the preview's call
+    (covers_keyspace), not the text's."""
+    if not pattern:
+        raise ActionArgumentError("give a pattern (a Redis glob such as 'user:*')")
+
+
+def matches_every_key(pattern: bytes) -> bool:
+    """True for `*`, `**`, ...: a pattern that selects every key whatever the keyspace holds."""
+    return bool(pattern) and set(pattern) == {0x2A}
+
+
+# A preview that counts at least this share of the keyspace is a flush of everything.
+WIPE_SHARE = 0.99
+
+
+def covers_keyspace(pattern: bytes, count: int | None, keyspace: int) -> bool:
+    """Whether a pattern flush empties the whole db (or instance): decided by what the preview
+    found (`count` of `keyspace` keys, an estimate included), and, for an empty keyspace, by
+    whether the pattern selects every key."""
+    if matches_every_key(pattern):
+        return True
+    return keyspace > 0 and count is not None and count >= WIPE_SHARE * keyspace

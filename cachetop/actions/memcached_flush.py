@@ -8,11 +8,12 @@ cannot guarantee.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 
 from cachetop.actions.connect import McConnection, valid_memcached_key
-from cachetop.actions.glob import glob_match, matches_everything
+from cachetop.actions.glob import check_pattern, covers_keyspace, glob_match
 from cachetop.actions.memcached_dump import metadump, server_time
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
@@ -28,7 +29,12 @@ from cachetop.actions.plan import (
     target_label,
 )
 from cachetop.actions.runner import ProgressFn, Tally, run_action
-from cachetop.actions.safety import confirm_name_for, describe_error, policy_refusal
+from cachetop.actions.safety import (
+    confirm_name_for,
+    describe_error,
+    policy_refusal,
+    wipe_confirmation,
+)
 from cachetop.audit import escaped
 from cachetop.text_safety import plain
 from collectors.base import Target
@@ -70,24 +76,23 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
     Raises:
         ActionError: a catch-all pattern, or metadump is unavailable (`-X`), or no connection.
     """
-    if matches_everything(pattern):
-        raise ActionArgumentError(
-            "a pattern that matches every key (or none) is refused here: use flushdb "
-            "(flush_all), which asks for a stronger confirmation")
+    check_pattern(pattern)
 
-    def walk(conn: McConnection) -> tuple[int, int, list[SampleKey], str]:
+    def walk(conn: McConnection) -> tuple[int, int, list[SampleKey], str, int]:
         now, pid = server_time(conn)
-        count, size = 0, 0
+        count, size, total = 0, 0, 0
         sample: list[SampleKey] = []
         for item in metadump(conn, dump_budget_s):
+            total += 1
             if glob_match(pattern, item.key):
                 count, size = count + 1, size + item.size
                 if len(sample) < sample_size:
                     sample.append(SampleKey(item.key, plain(item.key, 200), _ttl(item.exp, now),
                                             True, item.size))
-        return count, size, sample, pid
+        return count, size, sample, pid, total
 
-    count, size, sample, pid = _ask(target, "metadump", walk)
+    count, size, sample, pid, total = _ask(target, "metadump", walk)
+    wipe = covers_keyspace(pattern, count, total)
     return ActionPlan(
         action="flush", target=target,
         spec=FlushPatternSpec(pattern, 0, None, DELETE_BATCH, rate_keys_per_s),
@@ -99,7 +104,9 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
         count=count, count_exact=True, count_note="exact for one metadump walk, now",
         sample=tuple(sample), memory_bytes=size, memory_note="sum of the items' sizes",
         warnings=METADUMP_GUARANTEES, refusal=policy_refusal(target, read_only),
-        confirm_name=confirm_name_for(target), instance_id=pid)
+        instance_id=pid, **wipe_confirmation(
+            target, wipe, f"the pattern matches every item the walk listed ({count} of "
+            f"{total})"))
 
 
 def run_memcached_flush(plan: ActionPlan, progress: ProgressFn | None = None,
@@ -123,34 +130,42 @@ def _flush_body(plan: ActionPlan, tally: Tally) -> None:
         _check_instance(conn, plan)
         pacer = Pacer(spec.rate_keys_per_s)
         pacer.set_baseline([_probe(conn) for _ in range(3)])
+        # Keys whose delete said NOT_FOUND (-> reported as still listed): not sent again.
+        not_found: dict[bytes, bool] = {}
         for walk in range(1, MAX_WALKS + 1):
             tally.report("listing")
-            keys = _matching_keys(conn, spec.pattern, tally)
+            keys = _matching_keys(conn, spec.pattern, tally, not_found)
             if not keys:
                 tally.complete = True
                 return
             if walk > 1:
                 tally.notes.append(f"walk {walk} found {len(keys)} more matching keys "
                                    "(missed by the crawler, or written meanwhile)")
-            if not _delete_all(conn, keys, spec, pacer, tally):
+            if not _delete_all(conn, keys, spec, pacer, tally, not_found):
                 return
-        tally.notes.append(f"matching keys were still listed after {MAX_WALKS} walks "
-                           "(a writer keeps adding them?)")
+        tally.left.append(f"matching keys were still listed after {MAX_WALKS} walks "
+                          "(a writer keeps adding them?)")
 
 
-def _matching_keys(conn: McConnection, pattern: bytes, tally: Tally) -> list[bytes]:
+def _matching_keys(conn: McConnection, pattern: bytes, tally: Tally,
+                   not_found: dict[bytes, bool]) -> list[bytes]:
+    """The matching keys a walk lists now, less those a delete already said were not there:
+    one listed again was not deleted, and the run says so (`left`, so "partial")."""
     listed = [item.key for item in metadump(conn, DUMP_BUDGET_S)
               if glob_match(pattern, item.key)]
-    keys = [key for key in listed if valid_memcached_key(key) is None]
-    if len(keys) < len(listed):
-        tally.notes.append(f"{len(listed) - len(keys)} listed keys cannot be sent in the "
-                           "text protocol and were skipped")
     tally.scanned += len(listed)
-    return keys
+    stuck = [key for key in listed if key in not_found]
+    fresh = [key for key in stuck if not not_found[key]]
+    if fresh:
+        more = f" and {len(fresh) - 1} more" if len(fresh) > 1 else ""
+        tally.left.append(f"'{escaped(fresh[0])}'{more} still listed after the server "
+                          "answered NOT_FOUND to its delete: not deleted")
+        not_found.update(dict.fromkeys(fresh, True))  # reported once
+    return [key for key in listed if key not in not_found] if stuck else listed
 
 
 def _delete_all(conn: McConnection, keys: list[bytes], spec: FlushPatternSpec, pacer: Pacer,
-                tally: Tally) -> bool:
+                tally: Tally, not_found: dict[bytes, bool]) -> bool:
     """Delete `keys` in paced batches; False if cancelled."""
     start = 0
     while start < len(keys):
@@ -158,7 +173,9 @@ def _delete_all(conn: McConnection, keys: list[bytes], spec: FlushPatternSpec, p
         if not pacer.wait(len(batch), tally.cancel):
             return False
         tally.sent(len(batch))
-        tally.deleted_batch(len(batch), delete_many(conn, batch))
+        deleted, missing = delete_many(conn, batch)
+        tally.deleted_batch(len(batch), deleted)
+        not_found.update((key, not_found.get(key, False)) for key in missing)
         pacer.record(len(batch))
         if pacer.observe_probe(_probe(conn)):
             tally.slowdowns = pacer.slowdowns
@@ -168,17 +185,39 @@ def _delete_all(conn: McConnection, keys: list[bytes], spec: FlushPatternSpec, p
     return True
 
 
-def delete_many(conn: McConnection, keys: list[bytes]) -> int:
-    """Pipelined `delete`s: one write, then one reply line per key; returns DELETED count."""
-    conn.send(b"".join(b"delete " + key + b"\r\n" for key in keys))
+def _delete_command(key: bytes) -> bytes:
+    """`delete <key>` for a key the text protocol can carry; the meta delete with the key in
+    base64 (`md <b64> b`, memcached >= 1.6) for one it cannot (spaces, control bytes),
+    which is how such keys are stored in the first place (`ms <b64> b`)."""
+    if valid_memcached_key(key) is None:
+        return b"delete " + key + b"\r\n"
+    return b"md " + base64.b64encode(key) + b" b\r\n"
+
+
+def delete_many(conn: McConnection, keys: list[bytes]) -> tuple[int, list[bytes]]:
+    """Pipelined deletes: one write, then one reply line per key. Returns the DELETED/HD
+    count and the keys the server said were not there (NOT_FOUND/NF).
+
+    Raises:
+        ActionError: a reply that is neither (an old server without meta commands answers
+            `md` with ERROR): the run stops there, partial, saying so.
+    """
+    conn.send(b"".join(_delete_command(key) for key in keys))
     deleted = 0
-    for _ in keys:
+    missing: list[bytes] = []
+    for key in keys:
         line = conn.read_line()
-        if line == b"DELETED":
+        if line in (b"DELETED", b"HD"):
             deleted += 1
-        elif line != b"NOT_FOUND":
-            raise ActionError(f"unexpected reply to delete: {plain(line)[:200]}")
-    return deleted
+        elif line in (b"NOT_FOUND", b"NF"):
+            missing.append(key)
+        else:
+            meta = valid_memcached_key(key) is not None
+            hint = (" (deleting a key with spaces or control bytes needs memcached >= 1.6 "
+                    "meta commands)") if meta else ""
+            raise ActionError(f"unexpected reply to delete '{escaped(key)}': "
+                              f"{plain(line)[:200]}{hint}")
+    return deleted, missing
 
 
 def _probe(conn: McConnection) -> float:
@@ -201,8 +240,8 @@ def plan_memcached_flush_all(target: Target, *, delay_s: int = 0,
         count_exact=False, count_note="curr_items now", memory_bytes=int(stats.get("bytes", 0)),
         memory_note="bytes used by items now",
         warnings=("every item goes, whatever its key; this cannot be undone",),
-        refusal=policy_refusal(target, read_only), confirm_name=confirm_name_for(target),
-        instance_id=stats.get("pid", ""))
+        refusal=policy_refusal(target, read_only), instance_id=stats.get("pid", ""),
+        **wipe_confirmation(target, True, "flush_all invalidates every item of the instance"))
 
 
 def run_memcached_flush_all(plan: ActionPlan, progress: ProgressFn | None = None,
@@ -269,6 +308,6 @@ def _delete_body(plan: ActionPlan, tally: Tally) -> None:
     assert isinstance(spec, DeleteKeySpec)
     with McConnection(plan.target) as conn:
         tally.sent(1)
-        tally.deleted_batch(1, delete_many(conn, [spec.key]))
+        tally.deleted_batch(1, delete_many(conn, [spec.key])[0])
         tally.scanned = 1
         tally.complete = True

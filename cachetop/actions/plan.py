@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cachetop.text_safety import plain
+from cachetop.text_safety import exact
 from collectors.base import Target
 
 Status = Literal["done", "partial", "cancelled", "refused", "failed"]
@@ -18,8 +18,9 @@ STATUSES: tuple[Status, ...] = ("done", "partial", "cancelled", "refused", "fail
 
 
 def target_label(target: Target) -> str:
-    """`name (address)`, or just the address when the name is the address; display-safe."""
-    name, address = plain(target.name), plain(target.address)
+    """`name (address)`, or just the address when the name is the address; display-safe and
+    unambiguous (text_safety.exact)."""
+    name, address = exact(target.name), exact(target.address)
     return name if name == address else f"{name} ({address})"
 
 
@@ -99,8 +100,11 @@ class ActionPlan:
     words (`pattern 'user:*'`, `db 0`), for summary lines. `refusal`, when set, is why the
     action must not run (read-only, replica, ...): a UI shows it and disables the confirm
     button; running such a plan returns a "refused" result. `confirm_name`, when set, must be
-    typed to confirm (a prod target). `instance_id` (Redis run_id, memcached pid) lets the
-    run check it talks to the same server it previewed.
+    typed to confirm, `confirm_why` says why (a prod target covers the instance, or the plan
+    empties a whole db: `wipes_all`, decided from the preview's counts, not the pattern's
+    text). `protection` lists what protects the instance (protection.Protection.describe).
+    `instance_id` (Redis run_id, memcached pid) lets the run check it talks to the same server
+    it previewed.
     """
 
     action: str
@@ -120,6 +124,9 @@ class ActionPlan:
     confirm_name: str | None = None
     instance_id: str = ""
     server_version: tuple[int, ...] = ()
+    confirm_why: str = ""
+    wipes_all: bool = False
+    protection: tuple[str, ...] = ()
 
     @property
     def needs_typed_name(self) -> bool:
@@ -151,7 +158,9 @@ class ActionResult:
     never the number of keys sent, plus, when a batch's reply was lost with its connection,
     that batch's keys found gone on a new connection to the same server (run_id unchanged; a
     note says so); `already_gone` counts keys sent that no longer existed.
-    `scanned` counts matching keys the scan returned (duplicates included)."""
+    `scanned` counts matching keys the scan returned (duplicates included). `left` says why
+    matching keys were not deleted (which makes a run "partial"). `audit_error` is set when
+    the result line could not be written to the audit log (the intent line was)."""
 
     action: str
     target_name: str
@@ -166,7 +175,10 @@ class ActionResult:
     summary: str
     notes: tuple[str, ...] = ()
     args: tuple[tuple[str, str], ...] = field(default=())
+    left: tuple[str, ...] = ()
+    audit_error: str | None = None
+    run_id: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status == "done"
+        return self.status == "done" and self.audit_error is None

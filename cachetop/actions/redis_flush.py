@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from cachetop.actions.connect import redis_client
-from cachetop.actions.glob import matches_everything
+from cachetop.actions.glob import check_pattern, covers_keyspace
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
     ActionArgumentError,
@@ -30,19 +30,25 @@ from cachetop.actions.plan import (
     SampleKey,
     target_label,
 )
-from cachetop.actions.redis_preview import count_matches, describe_keys, filter_type, scan_args
+from cachetop.actions.redis_preview import (
+    count_matches,
+    describe_keys,
+    filter_type,
+    random_keys_all_match,
+    scan_args,
+)
 from cachetop.actions.redis_probe import RedisProbe
 from cachetop.actions.redis_wire import Wire, raise_first_error
 from cachetop.actions.runner import ProgressFn, Tally, run_action
 from cachetop.actions.safety import (
     check_master,
     checked_state,
-    confirm_name_for,
     describe_error,
     policy_refusal,
     read_state,
     state_refusal,
     verify_master,
+    wipe_confirmation,
 )
 from cachetop.audit import escaped
 from collectors.base import Target
@@ -77,9 +83,7 @@ def settle_lost_write(tally: Tally, target: Target, db: int, keys: list[bytes],
 
 
 def _check_args(pattern: bytes, type_name: str | None, scan_count: int) -> None:
-    if matches_everything(pattern):
-        raise ActionArgumentError("a pattern that matches every key (or none) is refused "
-                                  "here: use flushdb, which asks for a stronger confirmation")
+    check_pattern(pattern)
     if type_name is not None and type_name not in REDIS_TYPES:
         raise ActionArgumentError(f"unknown key type {escaped(type_name)!r}: use one of "
                                   f"{', '.join(REDIS_TYPES)}")
@@ -113,7 +117,9 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         refusal = policy_refusal(target, read_only) or state_refusal(target, state)
         count, exact, note, memory, memory_note = None, False, "not counted", None, ""
         sample: tuple[SampleKey, ...] = ()
+        dbsize, estimated_whole = 0, False
         if not state.loading:
+            dbsize = int(client.execute_command("DBSIZE"))
             counted = count_matches(client, pattern, type_name=type_name,
                                     native_type=state.version >= (6,), scan_count=scan_count,
                                     budget_s=count_budget_s, sample_size=sample_size)
@@ -121,12 +127,14 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
             sample, sizes, memory_note = describe_keys(client, counted.sample,
                                                        with_memory=state.version >= (4,))
             memory = _memory_estimate(sizes, count)
+            estimated_whole = not exact and random_keys_all_match(client, pattern)
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
         client.close()
     command = "UNLINK" if state.version >= (4,) else "DEL"
     typed = f" of type {type_name}" if type_name else ""
+    wipe = covers_keyspace(pattern, count, dbsize) or (type_name is None and estimated_whole)
     return ActionPlan(
         action="flush", target=target, spec=spec, subject=f"pattern '{escaped(pattern)}'",
         description=(f"{command} every key{typed} matching '{escaped(pattern)}' in db {db} of "
@@ -134,8 +142,9 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         args=args, count=count, count_exact=exact, count_note=note, sample=sample,
         memory_bytes=memory, memory_note=memory_note or "MEMORY USAGE of the sample keys",
         warnings=_warnings(sample),
-        refusal=refusal, confirm_name=confirm_name_for(target), instance_id=state.run_id,
-        server_version=state.version)
+        refusal=refusal, instance_id=state.run_id, server_version=state.version,
+        **wipe_confirmation(target, wipe, f"the pattern matches every key of db {db} "
+                            f"({'' if exact else '~'}{count} of {dbsize})"))
 
 
 def _memory_estimate(sizes: list[int], count: int | None) -> int | None:

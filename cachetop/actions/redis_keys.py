@@ -34,6 +34,7 @@ from cachetop.actions.safety import (
     policy_refusal,
     read_state,
     state_refusal,
+    wipe_confirmation,
 )
 from cachetop.audit import escaped
 from collectors.base import Target
@@ -73,8 +74,8 @@ def plan_redis_flushdb(target: Target, *, db: int | None = None,
         memory_note="this db's share of used_memory_dataset (by key count)",
         warnings=("every key of the db goes, whatever its name; this cannot be undone",),
         refusal=policy_refusal(target, read_only) or state_refusal(target, state),
-        confirm_name=confirm_name_for(target), instance_id=state.run_id,
-        server_version=state.version)
+        instance_id=state.run_id, server_version=state.version,
+        **wipe_confirmation(target, True, f"FLUSHDB deletes every key of db {db}"))
 
 
 def _memory_share(client: redis.Redis, dbsize: int) -> int | None:

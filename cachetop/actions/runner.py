@@ -1,17 +1,20 @@
 """Provides run_action(): the harness every action's run goes through, and Tally, its counters.
 
-The harness applies the rules no action may forget: a refused plan or a missing prod
-confirmation never reaches the server; the audit log must be writable before anything is
-written; any failure ends as a result (status with true counts), never as an exception; and
-every run, refusals included, appends exactly one audit line.
+The harness applies the rules no action may forget: a refused plan or a missing confirmation
+never reaches the server; an intent line is written to the audit log and fsynced before the
+first write, and when it cannot be, nothing runs; any failure ends as a result (status with
+true counts), never as an exception; a result line follows the intent, and when it cannot be
+written the result says so (`audit_error`) and is no longer "ok". Refusals are one line.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -28,7 +31,7 @@ from cachetop.actions.plan import (
     target_label,
 )
 from cachetop.actions.safety import confirmation_refusal, describe_error
-from cachetop.text_safety import plain
+from cachetop.text_safety import exact, plain
 
 ProgressFn = Callable[[Progress], None]
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class Tally:
         self.scanned = self.deleted = self.already_gone = 0
         self.errors: list[str] = []
         self.notes: list[str] = []
+        self.left: list[str] = []  # why matching keys were not deleted
         self.complete = False  # the whole index/keyspace was walked without error
         self.refused = False
         self.in_flight = 0  # keys of a write whose reply has not arrived
@@ -93,7 +97,7 @@ class Tally:
         if self.errors:
             return "partial" if self.deleted or self.in_flight else "failed"
         if self.complete:
-            return "done"
+            return "partial" if self.left else "done"
         return "cancelled" if self.cancel.is_set() else "partial"
 
 
@@ -104,17 +108,32 @@ def run_action(plan: ActionPlan, body: RunBody, progress: ProgressFn | None,
                cancel: threading.Event | None, confirmation: str | None,
                record: bool = True) -> ActionResult:
     """Run `body` under the safety rules; always returns a result, never raises (it is
-    what a UI worker thread calls)."""
+    what a UI worker thread calls). `record=False` (tests of the harness only) skips the
+    audit log."""
     cancel = cancel or threading.Event()
     reason = plan.refusal or confirmation_refusal(plan, confirmation)
     if reason:
         return refuse(plan, reason, record=record)
+    run_id = secrets.token_hex(8)
+    journal: audit.AuditLog | None = None
     if record:
         try:
-            audit.ensure_writable()
+            journal = audit.AuditLog()
+            journal.write(intent_record(plan, run_id))
         except audit.AuditError as exc:
+            if journal is not None:
+                journal.close()
             return refuse(plan, f"refused: {exc}", record=False)
-    tally = Tally(plan, progress, cancel)
+    try:
+        tally = Tally(plan, progress, cancel)
+        _run_body(plan, body, tally)
+        return _finish(plan, tally.status(), tally, journal, run_id)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _run_body(plan: ActionPlan, body: RunBody, tally: Tally) -> None:
     try:
         body(plan, tally)
     except RefusedError as exc:
@@ -134,37 +153,47 @@ def run_action(plan: ActionPlan, body: RunBody, progress: ProgressFn | None,
         tally.notes.append(f"the last batch of {tally.in_flight} keys got no reply: "
                            "some of them may have been deleted too")
     tally.report()
-    return _finish(plan, tally.status(), tally, record)
 
 
 def refuse(plan: ActionPlan, reason: str, *, record: bool = True) -> ActionResult:
-    """A result for an action that did not start (policy, safety, no confirmation); audited."""
+    """A result for an action that did not start (policy, safety, no confirmation); audited
+    as one line."""
     tally = Tally(plan, None, threading.Event())
     tally.errors.append(reason if reason.startswith("refused") else f"refused: {reason}")
     tally.refused = True
-    return _finish(plan, "refused", tally, record)
+    result = _result(plan, "refused", tally, "")
+    if not record:
+        return result
+    return _recorded(result, lambda: audit.append(audit_record(plan, result, "refused")))
 
 
-def _finish(plan: ActionPlan, status: Status, tally: Tally, record: bool) -> ActionResult:
+def _result(plan: ActionPlan, status: Status, tally: Tally, run_id: str) -> ActionResult:
     duration = time.monotonic() - tally.started
-    result = ActionResult(
+    return ActionResult(
         action=plan.action, target_name=plan.target.name, address=plan.target.address,
         status=status, planned=plan.count, deleted=tally.deleted,
         already_gone=tally.already_gone, scanned=tally.scanned, errors=tuple(tally.errors),
         duration_s=duration, summary=summary_line(plan, status, tally, duration),
-        notes=tuple(tally.notes), args=plan.args)
-    if record:
-        try:
-            audit.append(audit_record(plan, result))
-        except audit.AuditError as exc:
-            result = _with_error(result, str(exc))
+        notes=tuple(tally.notes), args=plan.args, left=tuple(tally.left), run_id=run_id)
+
+
+def _finish(plan: ActionPlan, status: Status, tally: Tally, journal: audit.AuditLog | None,
+            run_id: str) -> ActionResult:
+    result = _result(plan, status, tally, run_id)
+    if journal is None:
+        return result
+    return _recorded(result, lambda: journal.write(audit_record(plan, result, "result")))
+
+
+def _recorded(result: ActionResult, write: Callable[[], object]) -> ActionResult:
+    """The result once `write` has put its line in the audit log; when that fails, the result
+    says its line is missing, in the summary a script reads too."""
+    try:
+        write()
+    except audit.AuditError as exc:
+        message = f"the audit result line was not written: {exc}"
+        return replace(result, audit_error=message, summary=f"{result.summary}; {message}")
     return result
-
-
-def _with_error(result: ActionResult, error: str) -> ActionResult:
-    from dataclasses import replace
-
-    return replace(result, errors=(*result.errors, error))
 
 
 def planned_text(plan: ActionPlan) -> str:
@@ -181,16 +210,36 @@ def summary_line(plan: ActionPlan, status: Status, tally: Tally, duration_s: flo
             f"in {duration_s:.1f}s: {status}")
     if tally.errors:
         body += f": {tally.errors[0]}"
+    elif tally.left:
+        body += f": {tally.left[0]}"
     return f"{head}: {body}"
 
 
-def audit_record(plan: ActionPlan, result: ActionResult) -> dict[str, Any]:
+def _where(plan: ActionPlan) -> dict[str, Any]:
+    target = plan.target
+    db = getattr(plan.spec, "db", None) if target.kind == "redis" else None
+    return {"target": exact(target.name), "address": exact(target.address),
+            "kind": target.kind, "db": db, "protection": list(plan.protection)}
+
+
+def intent_record(plan: ActionPlan, run_id: str) -> dict[str, Any]:
+    """What is about to run, where, and how much the preview expects: on disk before the
+    first write."""
     return {
-        "target": plain(plan.target.name), "address": plain(plan.target.address),
-        "kind": plan.target.kind, "action": plan.action,
-        "args": {k: v for k, v in plan.args}, "planned": plan.count,
+        "event": "intent", "run": run_id, **_where(plan), "action": plan.action,
+        "subject": plan.subject, "args": dict(plan.args), "planned": plan.count,
+        "planned_exact": plan.count_exact, "wipes_all": plan.wipes_all,
+        "confirmed_name": plan.confirm_name, "instance_id": plan.instance_id,
+    }
+
+
+def audit_record(plan: ActionPlan, result: ActionResult, event: str = "result") -> dict[str, Any]:
+    """The result line (`event` "result", same `run` as its intent) or a refusal's line."""
+    return {
+        "event": event, "run": result.run_id, **_where(plan), "action": plan.action,
+        "args": dict(plan.args), "planned": plan.count,
         "planned_exact": plan.count_exact, "done": result.deleted,
         "already_gone": result.already_gone, "scanned": result.scanned,
-        "errors": list(result.errors), "notes": list(result.notes),
+        "errors": list(result.errors), "notes": list(result.notes), "left": list(result.left),
         "duration_s": round(result.duration_s, 3), "status": result.status,
     }

@@ -11,11 +11,12 @@ batch, because a failover can demote the master mid-run and a replica configured
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from cachetop.actions.plan import ActionPlan, RefusedError
-from cachetop.text_safety import plain
+from cachetop.text_safety import exact, plain
 from collectors.base import Target
 from collectors.tls import tls_error
 
@@ -35,12 +36,23 @@ def confirm_name_for(target: Target) -> str | None:
     return target.name if target.env.strip().lower() in PROD_ENVS else None
 
 
+def wipe_confirmation(target: Target, wipes_all: bool, why: str) -> dict[str, Any]:
+    """ActionPlan fields for the confirmation: a plan that empties a whole db (FLUSHDB,
+    flush_all, or a pattern whose preview covers the keyspace) needs the target's name typed,
+    like a prod target, whatever its env: `--yes` alone is not enough for it."""
+    prod = confirm_name_for(target)
+    if not wipes_all:
+        return {"confirm_name": prod, "wipes_all": False}
+    return {"confirm_name": prod or target.name, "wipes_all": True, "confirm_why": why}
+
+
 def confirmation_refusal(plan: ActionPlan, confirmation: str | None) -> str | None:
-    """Why the run must not start: a prod target whose name was not typed exactly."""
+    """Why the run must not start: the name a prod target or a whole-db wipe needs was not
+    typed exactly."""
     if plan.confirm_name is None or confirmation == plan.confirm_name:
         return None
-    return (f"refused: {plain(plan.target.name)} is a prod target; "
-            "confirm by typing its name exactly")
+    why = plan.confirm_why or f"{exact(plan.confirm_name)} is a prod target"
+    return f"refused: {why}; confirm by typing {exact(plan.confirm_name)} exactly"
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,7 @@ class CachetopApp(App[None]):
     def open_action(self, kind: str, name: str) -> None:
         """Open the modal for a destructive action on target `name` (flush, flushdb, delete,
         tags). Refusals (read-only, replica, prod) are decided by the action's plan."""
+        from cachetop.actions import Guard
         from cachetop.tui.screens.action import ActionScreen
 
         target = next((t for t in self.config.targets if t.name == name), None)
@@ -128,7 +129,9 @@ class CachetopApp(App[None]):
                         timeout=3)
             return
         self.push_screen(ActionScreen(kind, target,
-                                      read_only=self.config.is_read_only(target)))
+                                      read_only=self.config.is_read_only(target),
+                                      guard=Guard(self.config.targets,
+                                                  self.config.read_only_sources())))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -14,7 +14,7 @@ from cachetop.actions import Progress, execute, plan_flush, plan_invalidate
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
 from cachetop.target_url import parse_target_url
 from collectors.base import Target
-from tests.actions.helpers import fill, matching, target_of
+from tests.actions.helpers import confirmed, fill, matching, target_of
 from tests.faultproxy import FaultProxy
 from tests.servers import RedisServer
 
@@ -142,8 +142,8 @@ def test_failover_mid_flush_stops_at_the_next_batch() -> None:
             to_replica.execute_command("REPLICAOF", "NO", "ONE")
             to_primary.execute_command("REPLICAOF", "127.0.0.1", str(replica.port))
 
-        result = execute(plan_flush(target_of(primary), b"f:*"),
-                         at_half(None, lambda _: fail_over(), KEYS))  # type: ignore[arg-type]
+        result = confirmed(plan_flush(target_of(primary), b"f:*"),  # every key: the name typed
+                           at_half(None, lambda _: fail_over(), KEYS))  # type: ignore[arg-type]
         remaining = len(matching(to_replica, b"f:*"))  # the new master's keys
         assert result.status == "partial", result.summary
         assert "became a replica" in result.errors[0]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cachetop.actions.glob import escape_glob, glob_match, matches_everything
+from cachetop.actions.glob import covers_keyspace, escape_glob, glob_match, matches_every_key
 from tests.actions.helpers import fill
 from tests.servers import RedisServer
 
@@ -79,11 +79,15 @@ def test_escape_glob_matches_only_itself() -> None:
     assert not glob_match(escape_glob(literal), b"aXb?[c]\\d")
 
 
-@pytest.mark.parametrize("pattern", [b"", b"*", b"**", b"   ", b" * "])
-def test_catch_all_patterns_are_recognised(pattern: bytes) -> None:
-    assert matches_everything(pattern)
+@pytest.mark.parametrize("pattern", [b"*", b"**", b"***"])
+def test_only_stars_select_every_key(pattern: bytes) -> None:
+    assert matches_every_key(pattern)
+    assert covers_keyspace(pattern, 0, 0)  # even on an empty db: it takes what comes
 
 
-def test_ordinary_patterns_are_not_catch_all() -> None:
-    assert not matches_everything(b"user:*")
-    assert not matches_everything(b"*?")
+@pytest.mark.parametrize("pattern", [b"user:*", b"*?", b"?*", b" *", b"   ", b" * ", b""])
+def test_other_patterns_are_judged_by_the_preview(pattern: bytes) -> None:
+    assert not matches_every_key(pattern)
+    assert not covers_keyspace(pattern, 98, 100)
+    assert covers_keyspace(pattern, 99, 100) and covers_keyspace(pattern, 100, 100)
+    assert not covers_keyspace(pattern, 0, 0) and not covers_keyspace(pattern, None, 100)

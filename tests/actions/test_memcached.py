@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from cachetop.actions import ActionError, Progress, execute, plan_delete, plan_flush, plan_flushdb
 from cachetop.actions.glob import glob_match
 from cachetop.actions.memcached_dump import parse_metadump_line
-from tests.actions.helpers import kill, target_of
+from tests.actions.helpers import cli_env, confirmed, kill, target_of
 from tests.servers import MemcachedServer
 
 
@@ -29,7 +35,10 @@ def test_flush_all(mc_server: MemcachedServer) -> None:
     _fill(mc_server, [b"k%d" % i for i in range(100)])
     plan = plan_flushdb(target_of(mc_server))
     assert plan.action == "flush_all" and plan.count == 100
-    result = execute(plan)
+    assert plan.wipes_all and plan.confirm_name == f"127.0.0.1:{mc_server.port}"
+    assert execute(plan).status == "refused"  # flush_all needs the name typed
+    assert mc_server.client().get(b"k1") == b"v"
+    result = execute(plan, confirmation=plan.confirm_name)
     assert (result.status, result.deleted) == ("done", 100)
     assert mc_server.client().get(b"k1") is None
 
@@ -38,7 +47,7 @@ def test_flush_all_with_a_delay(mc_server: MemcachedServer) -> None:
     _fill(mc_server, [b"k1"])
     plan = plan_flushdb(target_of(mc_server), delay_s=3)
     assert "in 3s" in plan.description
-    assert execute(plan).status == "done"
+    assert execute(plan, confirmation=plan.confirm_name).status == "done"
     assert mc_server.client().get(b"k1") == b"v"  # not yet: the flush is 3 s away
 
 
@@ -79,7 +88,7 @@ def test_pattern_flush_deletes_exactly_the_glob_matches(
 def test_cancelled_pattern_flush_reports_the_true_count(
         mc_server: MemcachedServer) -> None:
     keys = [b"c:%d" % i for i in range(2000)]
-    _fill(mc_server, keys)
+    _fill(mc_server, [*keys, *(b"keep:%d" % i for i in range(100))])
     cancel = threading.Event()
 
     def progress(p: Progress) -> None:
@@ -122,7 +131,7 @@ def test_keys_a_walk_misses_are_deleted_by_the_next_walk(
 
     plan = plan_flush(target_of(mc_server), b"m:*")
     monkeypatch.setattr(memcached_flush, "metadump", first_walk_misses_some)
-    result = execute(plan)
+    result = confirmed(plan)  # every key: the name typed
     assert (result.status, result.deleted) == ("done", 300)
     assert len(walks) == 3 and "walk 2 found 150 more" in result.notes[0]
 
@@ -132,9 +141,81 @@ def test_flush_all_disabled_with_minus_f_fails_clearly() -> None:
     server.start()
     try:
         _fill(server, [b"k1"])
-        result = execute(plan_flushdb(target_of(server)))
+        plan = plan_flushdb(target_of(server))
+        result = execute(plan, confirmation=plan.confirm_name)
         assert (result.status, result.deleted) == ("failed", 0)
         assert "flush_all not allowed" in result.errors[0]
         assert server.client().get(b"k1") == b"v"
     finally:
         kill(server)
+
+
+# -- keys the text protocol cannot carry, and keys that are not deleted -----------------------
+
+BINARY_KEYS = [b"user: space", b"user:\r\nflush_all", b"user:\x00", b"user:\t", b"user:\xff\xfe"]
+
+
+def _meta(server: MemcachedServer, line: bytes) -> bytes:
+    """One meta command on a raw socket (pymemcache has no meta commands)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(line)
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            reply += sock.recv(4096)
+        return reply.strip()
+
+
+def _store_b64(server: MemcachedServer, key: bytes) -> None:
+    assert _meta(server, b"ms " + base64.b64encode(key) + b" 1 b\r\nv\r\n") == b"HD"
+
+
+def _exists_b64(server: MemcachedServer, key: bytes) -> bool:
+    return _meta(server, b"mg " + base64.b64encode(key) + b" b v\r\n").startswith(b"VA")
+
+
+def test_binary_and_space_keys_are_deleted_as_previewed(mc_server: MemcachedServer) -> None:
+    for key in [*BINARY_KEYS, b"user:ok"]:
+        _store_b64(mc_server, key)  # stored as an application with meta commands does
+    _fill(mc_server, [b"user:t", b"other:1", b"other:2"])
+    plan = plan_flush(target_of(mc_server), b"user:*")
+    assert (plan.count, plan.count_exact) == (7, True) and not plan.wipes_all
+    result = execute(plan)
+    assert (result.status, result.deleted, result.left) == ("done", 7, ())
+    for key in [*BINARY_KEYS, b"user:ok", b"user:t"]:
+        assert not _exists_b64(mc_server, key), key
+    assert _exists_b64(mc_server, b"other:1") and _exists_b64(mc_server, b"other:2")
+
+
+def test_keys_left_behind_make_the_run_partial_in_text_and_json(
+        mc_server: MemcachedServer, state_home: Path) -> None:
+    """A writer adding matching keys faster than the walks end: what is left is said."""
+    _fill(mc_server, [b"w:%d" % i for i in range(500)] + [b"other:%d" % i for i in range(20000)])
+    stop = threading.Event()
+
+    def writer() -> None:
+        client = mc_server.client()
+        i = 0
+        while not stop.wait(0.002):  # ~500 keys/s, all through both runs
+            client.set(b"w:new:%d" % i, b"v", noreply=False)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        env = cli_env(state_home)
+        runs = [subprocess.run([sys.executable, "-m", "cachetop", "flush", mc_server.url,
+                                "--pattern", "w:*", "--yes", "--rate", "3000", *extra],
+                               capture_output=True, text=True, env=env, timeout=60,
+                               stdin=subprocess.DEVNULL) for extra in ([], ["--json"])]
+    finally:
+        stop.set()
+        thread.join()
+    text, as_json = runs
+    assert text.returncode == 1 and as_json.returncode == 1, text.stderr
+    assert text.stdout.splitlines()[-1].endswith(
+        ": partial: matching keys were still listed after 3 walks (a writer keeps adding them?)")
+    assert "not deleted: matching keys were still listed" in text.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["result"]["status"] == "partial"
+    assert doc["result"]["left"] == ["matching keys were still listed after 3 walks "
+                                     "(a writer keeps adding them?)"]

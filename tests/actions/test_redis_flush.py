@@ -9,7 +9,7 @@ import pytest
 
 from cachetop.actions import ActionArgumentError, Progress, execute, plan_flush
 from cachetop.actions.redis_flush import run_flush
-from tests.actions.helpers import fill, matching, target_of
+from tests.actions.helpers import confirmed, fill, matching, target_of
 from tests.servers import RedisServer
 
 
@@ -65,10 +65,10 @@ def test_type_filter_deletes_only_that_type(redis_server: RedisServer) -> None:
     assert len(matching(client, b"t:*")) == 10
 
 
-def test_unknown_type_and_catch_all_patterns_are_refused(redis_server: RedisServer) -> None:
+def test_unknown_type_and_empty_patterns_are_refused(redis_server: RedisServer) -> None:
     target = target_of(redis_server)
-    with pytest.raises(ActionArgumentError, match="flushdb"):
-        plan_flush(target, b"*")
+    with pytest.raises(ActionArgumentError, match="give a pattern"):
+        plan_flush(target, b"")
     with pytest.raises(ActionArgumentError, match="unknown key type"):
         plan_flush(target, b"a*", type_name="sett")
 
@@ -113,7 +113,7 @@ def test_rate_limit_is_honoured(redis_server: RedisServer) -> None:
     client = redis_server.client()
     fill(client, [b"r:%d" % i for i in range(2000)])
     started = time.monotonic()
-    result = execute(plan_flush(target_of(redis_server), b"r:*", rate_keys_per_s=1000))
+    result = confirmed(plan_flush(target_of(redis_server), b"r:*", rate_keys_per_s=1000))
     took = time.monotonic() - started
     assert result.deleted == 2000
     assert 1.8 <= took < 3.5
@@ -146,3 +146,50 @@ def test_writer_during_the_run_loses_no_non_matching_key(redis_server: RedisServ
     assert len(matching(client, b"n:*")) == 2000 + written[0]  # not one other key lost
     assert result.deleted == 20000 + written[0] - len(survivors)
     assert result.status == "done"
+
+
+# -- "everything" is what the preview finds, not what the pattern looks like ------------------
+
+
+def test_a_pattern_that_takes_the_whole_db_needs_flushdbs_confirmation(
+        redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    fill(client, [b"a:%d" % i for i in range(50)] + [b"b"])
+    target = target_of(redis_server)
+    for pattern in (b"?*", b"*", b"[ab]*", b"*[^z]"):
+        plan = plan_flush(target, pattern)
+        assert plan.wipes_all and plan.count == 51, pattern
+        assert plan.confirm_name == f"127.0.0.1:{redis_server.port}"
+        assert "matches every key of db 0 (51 of 51)" in plan.confirm_why
+        for typed in (None, "", "yes"):
+            assert execute(plan, confirmation=typed).status == "refused"
+        assert client.dbsize() == 51
+    result = execute(plan_flush(target, b"?*"), confirmation=f"127.0.0.1:{redis_server.port}")
+    assert (result.status, result.deleted, client.dbsize()) == ("done", 51, 0)
+
+
+def test_a_leading_space_pattern_is_an_ordinary_pattern(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    fill(client, [b" lead:1", b" lead:2", b"lead:3", b"  two"])
+    plan = plan_flush(target_of(redis_server), b" *")
+    assert (plan.count, plan.wipes_all, plan.confirm_name) == (3, False, None)
+    result = execute(plan)
+    assert (result.status, result.deleted) == ("done", 3)
+    assert matching(client, b"*") == {b"lead:3"}
+
+
+def test_an_estimate_of_the_whole_db_needs_flushdbs_confirmation_too(
+        redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    fill(client, [b"e:%d" % i for i in range(20000)])
+    whole = plan_flush(target_of(redis_server), b"e*", scan_count=100, count_budget_s=0.005)
+    assert not whole.count_exact and whole.wipes_all and whole.confirm_name is not None
+    fill(client, [b"f:%d" % i for i in range(20000)])
+    half = plan_flush(target_of(redis_server), b"e*", scan_count=100, count_budget_s=0.005)
+    assert not half.count_exact and not half.wipes_all and half.confirm_name is None
+
+
+def test_rate_must_be_positive_and_finite(redis_server: RedisServer) -> None:
+    for rate in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ActionArgumentError, match="positive number of keys per second"):
+            plan_flush(target_of(redis_server), b"a*", rate_keys_per_s=rate)

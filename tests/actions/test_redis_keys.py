@@ -14,7 +14,10 @@ def test_flushdb_flushes_only_the_selected_db(redis_server: RedisServer) -> None
     plan = plan_flushdb(target_of(redis_server), db=3)
     assert plan.count == 25 and len(plan.sample) == 20
     assert "FLUSHDB ASYNC" in plan.description
-    result = execute(plan)
+    assert plan.wipes_all and plan.confirm_name == f"127.0.0.1:{redis_server.port}"
+    assert execute(plan, confirmation="yes").status == "refused"  # the name, not a yes
+    assert db3.dbsize() == 25
+    result = execute(plan, confirmation=f"127.0.0.1:{redis_server.port}")
     assert (result.status, result.deleted) == ("done", 25)
     assert db3.dbsize() == 0 and db0.dbsize() == 40
 

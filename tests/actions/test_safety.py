@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from cachetop.actions import Progress, execute, plan_delete, plan_flush, plan_flushdb
-from tests.actions.helpers import fill, matching, target_of
+from tests.actions.helpers import confirmed, fill, matching, target_of
 from tests.servers import RedisServer, free_port
 
 
@@ -56,7 +56,7 @@ def test_role_is_checked_before_every_batch() -> None:
                 demoted.set()  # a port nobody listens on: no sync ever wipes the data
                 client.execute_command("REPLICAOF", "127.0.0.1", free_port())
 
-        result = execute(plan_flush(target_of(server), b"k:*", scan_count=200), progress)
+        result = confirmed(plan_flush(target_of(server), b"k:*", scan_count=200), progress)
         assert result.status == "partial"
         assert "became a replica" in result.errors[0]
         assert 0 < result.deleted == 3000 - len(matching(client, b"k:*")) < 3000
@@ -92,7 +92,7 @@ def test_acl_user_without_unlink_gets_a_clear_error() -> None:
     try:
         fill(server.client(), [b"k:%d" % i for i in range(100)])
         target = target_of(server, username="ops", password="ops-pw")
-        result = execute(plan_flush(target, b"k:*"))
+        result = confirmed(plan_flush(target, b"k:*"))
         assert (result.status, result.deleted) == ("failed", 0)
         assert "NOPERM" in result.errors[0] and "not permitted" in result.errors[0]
         assert "ops-pw" not in result.summary
@@ -116,7 +116,7 @@ def test_permission_revoked_mid_run_reports_partial_true_counts() -> None:
                 admin.execute_command("ACL", "SETUSER", "ops", "-unlink")
 
         target = target_of(server, username="ops", password="ops-pw")
-        result = execute(plan_flush(target, b"k:*", scan_count=200), progress)
+        result = confirmed(plan_flush(target, b"k:*", scan_count=200), progress)
         assert result.status == "partial" and "NOPERM" in result.errors[0]
         assert 0 < result.deleted == 3000 - admin.dbsize()
     finally:
@@ -144,7 +144,7 @@ def test_renamed_flushdb_fails_clearly_without_a_broader_fallback() -> None:
     server.start()
     try:
         fill(server.client(), [b"k:%d" % i for i in range(10)])
-        result = execute(plan_flushdb(target_of(server)))
+        result = confirmed(plan_flushdb(target_of(server)))
         assert result.status == "failed" and "disabled or renamed" in result.errors[0]
         assert server.client().dbsize() == 10
     finally:
@@ -155,7 +155,7 @@ def test_a_different_server_behind_the_address_is_refused(master: RedisServer) -
     plan = plan_flush(target_of(master), b"k:*")
     master.restart()  # a new run_id: not the server that was previewed
     fill(master.client(), [b"k:1"])
-    result = execute(plan)
+    result = confirmed(plan)
     assert result.status == "refused" and "previewed" in result.errors[0]
     assert master.client().exists(b"k:1") == 1
 

@@ -132,7 +132,7 @@ def test_config_is_frozen_and_replace_friendly(tmp_path: Path) -> None:
     ("interval = 2\nhistory = 60\nread_only = true\n", {}, (2.0, 60.0, True)),
     ("interval = 2\n", {"CACHETOP_INTERVAL": "0.25"}, (0.25, 600.0, False)),
     ("history = 60\n", {"CACHETOP_HISTORY": "120"}, (1.0, 120.0, False)),
-    ("read_only = true\n", {"CACHETOP_READ_ONLY": "no"}, (1.0, 600.0, False)),
+    ("read_only = true\n", {"CACHETOP_READ_ONLY": "no"}, (1.0, 600.0, True)),  # sticky
     ("", {"CACHETOP_READ_ONLY": "1"}, (1.0, 600.0, True)),
     ("interval = 2\n", {"CACHETOP_INTERVAL": ""}, (2.0, 600.0, False)),  # empty = unset
 ])

@@ -208,7 +208,8 @@ def test_logs_reprs_and_errors_hold_no_secret(fleet: Fleet,
     # A bug inside a run, with the password in the frames' locals: logged with its traceback.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("cachetop.actions.redis_flush.Pacer", _broken_pacer)
-        crashed = execute(plan_flush(env_target, b"k:*"))
+        every = plan_flush(env_target, b"k:*")  # the whole db: its name is typed
+        crashed = execute(every, confirmation=every.confirm_name)
     assert crashed.status == "failed" and "internal error" in crashed.errors[0]
     assert any(r.exc_info for r in caplog.records if r.levelno == logging.ERROR)
     texts += [repr(crashed)]

@@ -211,7 +211,9 @@ def test_field_conflicts_are_config_errors(url: str, fields: dict[str, Any], pro
     (f"redis://admin:{SECRET}", "redis://admin:***"),
     ("redis://h:6379", "redis://h:6379"),
     ("redis://[::1]:6379", "redis://[::1]:6379"),
-    (f"http://h/m?a=1&token={SECRET}", "http://h/m?a=1&token=***"),
+    (f"http://h/m?a=1&token={SECRET}", "http://h/m?a=***&token=***"),  # any name: masked
+    (f"https://h/m?access-token={SECRET}&{SECRET}", "https://h/m?access-token=***&***"),
+    (f"redis://h?pw={SECRET}&db=1", "redis://h?pw=***&db=1"),  # an unknown name: masked
     ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
     ("redis://h\n\x1b[2J:6379", "redis://h\\n\\x1b[2J:6379"),
 ])

@@ -156,3 +156,40 @@ def test_parse_errors_and_targets_never_carry_the_password(
     except ConfigError:
         pass
     _assert_hidden(password, f"{prefix}{user}:***@{host}{tail} {shape}", text)
+
+
+# -- exact(): what audit lines and summaries use; one reading per record --------------------------
+
+EXACT_PROPS = settings(max_examples=500, deadline=None, derandomize=True)
+_KEY_BYTES = st.one_of(
+    st.binary(max_size=200),
+    st.lists(st.sampled_from([b"\\", b"\\n", b"\n", b"\\x0a", b"\x85", b"\xc2\x85", b"\xff",
+                              b"\x1b", b"\\u0085", b"\xe2\x80\xae", b"a"]),
+             max_size=20).map(b"".join),
+)
+
+
+@EXACT_PROPS
+@given(_KEY_BYTES)
+def test_exact_reads_back_to_the_same_bytes(raw: bytes) -> None:
+    from cachetop.text_safety import exact
+    from tests.actions.helpers import unescape_exact
+
+    shown = exact(raw)
+    assert unescape_exact(shown) == raw  # so two different keys are never shown the same
+    assert not any(_unsafe(ch) for ch in shown), ascii(shown)
+
+
+@EXACT_PROPS
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=300))
+def test_exact_changes_printable_ascii_only_by_doubling_backslashes(text: str) -> None:
+    from cachetop.text_safety import exact
+
+    assert exact(text) == text.replace("\\", "\\\\")
+
+
+def test_exact_marks_a_cut_in_a_way_no_text_can_imitate() -> None:
+    from cachetop.text_safety import exact
+
+    assert exact(b"k" * 10, limit=4) == "kkkk\\…(+6 chars)"
+    assert exact("kkkk\\…(+6 chars)") == "kkkk\\\\…(+6 chars)"

@@ -18,7 +18,6 @@ import redis
 
 from cachetop.actions import (
     ActionError,
-    execute,
     plan_delete,
     plan_flush,
     plan_flushdb,
@@ -27,7 +26,7 @@ from cachetop.actions import (
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
 from cachetop.tagging import tag_cache
 from collectors.base import Target
-from tests.actions.helpers import fill
+from tests.actions.helpers import confirmed, fill
 from tests.integration.helpers import TwoPolls, redis_target
 from tests.servers import RedisServer
 
@@ -178,6 +177,16 @@ def test_monitor_cannot_write_read_values_or_config(server: RedisServer) -> None
     assert admin.dbsize() == 10 and admin.ttl("app:k1") == -1
 
 
+def test_monitor_preview_of_a_whole_db_estimate_needs_no_more_rights(server: RedisServer) -> None:
+    """An estimated count cannot prove a pattern takes the whole db; RANDOMKEY probes do, and
+    the README's monitor may send them."""
+    admin = server.client()
+    fill(admin, [b"app:e:%d" % i for i in range(20000)])
+    plan = plan_flush(as_user(server, "monitor"), b"app:*", scan_count=100, count_budget_s=0.005)
+    assert not plan.count_exact and plan.wipes_all and plan.confirm_name == "monitor"
+    assert denials(server) == []
+
+
 def assert_refused_by_acl(result: Any, keys_before: int, admin: Any) -> None:
     assert result.status == "failed"
     assert result.deleted == 0
@@ -193,11 +202,11 @@ def test_monitor_actions_fail_clearly_and_delete_nothing(server: RedisServer) ->
     monitor = as_user(server, "monitor")
     plan = plan_flush(monitor, b"app:k*")
     assert plan.count == 50  # the monitor may preview: SCAN, PTTL, MEMORY USAGE
-    assert_refused_by_acl(execute(plan), before, admin)
-    assert_refused_by_acl(execute(plan_flushdb(monitor)), before, admin)
-    assert_refused_by_acl(execute(plan_delete(monitor, b"app:k1")), before, admin)
+    assert_refused_by_acl(confirmed(plan), before, admin)
+    assert_refused_by_acl(confirmed(plan_flushdb(monitor)), before, admin)
+    assert_refused_by_acl(confirmed(plan_delete(monitor, b"app:k1")), before, admin)
     with pytest.raises(ActionError, match="NOPERM") as info:
-        execute(plan_invalidate(monitor, [b"news"]))
+        confirmed(plan_invalidate(monitor, [b"news"]))
     assert "\n" not in str(info.value)
     assert admin.dbsize() == before and admin.exists(tag_set_key(b"news")) == 1
 
@@ -217,11 +226,11 @@ def test_operator_deletes_by_pattern_inside_its_namespace(server: RedisServer) -
     plan = plan_flush(as_user(server, "ops"), b"app:user:*", scan_count=50)
     assert (plan.count, plan.count_exact) == (300, True)
     assert all(s.ttl_s is not None and s.size_bytes for s in plan.sample)  # PTTL, MEMORY USAGE
-    result = execute(plan)
+    result = confirmed(plan)
     assert (result.status, result.deleted, result.already_gone) == ("done", 300, 0)
     assert count(admin, "app:user:*") == 0
     assert (count(admin, "app:page:*"), count(admin, "other:user:*")) == (120, 200)
-    one = execute(plan_delete(as_user(server, "ops"), b"app:page:7"))
+    one = confirmed(plan_delete(as_user(server, "ops"), b"app:page:7"))
     assert (one.status, one.deleted) == ("done", 1) and admin.exists("app:page:7") == 0
     assert denials(server) == []
 
@@ -232,7 +241,7 @@ def test_operator_cannot_flushdb(server: RedisServer) -> None:
     before = admin.dbsize()
     plan = plan_flushdb(as_user(server, "ops"))
     assert plan.count == before
-    result = execute(plan)
+    result = confirmed(plan)
     assert_refused_by_acl(result, before, admin)
     assert "flushdb" in result.errors[0].lower()
 
@@ -241,10 +250,10 @@ def test_operator_pattern_outside_its_namespace_deletes_nothing(server: RedisSer
     admin = server.client()
     seed_namespaces(admin)
     ops = as_user(server, "ops")
-    result = execute(plan_flush(ops, b"other:*"))
+    result = confirmed(plan_flush(ops, b"other:*"))
     assert_refused_by_acl(result, 620, admin)
     assert count(admin, "other:user:*") == 200
-    single = execute(plan_delete(ops, b"other:user:3"))
+    single = confirmed(plan_delete(ops, b"other:user:3"))
     assert_refused_by_acl(single, 620, admin)
 
 
@@ -253,7 +262,7 @@ def test_operator_mixed_pattern_reports_the_true_count(server: RedisServer) -> N
     fill(admin, [b"app:mix:%d" % i for i in range(200)])
     fill(admin, [b"other:mix:%d" % i for i in range(200)])
     # Small batches: some hold only app: keys (deleted), some a mix (the whole UNLINK refused).
-    result = execute(plan_flush(as_user(server, "ops"), b"*:mix:*", scan_count=5))
+    result = confirmed(plan_flush(as_user(server, "ops"), b"*:mix:*", scan_count=5))
     gone = 200 - count(admin, "app:mix:*")
     assert count(admin, "other:mix:*") == 200
     assert result.deleted == gone
@@ -270,7 +279,7 @@ def test_operator_invalidates_a_tag_cachetop_dialect(server: RedisServer) -> Non
     fill(admin, [b"other:post:%d" % i for i in range(20)])
     plan = plan_invalidate(as_user(server, "ops"), [b"even"])
     assert plan.count == 75
-    result = execute(plan)
+    result = confirmed(plan)
     assert (result.status, result.deleted, result.already_gone) == ("done", 75, 0)
     assert count(admin, "app:post:*") == 75 and count(admin, "other:post:*") == 20
     assert admin.exists(tag_set_key(b"even")) == 0
@@ -283,7 +292,7 @@ def test_operator_tag_with_members_outside_namespace_is_kept(server: RedisServer
     cache = tag_cache(admin)
     for i in range(30):
         cache.set(f"other:x:{i}", b"v", ttl=600, tags=["foreign"])
-    result = execute(plan_invalidate(as_user(server, "ops"), [b"foreign"]))
+    result = confirmed(plan_invalidate(as_user(server, "ops"), [b"foreign"]))
     assert (result.status, result.deleted) == ("failed", 0)
     assert "NOPERM" in result.errors[0]
     assert count(admin, "other:x:*") == 30
@@ -300,7 +309,7 @@ def test_operator_invalidates_a_tag_laravel_dialect_in_its_namespace(server: Red
         admin.zadd(prefix + b"tag:news:entries", {b"item:%d" % i: now + 600 if i % 4 else -1})
     plan = plan_invalidate(as_user(server, "ops"), [b"news"], dialect="laravel", prefix=prefix)
     assert plan.count == 40
-    result = execute(plan)
+    result = confirmed(plan)
     assert (result.status, result.deleted) == ("done", 40)
     assert count(admin, "app:item:*") == 0 and admin.exists(b"app:tag:news:entries") == 0
     assert denials(server) == []
@@ -313,11 +322,11 @@ def test_flusher_can_flushdb_and_nothing_else(server: RedisServer) -> None:
     admin = server.client()
     seed_namespaces(admin)
     flusher = as_user(server, "flush")
-    assert_refused_by_acl(execute(plan_flush(flusher, b"app:user:*")), 620, admin)
+    assert_refused_by_acl(confirmed(plan_flush(flusher, b"app:user:*")), 620, admin)
     reset_acl_log(server)
     plan = plan_flushdb(flusher)
     assert plan.count == 620
-    result = execute(plan)
+    result = confirmed(plan)
     assert (result.status, result.deleted) == ("done", 620)
     assert admin.dbsize() == 0
     assert denials(server) == []

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from cachetop.actions import execute, plan_flushdb
+from cachetop.actions import plan_flushdb
 from cachetop.snapshot_json import target_document
 from cachetop.target_url import parse_target_url
 from cachetop.tui.rows import status_text
 from collectors.secret import Secret
+from tests.actions.helpers import confirmed
 from tests.integration.helpers import TwoPolls, memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
 
@@ -218,7 +219,7 @@ def test_memcached_with_credentials_polls_and_flushes(auth_memcached: MemcachedS
     assert figures.status == "up"
     assert (figures.hits_delta, figures.misses_delta) == (3, 1)
     assert figures.keys == 1
-    result = execute(plan_flushdb(target))
+    result = confirmed(plan_flushdb(target))
     assert (result.status, result.deleted) == ("done", 1)
     assert client.get("k") is None
     client.close()

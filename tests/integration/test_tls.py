@@ -27,11 +27,12 @@ import redis
 import trustme
 from pymemcache.client.base import Client as McClient
 
-from cachetop.actions import ActionError, execute, plan_flush, plan_flushdb
+from cachetop.actions import ActionError, plan_flush, plan_flushdb
 from cachetop.fleet import TargetFigures
 from cachetop.target_url import parse_target_url
 from collectors import prom_http
 from collectors.base import CollectError, Deadline, Target, TlsOptions
+from tests.actions.helpers import confirmed
 from tests.integration.helpers import TwoPolls
 from tests.servers import MemcachedServer, RedisServer
 
@@ -324,7 +325,7 @@ def test_flush_by_pattern_over_tls(tls_redis: RedisServer, internal_redis: Redis
     client.mset({**{f"act:{i}": 1 for i in range(120)}, **{f"keep:{i}": 1 for i in range(7)}})
     plan = plan_flush(rediss(tls_redis, ca_file=pki.ca), b"act:*")
     assert (plan.count, plan.count_exact) == (120, True)
-    result = execute(plan)
+    result = confirmed(plan)
     assert (result.status, result.deleted) == ("done", 120)
     assert client.exists(*[f"act:{i}" for i in range(120)]) == 0
     assert client.exists(*[f"keep:{i}" for i in range(7)]) == 7
@@ -347,7 +348,7 @@ def test_memcached_action_over_tls(tls_memcached: MemcachedServer, pki: Pki) -> 
     client = McClient(("127.0.0.1", tls_memcached.port), connect_timeout=2, timeout=2,
                       tls_context=ssl.create_default_context(cafile=pki.ca))
     client.set("gone", b"v")
-    result = execute(plan_flushdb(memcached_tls(tls_memcached, ca_file=pki.ca)))
+    result = confirmed(plan_flushdb(memcached_tls(tls_memcached, ca_file=pki.ca)))
     assert result.status == "done", result.summary
     assert client.get("gone") is None
     client.set("stays", b"v")

@@ -59,9 +59,13 @@ class ActionScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="action.cancel")]
 
-    def __init__(self, kind: str, target: Target, *, read_only: bool) -> None:
+    def __init__(self, kind: str, target: Target, *, read_only: bool,
+                 guard: actions.Guard | None = None) -> None:
+        """`guard` holds the config's protections; the plan worker applies those of the
+        instance (a DNS lookup: never on the UI thread)."""
         super().__init__()
         self.kind, self.target, self.read_only = kind, target, read_only
+        self.guard = guard
         self.plan: actions.ActionPlan | None = None
         self.cancel_event = threading.Event()
         self.running = False
@@ -138,15 +142,15 @@ class ActionScreen(ModalScreen[None]):
     def make_plan(self, value: bytes | None) -> None:
         self.app.call_from_thread(self._say, "previewing…")
         try:
+            common = {"read_only": self.read_only, "guard": self.guard}
             if self.kind == "flush":
-                plan = actions.plan_flush(self.target, value or b"", read_only=self.read_only)
+                plan = actions.plan_flush(self.target, value or b"", **common)
             elif self.kind == "delete":
-                plan = actions.plan_delete(self.target, value or b"", read_only=self.read_only)
+                plan = actions.plan_delete(self.target, value or b"", **common)
             elif self.kind == "flushdb":
-                plan = actions.plan_flushdb(self.target, read_only=self.read_only)
+                plan = actions.plan_flushdb(self.target, **common)
             else:
-                plan = actions.plan_invalidate(self.target, [value or b""],
-                                               read_only=self.read_only)
+                plan = actions.plan_invalidate(self.target, [value or b""], **common)
         except actions.ActionError as exc:
             self.post_message(Planned(None, plain(str(exc), 300)))
             return
@@ -210,7 +214,8 @@ class ActionScreen(ModalScreen[None]):
             box = self.query_one("#action-confirm", Input)
             box.display = True
             box.focus()
-            self._say(f"prod target: type {plain(plan.confirm_name)} to confirm", "yellow")
+            why = plan.confirm_why or "prod target"
+            self._say(f"{why}: type {plain(plan.confirm_name)} to confirm", "yellow")
         else:
             run.focus()
             self._say("press Delete to run, escape to cancel", "grey70")
@@ -245,7 +250,7 @@ class ActionScreen(ModalScreen[None]):
         if result.status == "refused":
             return  # already shown; the audit line is written
         severity = "information" if result.status == "done" else "warning"
-        if result.status == "failed":
+        if result.status == "failed" or result.audit_error:
             severity = "error"
         self.app.notify(plain(result.summary, 300), title=f"{result.action}: {result.status}",
                         severity=severity, timeout=8)  # type: ignore[arg-type]
