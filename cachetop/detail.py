@@ -206,8 +206,10 @@ def detail_from_wire(doc: Mapping[str, Any]) -> Detail | None:
             slowlog=None if doc["slowlog"] is None else tuple(
                 SlowlogEntry(int(i), float(t), float(d), tuple(str(a) for a in args), str(c),
                              str(n)) for i, t, d, args, c, n in doc["slowlog"]),
-            commands=tuple(CommandStat(str(n), *v[:6], bool(v[6]))
-                           for n, *v in doc["commands"]),
+            commands=tuple(CommandStat(str(n), calls, usec, per_call, rejected, failed, rate,
+                                       bool(own))
+                           for n, calls, usec, per_call, rejected, failed, rate, own
+                           in doc["commands"]),
             rates_over_s=doc["rates_over_s"], server_time_s=doc["server_time_s"])
     if kind == "memcached":
         return MemcachedDetail(

@@ -9,6 +9,7 @@ its main thread; in-process users (tests, benches) let the Monitor run it on a t
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -147,7 +148,7 @@ class Monitor:
         """Fetch drill-down detail for target `name` (a screen shows it) or stop."""
         for collector in self.collectors:
             if collector.target.name == name:
-                self.loop.call_soon_threadsafe(lambda c=collector: c.want_detail(on))
+                self.loop.call_soon_threadsafe(functools.partial(collector.want_detail, on))
 
     def poll_now(self) -> None:
         self._poller.poll_now()

@@ -30,11 +30,32 @@ class ProtocolError(Exception):
     """A frame that is not a message of this protocol (a corrupt or foreign stream)."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+
+
 def frame(message: Mapping[str, Any]) -> bytes:
-    """One message as a frame: a 4-byte big-endian length, then compact ASCII JSON."""
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
+    """One message as a frame: a 4-byte big-endian length, then compact ASCII JSON.
+
+    A non-finite float has no JSON form: it travels as null (a figure that cannot be computed).
+    """
+    try:
+        body = _ENCODE(message).encode("ascii")
+    except ValueError:
+        body = _ENCODE(_finite(message)).encode("ascii")
     return _HEADER.pack(len(body)) + body
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+_DECODE = json.loads
 
 
 class FrameReader:
@@ -55,7 +76,7 @@ class FrameReader:
             body = bytes(buf[_HEADER.size:_HEADER.size + length])
             del buf[:_HEADER.size + length]
             try:
-                message = json.loads(body)
+                message = _DECODE(body)
             except ValueError as exc:
                 raise ProtocolError(f"not JSON: {exc}") from None
             if not isinstance(message, dict) or "t" not in message:
@@ -90,60 +111,51 @@ def target_from_wire(doc: Mapping[str, Any]) -> Target:
 
 
 # -- figures (engine -> front) -----------------------------------------------------------------
+# A target's figures travel as a list in TargetFigures' field order (without `detail`, which is
+# sent on its own, only for a target a screen shows): a JSON array costs a fraction of an
+# object to write and to read, and the reader builds the dataclass positionally.
 
-_LATENCY_FIELDS = ("server_latency", "probe_latency")
-_SKIPPED = frozenset({"detail"})  # sent on its own, only for a target a screen shows
-_FIGURE_DEFAULTS: list[tuple[str, Any]] = []
-
-
-def _defaults() -> list[tuple[str, Any]]:
-    if not _FIGURE_DEFAULTS:
-        sample = TargetFigures(name="", kind="", address="")
-        _FIGURE_DEFAULTS.extend((f.name, getattr(sample, f.name)) for f in fields(TargetFigures)
-                                if f.name not in _SKIPPED and f.name not in ("name", "kind",
-                                                                              "address"))
-    return _FIGURE_DEFAULTS
+_NAMES = tuple(f.name for f in fields(TargetFigures) if f.name != "detail")
+_LATENCY_AT = tuple(_NAMES.index(name) for name in ("server_latency", "probe_latency"))
+_DEGRADED_AT = _NAMES.index("degraded")
+_CACHES_AT = _NAMES.index("caches")
+_LAST_GOOD_AT = _NAMES.index("last_good")
+_NO_LATENCY = Latency()
+_DETAIL_POSITION = [f.name for f in fields(TargetFigures)].index("detail")
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
+def _latency(value: Latency) -> list[Any] | None:
+    if value == _NO_LATENCY:
+        return None
+    return [value.p50_s, value.p95_s, value.p99_s, value.source]
 
 
-def figures_to_wire(t: TargetFigures) -> dict[str, Any]:
-    """A target's figures as JSON types; fields at their default are left out."""
-    out: dict[str, Any] = {"name": t.name, "kind": t.kind, "address": t.address}
-    for name, default in _defaults():
-        value = getattr(t, name)
-        if value == default:
-            continue
-        if name in _LATENCY_FIELDS:
-            value = [_number(value.p50_s), _number(value.p95_s), _number(value.p99_s),
-                     value.source]
-        elif name == "caches":
-            value = [figures_to_wire(c) for c in value]
-        elif name == "last_good":
-            value = figures_to_wire(value)
-        elif name == "degraded":
-            value = list(value)
-        elif isinstance(value, float):
-            value = _number(value)
-        out[name] = value
-    return out
+def figures_to_wire(t: TargetFigures) -> list[Any]:
+    """A target's figures as a JSON array (see above)."""
+    row: list[Any] = [getattr(t, name) for name in _NAMES]
+    for at in _LATENCY_AT:
+        row[at] = _latency(row[at])
+    row[_DEGRADED_AT] = list(t.degraded) if t.degraded else None
+    row[_CACHES_AT] = [figures_to_wire(c) for c in t.caches] if t.caches else None
+    if t.last_good is not None:
+        row[_LAST_GOOD_AT] = figures_to_wire(t.last_good)
+    return row
 
 
-def figures_from_wire(doc: Mapping[str, Any]) -> TargetFigures:
-    kwargs = dict(doc)
-    for name in _LATENCY_FIELDS:
-        if name in kwargs:
-            p50, p95, p99, source = kwargs[name]
-            kwargs[name] = Latency(p50, p95, p99, source)
-    if "caches" in kwargs:
-        kwargs["caches"] = tuple(figures_from_wire(c) for c in kwargs["caches"])
-    if "last_good" in kwargs and kwargs["last_good"] is not None:
-        kwargs["last_good"] = figures_from_wire(kwargs["last_good"])
-    if "degraded" in kwargs:
-        kwargs["degraded"] = tuple(kwargs["degraded"])
-    return TargetFigures(**kwargs)
+def figures_from_wire(row: Sequence[Any]) -> TargetFigures:
+    values = list(row)
+    if len(values) != len(_NAMES):
+        raise ValueError(f"figures with {len(values)} fields, expected {len(_NAMES)}")
+    for at in _LATENCY_AT:
+        latency = values[at]
+        values[at] = _NO_LATENCY if latency is None else Latency(*latency)
+    values[_DEGRADED_AT] = tuple(values[_DEGRADED_AT] or ())
+    caches = values[_CACHES_AT]
+    values[_CACHES_AT] = tuple(figures_from_wire(c) for c in caches) if caches else ()
+    if values[_LAST_GOOD_AT] is not None:
+        values[_LAST_GOOD_AT] = figures_from_wire(values[_LAST_GOOD_AT])
+    values.insert(_DETAIL_POSITION, None)
+    return TargetFigures(*values)
 
 
 # -- history -----------------------------------------------------------------------------------
