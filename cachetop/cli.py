@@ -107,6 +107,8 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
         if not engine.wait_done(config.interval_s * 3 + 30):
             print("cachetop: the engine did not answer in time", file=sys.stderr)
             return 1
+        if engine.notice():
+            print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
         _emit(engine, as_json)
     finally:
         engine.stop()
@@ -119,6 +121,7 @@ def run_batch(config: Config, as_json: bool, count: int | None,
     engine = _engine(config, "live", log_file)
     engine.start()
     printed = 0
+    said: str | None = None
     try:
         engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
         next_at = time.monotonic() + config.interval_s
@@ -127,8 +130,9 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             time.sleep(max(0.0, next_at + min(0.2, config.interval_s / 5) - time.monotonic()))
             next_at += config.interval_s
             notice = engine.notice()
-            if notice:
-                print(f"cachetop: {notice}", file=sys.stderr)
+            if notice and notice != said:
+                print(f"cachetop: warning: {notice}", file=sys.stderr)
+            said = notice
             _emit(engine, as_json)
             printed += 1
     except KeyboardInterrupt:

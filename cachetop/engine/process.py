@@ -262,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
+    profile_to = os.environ.get("CACHETOP_ENGINE_PROFILE")  # bench/README.md: where CPU goes
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         if config.get("mode") == "once":
             run_once(engine)
@@ -270,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             engine.start()
             loop.run_forever()
     finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
         engine.stop()
         loop.close()
         sock.close()

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -151,3 +152,26 @@ def test_the_dashboard_says_when_its_engine_died_and_recovers(
     import asyncio
 
     asyncio.run(scenario())
+
+
+def test_a_fleet_larger_than_the_descriptor_limit_is_said(redis_server: RedisServer,
+                                                         tmp_path: Path) -> None:
+    """The engine raises its soft RLIMIT_NOFILE to the hard limit; past that it says so."""
+    import resource
+
+    config = tmp_path / "fleet.toml"
+    config.write_text("".join(f'[[targets]]\nname = "t{i}"\n'
+                              f'url = "redis://127.0.0.1:{redis_server.port}"\n'
+                              for i in range(300)))
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 200))
+
+    out = subprocess.run([sys.executable, "-m", "cachetop", "--once", "--json", "--config",
+                          str(config)],
+                         capture_output=True, text=True, timeout=60, preexec_fn=low_limit)
+    assert out.returncode == 0, out.stderr
+    warning = [line for line in out.stderr.splitlines() if "descriptors" in line]
+    assert len(warning) == 1
+    assert "the fleet has 300 targets but this process may open only 200" in warning[0]
+    assert "raise the limit" in warning[0]
