@@ -133,6 +133,14 @@ def sample_from_stats(
     probes_s: tuple[float, ...] = (),
 ) -> Sample:
     """Map `stats` to a Sample; a field that is missing or garbled is left out, never fatal."""
+    counters, gauges, info = stats_parts(stats)
+    return Sample(target.name, "memcached", taken_at, rtt_s, counters=counters, gauges=gauges,
+                  info=info, probes_s=probes_s)
+
+
+def stats_parts(stats: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float],
+                                                   dict[str, str]]:
+    """The counters, gauges and info strings of `stats`."""
     numbers = {name: n for name, value in stats.items()
                if (n := _number_bytes(value) if type(value) is bytes else _number(value))
                is not None}
@@ -152,8 +160,7 @@ def sample_from_stats(
     gauges = {name: numbers[raw] for raw, name in _GAUGES.items() if raw in numbers}
     info = {VERSION: _text(stats.get("version", "")), ROLE: "",
             INSTANCE_ID: _text(stats.get("pid", ""))}
-    return Sample(target.name, "memcached", taken_at, rtt_s, counters=counters, gauges=gauges,
-                  info=info, probes_s=probes_s)
+    return counters, gauges, info
 
 
 def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, dict[str, float]]:
@@ -245,14 +252,12 @@ class MemcachedStatsCollector(LoopCollector):
         for _ in range(self.target.probes_per_poll):
             probe = yield from self._request(_VERSION, b"\r\n")
             probes.append(probe.rtt_s)
-        sample = sample_from_stats(self.target, stats_fields(raw), taken_at=taken_at,
-                                   rtt_s=reply.rtt_s, probes_s=tuple(probes))
+        counters, gauges, info = stats_parts(stats_fields(raw))
         detail = None
         if self.detail_due(taken_at):
             detail = yield from self._fetch_detail(all_stats(raw))
-        return Sample(sample.target, sample.kind, sample.taken_at, sample.rtt_s,
-                      counters=sample.counters, gauges=sample.gauges, info=sample.info,
-                      probes_s=sample.probes_s, detail=detail,
+        return Sample(self.target.name, "memcached", taken_at, reply.rtt_s, counters=counters,
+                      gauges=gauges, info=info, probes_s=tuple(probes), detail=detail,
                       degraded=tuple(self._degraded.values()))
 
     def _fetch_detail(self, stats: Mapping[str, Any]) -> Script:

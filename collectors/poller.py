@@ -9,6 +9,7 @@ scheduled only once its previous poll has finished: at most one in flight per ta
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -92,11 +93,12 @@ def _classify_guard(collector: Collector) -> Callable[[BaseException, float], Co
 class _Slot:
     """One target's schedule: its next timer, when its last poll was due and started."""
 
-    __slots__ = ("timer", "due_at", "failures", "busy", "pending")
+    __slots__ = ("timer", "due_at", "started_at", "failures", "busy", "pending")
 
     def __init__(self) -> None:
         self.timer: Timer | None = None
         self.due_at = 0.0
+        self.started_at = 0.0
         self.failures = 0
         self.busy = False
         self.pending = False  # fell due while paused
@@ -113,6 +115,7 @@ class Poller:
         self.loop = loop
         self._on_result = on_result
         self._slots = [_Slot() for _ in self.collectors]
+        self._classify = [_classify_guard(c) for c in self.collectors]
         self._paused = False
         self._stopped = False
         if len(self.collectors) > LARGE_FLEET:
@@ -171,23 +174,20 @@ class Poller:
             slot.pending = True
             return
         slot.busy = True
+        slot.started_at = time.monotonic()
         collector = self.collectors[index]
-        started = time.monotonic()
-
-        def done(sample: Sample | None, error: CollectError | None) -> None:
-            self._done(index, sample, error, started)
-
+        done = functools.partial(self._done, index)
         try:
             self.loop.start(collector.poll(), poll_deadline_s(collector, self.interval_s), done,
-                            _classify_guard(collector))
+                            self._classify[index])
         except Exception as exc:  # noqa: BLE001 - a collector bug must not kill the poller
             log.exception("poll of %s could not start", collector.target.name)
             done(None, CollectError("bad-data", f"internal error: {type(exc).__name__}"))
 
-    def _done(self, index: int, sample: Sample | None, error: CollectError | None,
-              started: float) -> None:
+    def _done(self, index: int, sample: Sample | None, error: CollectError | None) -> None:
         slot = self._slots[index]
         slot.busy = False
+        started = slot.started_at
         finished = time.monotonic()
         if error is not None:
             error = detached(error)

@@ -64,6 +64,17 @@ def sample_from_info(
     target: Target, raw: bytes, *, taken_at: float, rtt_s: float, probes_s: tuple[float, ...] = ()
 ) -> Sample:
     """Map one INFO reply to a Sample. `maxmemory` 0 (no limit) is an absent gauge, not 0."""
+    counters, gauges, info = info_parts(raw)
+    return Sample(target.name, "redis", taken_at, rtt_s, counters=counters, gauges=gauges,
+                  info=info, probes_s=probes_s)
+
+
+Parts = tuple[dict[str, float], dict[str, float], dict[str, str]]
+
+
+def info_parts(raw: bytes) -> Parts:
+    """The counters, gauges and info strings of one INFO reply (a poll builds its Sample once,
+    after the probes and the histogram)."""
     fields = redis_parse.info_fields(raw)
     counters = {name: float(fields[raw_name]) for raw_name, name in _COUNTERS.items()
                 if raw_name in fields}
@@ -82,8 +93,7 @@ def sample_from_info(
             value = fields.get(raw_name)
             if isinstance(value, float):
                 gauges[name] = value
-    return Sample(target.name, "redis", taken_at, rtt_s, counters=counters, gauges=gauges,
-                  info=info, probes_s=probes_s)
+    return counters, gauges, info
 
 
 def _first_line(exc: BaseException) -> str:
@@ -254,20 +264,20 @@ class RedisInfoCollector(LoopCollector):
         if pipelined:
             self._sent += 1
             request += _HISTOGRAM
-        info = yield Request(self._conn, request, self._resp)
-        taken_at = info.arrived_monotonic
-        sample = sample_from_info(self.target, info.value, taken_at=taken_at, rtt_s=info.rtt_s)
-        ops = sample.counters.get(OPS)
+        reply = yield Request(self._conn, request, self._resp)
+        taken_at = reply.arrived_monotonic
+        counters, gauges, info = info_parts(reply.value)
+        ops = counters.get(OPS)
         histograms = {}
         if pipelined:
             histogram = yield from self._read_histogram(b"", ops)
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
         if not self._version:
-            self._version = _version_tuple(sample.info.get(VERSION, ""))
+            self._version = _version_tuple(info.get(VERSION, ""))
             if self._version and self._version < (7,):
                 self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
-        loading = LOADING in sample.info
+        loading = LOADING in info
         probes: list[float] = []
         for _ in range(0 if loading else self.target.probes_per_poll):
             self._sent += 1
@@ -285,9 +295,9 @@ class RedisInfoCollector(LoopCollector):
         if self._histogram_off:
             self._degraded["latency"] = self._histogram_off
         return Sample(
-            sample.target, sample.kind, sample.taken_at, sample.rtt_s, counters=sample.counters,
-            gauges=sample.gauges, histograms=histograms, info=sample.info,
-            probes_s=tuple(probes), detail=detail, degraded=tuple(self._degraded.values()),
+            self.target.name, "redis", taken_at, reply.rtt_s, counters=counters, gauges=gauges,
+            histograms=histograms, info=info, probes_s=tuple(probes), detail=detail,
+            degraded=tuple(self._degraded.values()),
         )
 
     def _histogram_due(self, ops: float | None, now: float) -> bool:

@@ -49,14 +49,16 @@ class _Incomplete:
 INCOMPLETE: Any = _Incomplete()
 
 
-@dataclass(frozen=True, slots=True)
+# Made and dropped several times per poll on the loop's thread, never shared: plain slots
+# classes (a frozen dataclass's __init__ costs an object.__setattr__ per field).
+@dataclass(slots=True)
 class Connect:
     """Open the connection (TCP or unix socket; TLS handshake when the conn has a context)."""
 
     conn: Conn
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """Send `data` on `conn` and wait for one reply cut by `framing`. Empty `data` reads the
     next reply of commands sent together before (a pipeline)."""
@@ -66,7 +68,7 @@ class Request:
     framing: Framing
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """A reply and its timing: `sent_ns`/`arrived_ns` are CLOCK_REALTIME nanoseconds."""
 
