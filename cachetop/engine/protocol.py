@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
@@ -130,9 +131,12 @@ def _latency(value: Latency) -> list[Any] | None:
     return [value.p50_s, value.p95_s, value.p99_s, value.source]
 
 
+_ROW = operator.attrgetter(*_NAMES)  # every field in one C call
+
+
 def figures_to_wire(t: TargetFigures) -> list[Any]:
     """A target's figures as a JSON array (see above)."""
-    row: list[Any] = [getattr(t, name) for name in _NAMES]
+    row: list[Any] = list(_ROW(t))
     for at in _LATENCY_AT:
         row[at] = _latency(row[at])
     row[_DEGRADED_AT] = list(t.degraded) if t.degraded else None
