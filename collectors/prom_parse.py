@@ -298,7 +298,8 @@ class _Parser:
             floats = list(map(float, numbers))
         except ValueError:
             return False
-        self.samples.extend(map(_new_sample, repeat(PromSample), zip(names, dicts, floats, strict=True)))
+        rows = zip(names, dicts, floats, strict=True)
+        self.samples.extend(map(_new_sample, repeat(PromSample), rows))
         return True
 
     def _other(self, text: str, line: int) -> None:
