@@ -137,7 +137,8 @@ EDGE_CASES = [
     'x{a="1",} 1', 'x{,a="1"} 1', "x{} 1", "x{,} 1", 'x{a="}"} 1', 'x{a="{"} 1', 'x{a=","} 1',
     'x{a="1"} 1 # exemplar', "x{\"a\"} 1", '{"x"} 1', '{"x", "y"} 1', '{__name__="x"} 1',
     'x{__name__="x"} 1', 'x{ ="1"} 1', 'x{a="1", ="2"} 1', "# HELP \u00a0 doc\n", "x 1e999\n",
-    "\ufeffx 1\n", "x\u3000 1\n", "x 1\u3000\n", "x 1 2\u3000\n", '  \t x{a="1"}  1  \n',
+    "\ufeffx 1\n", "x\u3000 1\n", '# TYPE x gauge\nx{__a="1"} 1\nx{__a="2"} 2\n',
+    "x 1\u3000\n", "x 1 2\u3000\n", '  \t x{a="1"}  1  \n',
 ]
 
 
@@ -258,8 +259,8 @@ def plain_run(draw: st.DrawFn) -> list[str]:
     and then one that differs (the bulk path must hand those to the row path)."""
     family = draw(_NAMES)
     kind = draw(st.sampled_from(["counter", "gauge", "histogram", "summary", "untyped"]))
-    names = draw(st.lists(st.sampled_from(["cache", "le", "a", "b", "quantile"]), max_size=3,
-                          unique=True))
+    names = draw(st.lists(st.sampled_from(["cache", "le", "a", "b", "quantile", "__r"]),
+                          max_size=3, unique=True))
     suffixes = {"histogram": ["_bucket", "_sum", "_count"], "summary": ["", "_sum", "_count"]}
     lines = [f"# TYPE {family} {kind}"] if draw(st.booleans()) else []
     for index in range(draw(st.integers(1, 40))):
