@@ -145,6 +145,14 @@ def _count(value: object) -> int:
     return value
 
 
+def _sample_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadValueError(f"expected an integer, got {_type_name(value)}")
+    if value < 0:
+        raise _BadValueError("must be 0 (no limit) or more")
+    return value
+
+
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise _BadValueError(f"expected true or false, got {_type_name(value)}")
@@ -217,6 +225,7 @@ _TARGET_SCHEMA: dict[str, tuple[Callable[[object], Any], str]] = {
     "mapping": (_string_table, "mapping"), "read_only": (_bool, "read_only"),
     "env": (_string, "env"), "dialect": (_choice(DIALECTS), "dialect"),
     "probes": (_count, "probes_per_poll"), "detail_every": (_positive, "detail_every_s"),
+    "sample_limit": (_sample_limit, "sample_limit"),
     "tls_ca_file": (_text, "tls.ca_file"), "tls_cert_file": (_text, "tls.cert_file"),
     "tls_key_file": (_text, "tls.key_file"), "tls_server_name": (_text, "tls.server_name"),
     "tls_verify": (_bool, "tls.verify"), "public_params": (_string_list, ""),
@@ -473,8 +482,9 @@ def _target(
 def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> None:
     """Reject keys that would be silently ignored for this kind of target."""
     metrics = target.kind == "metrics"
-    if "convention" in keys and not metrics:
-        raise ConfigError("applies only to http(s) metrics targets", where=f"{where}.convention")
+    for key in ("convention", "sample_limit"):
+        if key in keys and not metrics:
+            raise ConfigError("applies only to http(s) metrics targets", where=f"{where}.{key}")
     if keys.get("convention") == "custom" and "mapping" not in keys:
         raise ConfigError('convention = "custom" needs a mapping table',
                           where=f"{where}.convention")
