@@ -78,6 +78,7 @@ class Config:
     options: Mapping[str, TargetOptions] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
     read_only_by: tuple[str, ...] = ()
+    caches_limit: int | None = None  # JSON: at most this many caches per endpoint (--caches-limit)
 
     def options_for(self, name: str) -> TargetOptions:
         """The target's extra options; defaults for command-line and discovered targets."""
