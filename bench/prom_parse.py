@@ -10,7 +10,8 @@ for 20,000 `cache` label values (40,000 samples). Rows, in the same run and inte
   copied into cachetop's Family/PromSample records);
 - lean: `parse_families(text)`, what parse_exposition runs now.
 
-Each input is first checked to parse to the same samples with both parsers. Then the sample
+Each input is first checked to parse to the same samples with both parsers. Then the stages of
+the big endpoint's poll after the fetch (parse, map to caches, build the Sample), and the sample
 limit: an endpoint of 200,000 samples polled over HTTP gives `too-large`, and how long that
 takes, beside the time to count the samples alone. `--smoke` runs small sizes once, for CI.
 """
@@ -34,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from cachetop.demo.app_metrics import AppMetrics  # noqa: E402
 from collectors.base import CollectError, Deadline, Target  # noqa: E402
-from collectors.prom_endpoint import PromEndpointCollector  # noqa: E402
+from collectors.prom_conventions import convention_for, map_families  # noqa: E402
+from collectors.prom_endpoint import PromEndpointCollector, sample_from_mapped  # noqa: E402
 from collectors.prom_parse import Family, PromSample, count_samples, parse_families  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -124,6 +126,29 @@ class _Body(BaseHTTPRequestHandler):
         pass
 
 
+def stages(caches: int, rounds: int) -> None:
+    """Where a poll of the issue's endpoint goes after the fetch: the parse is one stage of
+    three (mapping to per-cache figures and building the Sample follow it)."""
+    text = endpoint(caches)
+    convention = convention_for("cachetop", {})
+    target = Target("big", "metrics", "bench")
+    times: dict[str, list[float]] = {"parse": [], "map_families": [], "sample_from_mapped": []}
+    for _ in range(rounds):
+        started = time.perf_counter()
+        families = parse_families(text)
+        parsed = time.perf_counter()
+        mapped = map_families(convention, families)
+        mapped_at = time.perf_counter()
+        sample_from_mapped(target, mapped, rtt_s=0.0, taken_at=0.0)
+        done = time.perf_counter()
+        times["parse"].append(parsed - started)
+        times["map_families"].append(mapped_at - parsed)
+        times["sample_from_mapped"].append(done - mapped_at)
+    print(f"\nthe endpoint of {caches:,} caches after the fetch, median of {rounds}: "
+          + ", ".join(f"{stage} {_ms(statistics.median(values))}"
+                      for stage, values in times.items()))
+
+
 def sample_limit(caches: int, rounds: int) -> None:
     """An endpoint of 2 x caches samples, polled with the default sample_limit."""
     text = endpoint(caches)
@@ -169,6 +194,7 @@ def main() -> int:
     inputs["demo app, 50 caches"] = demo_app(50)
     inputs[f"endpoint, {caches:,} caches"] = endpoint(caches)
     measure(inputs, rounds)
+    stages(caches, max(rounds, 3))
     sample_limit(100_000, max(rounds, 3))  # 200,000 samples, as in the issue
     return 0
 
