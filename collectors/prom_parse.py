@@ -503,6 +503,14 @@ def _general_sample(text: str) -> PromSample:
 
 
 def _labels(text: str) -> dict[str, str]:
+    """The labels between the braces; an error quotes them whole, as the reference does."""
+    try:
+        return _read_labels(text)
+    except _LineError as exc:
+        raise _LineError(f"{exc} in labels {_shown(text)}") from None
+
+
+def _read_labels(text: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     rest = text.strip()
     while rest:
