@@ -101,8 +101,6 @@ _COMMENT = re.compile(
 # escape in an unquoted label name can produce).
 _LEGACY_NAME = re.compile(rf"^{_NAME}$").match
 _RESERVED_LABEL = re.compile(r"^__.*$").match  # as prometheus_client: `$` also before a "\n"
-_ESCAPE = re.compile(r'\\[\\n"]')
-_UNESCAPED = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
 # Where the reference's "next character not in quotes" scans stop: a quote or a wanted character.
 _STOPS = {chars: re.compile('["' + re.escape(chars) + "]") for chars in
           ("{", "}", "=,}", ",}", " \t", string.whitespace)}
@@ -381,7 +379,11 @@ def _many_labels(key: str, value: str, more: str) -> dict[str, str] | None:
 
 
 def _unescape(text: str) -> str:
-    return _ESCAPE.sub(lambda m: _UNESCAPED[m.group(0)], text)
+    """`\\\\`, `\\n` and `\\"` read left to right, any other backslash kept (the reference's
+    regex substitution): escaped backslashes pair up first, as str.split finds them, and what
+    is left between them holds only single backslashes."""
+    return "\\".join(part.replace("\\n", "\n").replace('\\"', '"')
+                      for part in text.split("\\\\"))
 
 
 def _family(
