@@ -146,7 +146,8 @@ def _gc_paused() -> Iterator[None]:
 
 def count_samples(text: str) -> int:
     """How many sample lines the text has (neither blank nor a comment once stripped): as many
-    samples as parse_families returns when the text parses.
+    samples as parse_families returns when the text parses (bar the reference's oddity of
+    dropping samples named "" after a HELP without a name).
 
     Costs a fraction of a parse (only comments and blank lines are matched), so a limit can be
     enforced before the parse.
