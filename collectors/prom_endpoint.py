@@ -35,13 +35,16 @@ class PromEndpointCollector:
         """Fetch, parse and map one exposition.
 
         Raises:
-            CollectError: from fetch(); "bad-data" for a malformed exposition or one without any
-                cache series of the convention; "down" when an exporter reports its server down.
+            CollectError: from fetch(); "too-large" over the target's sample_limit; "bad-data"
+                for a malformed exposition or one without any cache series of the convention;
+                "down" when an exporter reports its server down.
         """
         started = time.monotonic()
         text = fetch(self.target, deadline)
         taken_at = time.monotonic()
-        mapped = map_families(self._convention, parse_exposition(text, check=deadline.left_s))
+        families = parse_exposition(text, check=deadline.left_s,
+                                    sample_limit=self.target.sample_limit)
+        mapped = map_families(self._convention, families)
         if not mapped.caches:
             raise CollectError("bad-data", f"no {self._convention.name} cache metrics found")
         detail = {
