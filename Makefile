@@ -19,6 +19,7 @@ lint: setup
 bench: setup
 	$(PY) bench/poll.py
 	$(PY) bench/history.py
+	$(PY) bench/prom_parse.py
 	$(PY) bench/tui.py
 	$(PY) bench/soak.py
 

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--batch", action="store_true", help="print a snapshot every interval")
     p.add_argument("--count", type=int, metavar="N", help="with --batch: stop after N snapshots")
     p.add_argument("--json", action="store_true", help="JSON output (one document per line)")
+    p.add_argument("--caches-limit", type=int, metavar="N",
+                   help="with --json: at most N caches per endpoint, the busiest (default: all)")
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -81,13 +83,14 @@ def load(args: argparse.Namespace) -> Config:
     for warning in config.warnings:
         print(f"cachetop: warning: {warning}", file=sys.stderr)
     return dataclasses.replace(config, targets=tuple(targets), interval_s=interval,
-                               read_only=config.read_only or args.read_only)
+                               read_only=config.read_only or args.read_only,
+                               caches_limit=args.caches_limit)
 
 
-def _emit(source: FleetSource, as_json: bool) -> None:
+def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> None:
     snap = source.snapshot()
     if as_json:
-        print(json.dumps(snapshot_document(snap), ensure_ascii=True), flush=True)
+        print(json.dumps(snapshot_document(snap, caches_limit), ensure_ascii=True), flush=True)
     else:
         print(render_table(snap), end="\n\n", flush=True)
 
@@ -109,7 +112,7 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
             return 1
         if engine.notice():
             print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
-        _emit(engine, as_json)
+        _emit(engine, as_json, config.caches_limit)
     finally:
         engine.stop()
     return 0
@@ -133,7 +136,7 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            _emit(engine, as_json)
+            _emit(engine, as_json, config.caches_limit)
             printed += 1
     except KeyboardInterrupt:
         pass
@@ -232,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
+    if args.caches_limit is not None and args.caches_limit < 0:
+        parser.error("--caches-limit must be 0 or more")
     _setup_logging(args)
     try:
         config = load(args)

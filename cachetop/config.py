@@ -78,6 +78,7 @@ class Config:
     options: Mapping[str, TargetOptions] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
     read_only_by: tuple[str, ...] = ()
+    caches_limit: int | None = None  # JSON: at most this many caches per endpoint (--caches-limit)
 
     def options_for(self, name: str) -> TargetOptions:
         """The target's extra options; defaults for command-line and discovered targets."""
@@ -142,6 +143,14 @@ def _count(value: object) -> int:
         raise _BadValueError(f"expected an integer, got {_type_name(value)}")
     if not 1 <= value <= 100:
         raise _BadValueError("must be from 1 to 100")
+    return value
+
+
+def _sample_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadValueError(f"expected an integer, got {_type_name(value)}")
+    if value < 0:
+        raise _BadValueError("must be 0 (no limit) or more")
     return value
 
 
@@ -217,6 +226,7 @@ _TARGET_SCHEMA: dict[str, tuple[Callable[[object], Any], str]] = {
     "mapping": (_string_table, "mapping"), "read_only": (_bool, "read_only"),
     "env": (_string, "env"), "dialect": (_choice(DIALECTS), "dialect"),
     "probes": (_count, "probes_per_poll"), "detail_every": (_positive, "detail_every_s"),
+    "sample_limit": (_sample_limit, "sample_limit"),
     "tls_ca_file": (_text, "tls.ca_file"), "tls_cert_file": (_text, "tls.cert_file"),
     "tls_key_file": (_text, "tls.key_file"), "tls_server_name": (_text, "tls.server_name"),
     "tls_verify": (_bool, "tls.verify"), "public_params": (_string_list, ""),
@@ -473,8 +483,9 @@ def _target(
 def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> None:
     """Reject keys that would be silently ignored for this kind of target."""
     metrics = target.kind == "metrics"
-    if "convention" in keys and not metrics:
-        raise ConfigError("applies only to http(s) metrics targets", where=f"{where}.convention")
+    for key in ("convention", "sample_limit"):
+        if key in keys and not metrics:
+            raise ConfigError("applies only to http(s) metrics targets", where=f"{where}.{key}")
     if keys.get("convention") == "custom" and "mapping" not in keys:
         raise ConfigError('convention = "custom" needs a mapping table',
                           where=f"{where}.convention")

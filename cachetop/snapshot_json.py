@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
+from cachetop.metrics.top_caches import top_caches
 
 
 def ms3(seconds: float | None) -> float | None:
@@ -44,7 +45,9 @@ def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def target_document(t: TargetFigures) -> dict[str, Any]:
+def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[str, Any]:
+    """One target; with caches_limit, only that many of its caches, the busiest (top_caches),
+    and `caches_cut` says how many of `caches_total` were left out."""
     live = t.live
     figures: dict[str, Any] = {
         "ops_per_sec": t.ops_per_s, "hit_ratio": t.hit_ratio,
@@ -66,12 +69,17 @@ def target_document(t: TargetFigures) -> dict[str, Any]:
         "degraded": list(t.degraded), "tls_insecure": t.tls_insecure,
         "status_since": _iso(t.status_since),
         "last_success": _iso(t.last_success),
-        "caches": [target_document(c) for c in t.caches] if live else [],
     }
+    caches = list(t.caches) if live else []
+    shown = caches if caches_limit is None else list(top_caches(caches, caches_limit).shown)
+    doc["caches"] = [target_document(c) for c in shown]
+    doc["caches_total"] = len(caches)
+    doc["caches_cut"] = len(caches) - len(shown)
     return doc
 
 
-def snapshot_document(snap: FleetSnapshot) -> dict[str, Any]:
+def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None) -> dict[str, Any]:
+    """The document metrics.md defines; caches_limit (None: all) caps each target's caches."""
     f = snap.fleet
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
@@ -80,5 +88,5 @@ def snapshot_document(snap: FleetSnapshot) -> dict[str, Any]:
                   "memory_used_bytes": _int(f.memory_used_bytes),
                   "p99_ms_worst": ms3(f.worst_p99_s),
                   "targets_up": f.targets_up, "targets_total": f.targets_total},
-        "targets": [target_document(t) for t in snap.targets],
+        "targets": [target_document(t, caches_limit) for t in snap.targets],
     }

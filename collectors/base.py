@@ -52,6 +52,7 @@ class Target:
     probes_per_poll: int = -1  # -1: chosen by fleet size (registry.make_collectors)
     detail_every_s: float = 10.0
     max_body_bytes: int = 16 * 1024 * 1024
+    sample_limit: int = 50_000  # metrics: more samples and the poll is "too-large"; 0: no limit
     read_only: bool = False
     env: str = ""
     dialect: str = "cachetop"

@@ -7,6 +7,8 @@ only assembles the Sample.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
@@ -40,22 +42,33 @@ class PromEndpointCollector(LoopCollector):
         """Fetch, parse and map one exposition.
 
         Raises:
-            CollectError: from the scrape; "bad-data" for a malformed exposition or one without
-                any cache series of the convention; "down" when an exporter reports its
-                server down.
+            CollectError: from the scrape; "too-large" over the target's sample_limit;
+                "bad-data" for a malformed exposition or one without any cache series of the
+                convention; "down" when an exporter reports its server down.
         """
         text, reply = yield from fetch_script(self.target)
         taken_at = reply.arrived_monotonic
-        mapped = map_families(self._convention, parse_exposition(text))
+        # The deadline is the network's: parsing runs after the reply is in, and its time is
+        # said apart (a slow parse is cachetop's, never the endpoint's timeout).
+        parse_started = time.perf_counter()
+        families = parse_exposition(text, sample_limit=self.target.sample_limit)
+        mapped = map_families(self._convention, families)
         if not mapped.caches:
             raise CollectError("bad-data", f"no {self._convention.name} cache metrics found")
         detail = {
             "convention": self._convention.name,
             "families": family_lines(text, mapped.used_names, DETAIL_MAX_LINES),
         } if self.detail_due(taken_at) else None
-        return sample_from_mapped(
+        sample = sample_from_mapped(
             self.target, mapped, rtt_s=reply.rtt_s, taken_at=taken_at, detail=detail
         )
+        parse_s = time.perf_counter() - parse_started
+        if parse_s > self.target.timeout_s:
+            slow = (f"slow parse: {parse_s:.1f} s to read {len(families)} families in cachetop "
+                    f"(more than the poll's {self.target.timeout_s:g} s; the endpoint answered "
+                    f"in {reply.rtt_s * 1000:.0f} ms)")
+            sample = dataclasses.replace(sample, degraded=(*sample.degraded, slow))
+        return sample
 
 
 def sample_from_mapped(

@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.servers import MemcachedServer, RedisServer, free_port
 
 
@@ -145,3 +147,40 @@ def test_json_output_is_ascii_and_keeps_hostile_labels_exactly(tmp_path: Path) -
     assert out.stdout.isascii()
     doc = json.loads(out.stdout)
     assert [c["name"] for c in doc["targets"][0]["caches"]] == [label]
+
+
+def test_caches_limit_keeps_the_busiest_caches_and_says_how_many_were_cut() -> None:
+    """30 caches; between the two polls of --once, cache i gets i * 10 more hits, so the five
+    busiest are c25..c29. Without the option every cache is listed."""
+    from tests.collectors.test_prom_endpoint import RouteServer, respond
+
+    scrapes = []
+
+    def body() -> bytes:
+        scrapes.append(1)
+        return "".join(f'cache_hits_total{{cache="c{i}"}} {i * 10 * len(scrapes)}\n'
+                       f'cache_misses_total{{cache="c{i}"}} 1\n' for i in range(30)).encode()
+
+    server = RouteServer()
+    server.start()
+    try:
+        server.routes["/metrics"] = lambda handler: respond(handler, body())
+        url = server.url("/metrics")
+        cut = cachetop("--once", "--json", "--interval", "0.3", "--caches-limit", "5", url)
+        scrapes.clear()
+        whole = cachetop("--once", "--json", "--interval", "0.3", url)
+        refused = cachetop("--once", "--json", "--caches-limit", "-1", url)
+    finally:
+        server.close()
+    assert cut.returncode == 0, cut.stderr
+    endpoint = json.loads(cut.stdout)["targets"][0]
+    assert [c["name"] for c in endpoint["caches"]] == [f"c{i}" for i in range(25, 30)]
+    assert (endpoint["caches_total"], endpoint["caches_cut"]) == (30, 25)
+    # The endpoint's own row still covers all 30: 10 x (0 + ... + 29) hits, against
+    # 10 x (25 + ... + 29) for the five listed.
+    shown_ops = sum(c["ops_per_sec"] for c in endpoint["caches"])
+    assert endpoint["ops_per_sec"] / shown_ops == pytest.approx(435 / 135)
+    everything = json.loads(whole.stdout)["targets"][0]
+    assert sorted(c["name"] for c in everything["caches"]) == sorted(f"c{i}" for i in range(30))
+    assert (everything["caches_total"], everything["caches_cut"]) == (30, 0)
+    assert refused.returncode == 2 and "--caches-limit must be 0 or more" in refused.stderr

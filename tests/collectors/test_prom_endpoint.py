@@ -584,6 +584,39 @@ def test_overlong_line_is_too_large(server: RouteServer) -> None:
     assert (error.status, error.message) == ("too-large", "line 2 longer than 65536 bytes")
 
 
+def _endpoint_body(caches: int) -> bytes:
+    """Hits and misses for `caches` values of the `cache` label: 2 x caches samples."""
+    lines = ["# TYPE cache_hits_total counter"]
+    lines += [f'cache_hits_total{{cache="c{i}"}} {i}' for i in range(caches)]
+    lines += ["# TYPE cache_misses_total counter"]
+    lines += [f'cache_misses_total{{cache="c{i}"}} 1' for i in range(caches)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_200000_samples_are_too_large_with_the_count(server: RouteServer) -> None:
+    url = server.serve("/metrics", _endpoint_body(100_000))
+    target = metrics_target(url)
+    error = collect_error(target)
+
+    assert target.sample_limit == 50_000  # the default, as the issue asks
+    assert (error.status, error.message) == (
+        "too-large", "200000 samples, more than sample_limit 50000")
+
+
+def test_the_sample_limit_is_per_target_and_counts_samples_not_lines(server: RouteServer) -> None:
+    body = fixture_bytes("metrics_cachetop.prom")
+    samples = sum(1 for line in body.decode().splitlines()
+                  if line.strip() and not line.lstrip().startswith("#"))
+    url = server.serve("/metrics", body)
+
+    assert samples < len(body.decode().splitlines())  # comments are not samples
+    error = collect_error(metrics_target(url, sample_limit=samples - 1))
+    assert (error.status, error.message) == (
+        "too-large", f"{samples} samples, more than sample_limit {samples - 1}")
+    assert collect(metrics_target(url, sample_limit=samples)).counters[HITS] == 9300
+    assert collect(metrics_target(url, sample_limit=0)).counters[HITS] == 9300  # 0: no limit
+
+
 # --- TLS ----------------------------------------------------------------------------------
 
 

@@ -74,6 +74,7 @@ dialect = "symfony"
 [[targets]]
 url = "http://exporter:9121/metrics"
 convention = "redis_exporter"
+sample_limit = 200000
 """
 
 
@@ -103,6 +104,7 @@ def test_full_file_maps_every_key(tmp_path: Path) -> None:
     assert (memcached.name, memcached.kind, memcached.dialect) == (
         "127.0.0.1:11211", "memcached", "symfony")
     assert exporter.convention == "redis_exporter"
+    assert (exporter.sample_limit, api.sample_limit) == (200_000, 50_000)  # set, default
     assert config.options_for("127.0.0.1:11211") == TargetOptions()
     assert config.options_for("not-configured") == TargetOptions()
     assert config.path == str(tmp_path / "config.toml")
@@ -210,6 +212,12 @@ ERRORS: list[tuple[str, dict[str, str], str]] = [
     ("[[targets]]\nurl = 'redis://h'\nprobes = 0\n", {}, "targets[0].probes: must be from 1"),
     ("[[targets]]\nurl = 'redis://h'\nprobes = 1.5\n", {},
      "targets[0].probes: expected an integer, got float"),
+    ("[[targets]]\nurl = 'http://h'\nsample_limit = -1\n", {},
+     "targets[0].sample_limit: must be 0 (no limit) or more"),
+    ("[[targets]]\nurl = 'http://h'\nsample_limit = 5e4\n", {},
+     "targets[0].sample_limit: expected an integer, got float"),
+    ("[[targets]]\nurl = 'redis://h'\nsample_limit = 10\n", {},
+     "targets[0].sample_limit: applies only to http(s) metrics targets"),
     ("[[targets]]\nurl = 'redis://h'\ntls_verify = 'no'\n", {},
      "targets[0].tls_verify: expected true or false"),
     ("[[targets]]\nurl = 'redis://h'\ntls_ca_file = '/ca.pem'\n", {},
