@@ -62,13 +62,15 @@ class EngineClient:
     the front's thread reads snapshots and sends commands."""
 
     def __init__(self, targets: Sequence[Target], interval_s: float, history_s: float = 600.0,
-                 *, mode: str = "live", log_file: str | None = None) -> None:
+                 *, mode: str = "live", log_file: str | None = None,
+                 caches_limit: int | None = None) -> None:
         self._targets = list(targets)
         self._by_name = {t.name: t for t in self._targets}
         self._interval_s = interval_s
         self._history_s = history_s
         self._mode = mode
         self._log_file = log_file
+        self._caches_limit = caches_limit  # an endpoint's caches beyond this: one "more" row
         self._lock = threading.Lock()
         now = time.time()
         self._figures = [pending_figures(t, now) for t in self._targets]
@@ -229,7 +231,7 @@ class EngineClient:
         self._started_at = time.monotonic()
         config = {"t": "config", "targets": [target_to_wire(t) for t in self._targets],
                   "interval_s": self._interval_s, "history_s": self._history_s,
-                  "mode": self._mode}
+                  "mode": self._mode, "caches_limit": self._caches_limit}
         self._send(config)
         for name in sorted(self._watched):
             self._send({"t": "watch", "name": name, "on": True})

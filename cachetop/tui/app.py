@@ -21,6 +21,7 @@ from cachetop.tui.screens.help import HelpScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
+CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
 
 
 class CachetopApp(App[None]):
@@ -43,7 +44,8 @@ class CachetopApp(App[None]):
         if source is None:
             from cachetop.engine.client import EngineClient
 
-            source = EngineClient(config.targets, config.interval_s, config.history_s)
+            source = EngineClient(config.targets, config.interval_s, config.history_s,
+                                  caches_limit=CHILD_ROWS)
         self.source: FleetSource = source
         self._notice: str | None = None
         self.paused = False
