@@ -44,6 +44,7 @@ from cachetop.demo.scripted import scripted_fleet  # noqa: E402
 from cachetop.demo.servers import MemcachedServer, RedisServer  # noqa: E402
 from cachetop.engine.client import EngineClient  # noqa: E402
 from cachetop.engine.protocol import (  # noqa: E402
+    CODECS,
     FrameReader,
     figures_from_wire,
     figures_to_wire,
@@ -330,19 +331,26 @@ def run_baseline(entries: list[dict[str, Any]], interval_s: float, warmup_s: flo
 
 # -- the channel ---------------------------------------------------------------------------------
 
-def channel_cost_us() -> tuple[float, float, int]:
-    """µs to encode and to decode one target's figures (a realistic Redis row), and its bytes."""
+def channel_cost_us(codec: str) -> tuple[float, float, int]:
+    """µs to encode and to decode one target's figures (a realistic Redis row, in a message of
+    100 as a delta carries them), and its bytes."""
     figures = scripted_fleet()[0]
-    rounds = 20_000
-    encode = timeit.timeit(lambda: frame({"t": "snap", "ch": [[0, figures_to_wire(figures)]]}),
-                           number=rounds) / rounds
-    data = frame({"t": "snap", "ch": [[0, figures_to_wire(figures)]]})
+    rounds, rows = 300, 100
+
+    def message() -> bytes:
+        return frame({"t": "snap", "ch": [[i, figures_to_wire(figures)] for i in range(rows)]},
+                     codec)
+
+    encode = timeit.timeit(message, number=rounds) / rounds / rows
+    data = message()
 
     def decode() -> None:
-        for message in FrameReader().feed(data):
-            figures_from_wire(message["ch"][0][1])
+        for m in FrameReader(codec).feed(data):
+            for _, row in m["ch"]:
+                figures_from_wire(row)
 
-    return encode * 1e6, timeit.timeit(decode, number=rounds) / rounds * 1e6, len(data)
+    decoded = timeit.timeit(decode, number=rounds) / rounds / rows
+    return encode * 1e6, decoded * 1e6, len(data) // rows
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -375,11 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     window = 4.0 if args.smoke else args.window
     warmup = 3.0 if args.smoke else args.warmup
     raise_nofile(max(n for n, _ in sizes) * 3 + 1000)
-    enc, dec, size = channel_cost_us()
     print(f"cachetop poll bench: {psutil.cpu_count()} cores, python "
           f"{sys.version.split()[0]}, window {window:g} s, warm-up {warmup:g} s")
-    print(f"channel: {enc:.1f} us to encode and {dec:.1f} us to decode one target's figures "
-          f"({size} bytes)")
+    for codec in CODECS:
+        enc, dec, size = channel_cost_us(codec)
+        print(f"channel ({codec}): {enc:.1f} us to encode and {dec:.1f} us to decode (figures "
+              f"rebuilt) one target's figures, {size} bytes")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     for n, interval in sizes:

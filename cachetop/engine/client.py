@@ -38,6 +38,7 @@ from collectors.base import Target
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.2, 1.0, 2.0, 5.0, 10.0)
+CODEC = "marshal"  # this front starts the engine itself, from the same interpreter
 STABLE_S = 10.0  # an engine that lived this long resets the restart backoff
 
 
@@ -218,7 +219,7 @@ class EngineClient:
         root = os.path.dirname(os.path.dirname(os.path.abspath(cachetop.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         argv = [sys.executable, "-m", "cachetop.engine", "--fd", str(child.fileno()),
-                "--parent", str(os.getpid())]
+                "--parent", str(os.getpid()), "--codec", CODEC]
         if self._log_file:
             argv += ["--log", self._log_file]
         try:
@@ -242,7 +243,7 @@ class EngineClient:
         sock = self._sock
         if sock is None:
             return
-        data = frame(message)
+        data = frame(message, CODEC)
         # An engine that is gone makes this fail: the reader thread sees it and restarts it.
         with self._send_lock, contextlib.suppress(OSError):
             sock.sendall(data, socket.MSG_NOSIGNAL)
@@ -276,7 +277,7 @@ class EngineClient:
         """Read frames until the engine goes away; returns how it went."""
         sock, proc = self._sock, self._proc
         assert sock is not None and proc is not None
-        reader = FrameReader()
+        reader = FrameReader(CODEC)
         while True:
             try:
                 data = sock.recv(1 << 20)

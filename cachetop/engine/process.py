@@ -24,6 +24,7 @@ from typing import Any
 
 from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
+    CODECS,
     PROTOCOL,
     FrameReader,
     ProtocolError,
@@ -67,11 +68,12 @@ def raise_nofile(targets: int) -> str | None:
 class Channel:
     """The engine's end of the socket: commands in, snapshots out, never blocking the loop."""
 
-    def __init__(self, sock: socket.socket, loop: PollLoop) -> None:
+    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json") -> None:
         self.sock = sock
         self.loop = loop
+        self.codec = codec
         sock.setblocking(False)
-        self._reader = FrameReader()
+        self._reader = FrameReader(codec)
         self._out = bytearray()
         self.closed = False
         self.on_message: Any = None
@@ -80,7 +82,7 @@ class Channel:
     def send(self, message: Mapping[str, Any]) -> None:
         if self.closed:
             return
-        self._out += frame(message)
+        self._out += frame(message, self.codec)
         self._write()
 
     @property
@@ -238,8 +240,8 @@ def run_once(engine: Engine) -> None:
     engine.channel.send({"t": "done"})
 
 
-def _read_config(sock: socket.socket) -> dict[str, Any]:
-    reader = FrameReader()
+def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
+    reader = FrameReader(codec)
     sock.settimeout(30.0)
     while True:
         data = sock.recv(65536)
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="the channel socket's descriptor")
     parser.add_argument("--parent", type=int, default=0, help="the front's pid")
     parser.add_argument("--log", default=None, help="log file")
+    parser.add_argument("--codec", choices=CODECS, default="json",
+                        help="marshal only from a front that started this engine itself")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the front's to handle
     from cachetop.demo.servers import die_with_parent
@@ -268,13 +272,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s engine: %(message)s")
     sock = socket.socket(fileno=args.fd)
     try:
-        config = _read_config(sock)
+        config = _read_config(sock, args.codec)
     except (ProtocolError, OSError) as exc:
         log.error("no configuration from the front: %s", exc)
         return 2
     warning = raise_nofile(len(config["targets"]))
     loop = PollLoop()
-    channel = Channel(sock, loop)
+    channel = Channel(sock, loop, args.codec)
     engine = Engine(config, channel, loop)
     engine.hello(warning)
     stopping = False

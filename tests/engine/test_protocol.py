@@ -10,6 +10,7 @@ import pytest
 from cachetop.demo.scripted import scripted_fleet
 from cachetop.detail import build_detail, detail_from_wire, detail_to_wire
 from cachetop.engine.protocol import (
+    CODECS,
     FrameReader,
     ProtocolError,
     figures_from_wire,
@@ -24,23 +25,29 @@ from collectors.base import Target, TlsOptions
 from collectors.secret import Secret
 
 
+@pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("figures", scripted_fleet(), ids=lambda f: f.name)
-def test_figures_survive_the_wire(figures: object) -> None:
-    (message,) = FrameReader().feed(frame({"t": "snap", "f": figures_to_wire(figures)}))
+def test_figures_survive_the_wire(figures: object, codec: str) -> None:
+    (message,) = FrameReader(codec).feed(frame({"t": "snap", "f": figures_to_wire(figures)},
+                                               codec))
     assert figures_from_wire(message["f"]) == figures
 
 
-def test_frames_cut_anywhere_are_read_whole_and_in_order() -> None:
-    data = b"".join(frame({"t": "x", "n": n, "s": "é" * n}) for n in range(50))
-    reader, got = FrameReader(), []
+@pytest.mark.parametrize("codec", CODECS)
+def test_frames_cut_anywhere_are_read_whole_and_in_order(codec: str) -> None:
+    data = b"".join(frame({"t": "x", "n": n, "s": "é\x1b" * n}, codec) for n in range(50))
+    reader, got = FrameReader(codec), []
     for start in range(0, len(data), 7):
         got.extend(m["n"] for m in reader.feed(data[start:start + 7]))
     assert got == list(range(50))
 
 
-def test_a_corrupt_length_is_refused_not_allocated() -> None:
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_corrupt_length_or_body_is_refused(codec: str) -> None:
     with pytest.raises(ProtocolError):
-        list(FrameReader().feed(b"\xff\xff\xff\xff{}"))
+        list(FrameReader(codec).feed(b"\xff\xff\xff\xff{}"))
+    with pytest.raises(ProtocolError):
+        list(FrameReader(codec).feed(b"\x00\x00\x00\x03\xfe\xfd\xfc"))
 
 
 def test_targets_keep_credentials_and_tls_across_the_private_channel() -> None:
