@@ -82,6 +82,38 @@ def stats_fields(raw: bytes) -> dict[str, bytes]:
     return {name: value for name, value in fields.items() if value}
 
 
+_NAME_OF = {name.encode(): name for name in _WANTED}
+_TEXT_FIELDS = (b"version", b"pid")  # info strings (pid is a number too)
+_INF = math.inf
+
+
+def poll_parts(raw: bytes) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """`stats_parts(stats_fields(raw))` in one pass: the hot path of every memcached poll
+    (tests hold it equal to the two steps on real, mutated and arbitrary replies)."""
+    if not raw.startswith(b"\n"):
+        raw = b"\n" + raw
+    seen: set[bytes] = set()
+    numbers: dict[str, float] = {}
+    texts: dict[bytes, bytes] = {}
+    for raw_name, value in _WANTED_RE.findall(raw):
+        if raw_name in seen:
+            continue
+        seen.add(raw_name)
+        value = value.removesuffix(b"\r")
+        if len(value) > MAX_VALUE_BYTES:
+            continue
+        if raw_name in _TEXT_FIELDS:
+            texts[raw_name] = value
+        if 0 < len(value) <= _MAX_NUMBER_CHARS:
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if -_INF < number < _INF:
+                numbers[_NAME_OF[raw_name]] = number
+    return _parts(numbers, _text(texts.get(b"version", b"")), _text(texts.get(b"pid", b"")))
+
+
 def all_stats(raw: bytes) -> dict[str, str]:
     """Every `STAT name value` line, for the drill-down view: at most MAX_LINES lines are read
     (the rest is never split), names cut at 128 characters and values at 1024."""
@@ -144,6 +176,11 @@ def stats_parts(stats: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, f
     numbers = {name: n for name, value in stats.items()
                if (n := _number_bytes(value) if type(value) is bytes else _number(value))
                is not None}
+    return _parts(numbers, _text(stats.get("version", "")), _text(stats.get("pid", "")))
+
+
+def _parts(numbers: Mapping[str, float], version: str, pid: str
+           ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
     counters: dict[str, float] = {}
     if "get_hits" in numbers:
         counters[HITS] = numbers["get_hits"]
@@ -158,9 +195,7 @@ def stats_parts(stats: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, f
     # Each value is finite, but a sum of huge ones (1e308 + 1e308) is not: drop such a figure.
     counters = {name: value for name, value in counters.items() if math.isfinite(value)}
     gauges = {name: numbers[raw] for raw, name in _GAUGES.items() if raw in numbers}
-    info = {VERSION: _text(stats.get("version", "")), ROLE: "",
-            INSTANCE_ID: _text(stats.get("pid", ""))}
-    return counters, gauges, info
+    return counters, gauges, {VERSION: version, ROLE: "", INSTANCE_ID: pid}
 
 
 def slab_table(slabs: Mapping[str, Any], items: Mapping[str, Any]) -> dict[int, dict[str, float]]:
@@ -252,7 +287,7 @@ class MemcachedStatsCollector(LoopCollector):
         for _ in range(self.target.probes_per_poll):
             probe = yield from self._request(_VERSION, b"\r\n")
             probes.append(probe.rtt_s)
-        counters, gauges, info = stats_parts(stats_fields(raw))
+        counters, gauges, info = poll_parts(raw)
         detail = None
         if self.detail_due(taken_at):
             detail = yield from self._fetch_detail(all_stats(raw))
