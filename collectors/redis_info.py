@@ -8,6 +8,7 @@ defaults did; reliability.md, takeaways 1 and 3).
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -130,6 +131,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
         return CollectError("auth-failed", f"not permitted: {message}")
     if isinstance(exc, RespProtocolError):
         return CollectError("bad-data", f"not a Redis reply: {message}")
+    if isinstance(exc, socket.gaierror):
+        return CollectError("down", f"name resolution failed: {exc.strerror or exc}"[:200])
     if isinstance(exc, ConnectionRefusedError):
         return CollectError("down", "connection refused")
     if isinstance(exc, OSError):
