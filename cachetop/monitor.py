@@ -20,7 +20,11 @@ from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
 from collectors.base import Collector, Target
 from collectors.netloop import PollLoop
-from collectors.poller import Poller, PollResult
+from collectors.poller import LARGE_FLEET, Poller, PollResult
+
+# The one-time startup detail of a large fleet (it also finds refused optional commands) is
+# spread over this long instead of landing with the first polls.
+FIRST_DETAIL_SPREAD_S = 30.0
 
 
 def history_point(f: TargetFigures) -> dict[str, float | None]:
@@ -37,8 +41,11 @@ class Monitor:
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0, loop: PollLoop | None = None) -> None:
         self.collectors = list(collectors)
-        for collector in self.collectors:  # detail only for what a screen shows (watch())
-            collector.want_detail(False)
+        first_detail_at = time.monotonic()
+        spread = FIRST_DETAIL_SPREAD_S if len(self.collectors) > LARGE_FLEET else 0.0
+        for index, collector in enumerate(self.collectors):
+            collector.want_detail(False)  # detail only for what a screen shows (watch())
+            collector.defer_first_detail(first_detail_at + spread * index / len(self.collectors))
         self.trackers = [TargetTracker(c.target) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()

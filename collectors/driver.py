@@ -36,6 +36,11 @@ class LoopCollector:
         if wanted:
             self._next_detail_at = 0.0
 
+    def defer_first_detail(self, at: float) -> None:
+        """Fetch the one-time startup detail no earlier than `at` (monotonic): a large fleet
+        spreads them, since INFO all costs the server and the engine far more than a poll."""
+        self._next_detail_at = at
+
     def detail_due(self, now: float) -> bool:
         if now < self._next_detail_at or (self._detail_fetched and not self.detail_wanted):
             return False

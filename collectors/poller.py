@@ -25,6 +25,7 @@ BACKOFF_CAP_S = 10.0
 AUTH_RETRY_S = 30.0  # a wrong password is not retried every tick (ACL LOG noise, lockouts)
 LARGE_FLEET = 100  # past this many targets, timers run on a grid so polls leave in batches
 TICK_S = 0.02
+FIRST_POLLS_PER_S = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +154,13 @@ class Poller:
 
     def _start(self) -> None:
         now = time.monotonic()
-        # Spread first polls over a tenth of the interval so 1,000 targets do not fire at once.
-        spread = self.interval_s / 10 / max(1, len(self.collectors))
+        # Spread first polls (and so the first connects) over a tenth of the interval, at most
+        # FIRST_POLLS_PER_S a second and within one interval: 5,000 connects at once overflow
+        # the servers' listen backlogs, and a dropped SYN is retried only after a second.
+        n = max(1, len(self.collectors))
+        window = min(self.interval_s, max(self.interval_s / 10, n / FIRST_POLLS_PER_S))
         for index in range(len(self.collectors)):
-            self._schedule(index, now + index * spread)
+            self._schedule(index, now + index * window / n)
 
     def _schedule(self, index: int, when: float) -> None:
         slot = self._slots[index]
