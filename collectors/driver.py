@@ -35,10 +35,11 @@ class LoopCollector:
         self.detail_wanted = wanted
         if wanted:
             self._next_detail_at = 0.0
+            self._detail_fetched = False
 
     def defer_first_detail(self, at: float) -> None:
-        """Fetch the one-time startup detail no earlier than `at` (monotonic): a large fleet
-        spreads them, since INFO all costs the server and the engine far more than a poll."""
+        """Fetch the one-time startup detail no earlier than `at` (monotonic; inf: never unless
+        wanted). INFO all costs the server and the engine far more than a poll."""
         self._next_detail_at = at
 
     def detail_due(self, now: float) -> bool:
