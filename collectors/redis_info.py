@@ -32,6 +32,7 @@ from collectors.sample import (
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
+    OWN_OPS,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -271,6 +272,10 @@ class RedisInfoCollector(LoopCollector):
         taken_at = reply.arrived_monotonic
         counters, gauges, info = info_parts(reply.value)
         ops = counters.get(OPS)
+        # Every command this collector sent before this INFO ran before it, and the server
+        # counts them in total_commands_processed: the engine subtracts them, so an idle
+        # server reads 0 ops/s, not cachetop's own INFO and PINGs.
+        counters[OWN_OPS] = float(self._sent_at_info)
         histograms = {}
         if pipelined:
             histogram = yield from self._read_histogram(b"", ops)
