@@ -119,8 +119,10 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
     if (tls := tls_error(exc, timeout_s)) is not None:
         return tls
     message = _first_line(exc)
-    if message.startswith(("WRONGPASS", "NOAUTH", "invalid username-password",
-                           "Invalid Username")):
+    if message.startswith("NOAUTH"):
+        return CollectError("auth-failed", "the server wants a password (NOAUTH): give one "
+                                           "with password_env, password_file or the URL")
+    if message.startswith(("WRONGPASS", "invalid username-password", "Invalid Username")):
         return CollectError("auth-failed", message)
     if isinstance(exc, TimeoutError):
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
