@@ -133,9 +133,7 @@ _NO_LATENCY = Latency()
 _DETAIL_POSITION = [f.name for f in fields(TargetFigures)].index("detail")
 
 
-def _latency(value: Latency) -> list[Any] | None:
-    if value == _NO_LATENCY:
-        return None
+def _latency(value: Latency) -> list[Any]:
     return [value.p50_s, value.p95_s, value.p99_s, value.source]
 
 
