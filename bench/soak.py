@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import signal
 import subprocess
@@ -40,7 +41,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
-from poll import print_table, raise_nofile  # noqa: E402 - bench/poll.py, this script's folder
 
 from cachetop.demo.servers import (  # noqa: E402
     MemcachedServer,
@@ -54,6 +54,22 @@ from cachetop.target_url import parse_target_url  # noqa: E402
 from collectors.base import Target  # noqa: E402
 from collectors.poller import AUTH_RETRY_S  # noqa: E402
 from collectors.registry import make_collectors  # noqa: E402
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  " + "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def raise_nofile(needed: int) -> str:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        new = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return f"{soft}"
 
 RIGHT_PASSWORD = "soak-right-pw-51c2"
 WRONG_PASSWORD = "soak-wrong-pw-9e7d"  # must never show in any status line or output

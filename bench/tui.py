@@ -601,7 +601,7 @@ async def cachetop_refreshes(run: SizeRun, warmup: int, count: int, key: str,
     label, changing = CACHETOP_VARIANTS[key]
     sorted_by_ops = key == "cachetop_sorted"
     monitor = SyntheticMonitor(run.n_rows, changing=changing)
-    app = CachetopApp(bench_config(), monitor=monitor)  # type: ignore[arg-type]
+    app = CachetopApp(bench_config(), source=monitor)  # type: ignore[arg-type]
     variant = run.variant(key, label)
     async with app.run_test(size=(COLS, ROWS)) as pilot:
         screen = app.fleet_screen

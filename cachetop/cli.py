@@ -20,13 +20,12 @@ from cachetop.config import (
     targets_from_cli,
     with_cli_targets,
 )
+from cachetop.engine.client import EngineClient
 from cachetop.errors import ConfigError
 from cachetop.malloc_tuning import limit_malloc_arenas
-from cachetop.monitor import Monitor
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
-from collectors.poller import poll_all
-from collectors.registry import make_collectors
+from cachetop.source import FleetSource
 
 log = logging.getLogger("cachetop")
 
@@ -88,50 +87,61 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
-def _emit(monitor: Monitor, as_json: bool, caches_limit: int | None = None) -> None:
-    snap = monitor.snapshot()
+def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> None:
+    snap = source.snapshot()
     if as_json:
         print(json.dumps(snapshot_document(snap, caches_limit), ensure_ascii=True), flush=True)
     else:
         print(render_table(snap), end="\n\n", flush=True)
 
 
-def run_once(config: Config, as_json: bool) -> int:
-    """Poll every target twice, one interval apart, and print the figures of that interval."""
-    collectors = make_collectors(config.targets)
-    monitor = Monitor(collectors, config.interval_s, history_s=config.interval_s * 4)
+def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
+    return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
+                        mode=mode, log_file=log_file)
+
+
+def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
+    """Poll every target twice, one interval apart (in the engine), and print the figures of
+    that interval."""
+    engine = _engine(config, "once", log_file)
+    engine.start()
     try:
-        started = time.monotonic()
-        for result in poll_all(collectors, config.interval_s):
-            monitor.apply(result)
-        time.sleep(max(0.0, started + config.interval_s - time.monotonic()))
-        for result in poll_all(collectors, config.interval_s):
-            monitor.apply(result)
-        _emit(monitor, as_json, config.caches_limit)
+        # Two polls, an interval apart, each bounded by its deadline; then some slack.
+        if not engine.wait_done(config.interval_s * 3 + 30):
+            print("cachetop: the engine did not answer in time", file=sys.stderr)
+            return 1
+        if engine.notice():
+            print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
+        _emit(engine, as_json, config.caches_limit)
     finally:
-        for collector in collectors:
-            collector.close()
+        engine.stop()
     return 0
 
 
-def run_batch(config: Config, as_json: bool, count: int | None) -> int:
+def run_batch(config: Config, as_json: bool, count: int | None,
+              log_file: str | None = None) -> int:
     """Like `top -b`: one snapshot per interval, until --count or a signal."""
-    monitor = Monitor(make_collectors(config.targets), config.interval_s,
-                      history_s=config.interval_s * 4)
-    monitor.start()
+    engine = _engine(config, "live", log_file)
+    engine.start()
     printed = 0
+    said: str | None = None
     try:
+        engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
         next_at = time.monotonic() + config.interval_s
         while count is None or printed < count:
             # Print a little after the tick so this interval's polls have landed.
             time.sleep(max(0.0, next_at + min(0.2, config.interval_s / 5) - time.monotonic()))
             next_at += config.interval_s
-            _emit(monitor, as_json, config.caches_limit)
+            notice = engine.notice()
+            if notice and notice != said:
+                print(f"cachetop: warning: {notice}", file=sys.stderr)
+            said = notice
+            _emit(engine, as_json, config.caches_limit)
             printed += 1
     except KeyboardInterrupt:
         pass
     finally:
-        monitor.stop()
+        engine.stop()
     return 0
 
 
@@ -234,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cachetop: {exc}", file=sys.stderr)
         return 2
     if args.once:
-        return run_once(config, args.json)
+        return run_once(config, args.json, args.log)
     if args.batch or args.json:
-        return run_batch(config, args.json, args.count)
+        return run_batch(config, args.json, args.count, args.log)
     return run_tui(config)

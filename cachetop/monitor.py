@@ -1,21 +1,25 @@
-"""Provides Monitor: owns the poller and the trackers, and publishes fleet snapshots.
+"""Provides Monitor: the engine's core. It owns the poller and the trackers, and publishes
+fleet snapshots.
 
 Data flows one way: collector -> Sample -> TargetTracker -> TargetFigures -> FleetSnapshot.
-Results are applied on the poll thread that produced them; the lock is held only to swap one
-reference, and a snapshot is built only when a reader asks for one.
+Results are applied on the event loop's thread; the lock is held only to swap one reference,
+and a snapshot is built only when a reader asks for one. The engine process runs the loop on
+its main thread; in-process users (tests, benches) let the Monitor run it on a thread of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from cachetop.fleet import FleetSnapshot, TargetFigures
+from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
-from collectors.base import Collector
+from collectors.base import Collector, Target
+from collectors.netloop import PollLoop
 from collectors.poller import Poller, PollResult
 
 
@@ -31,8 +35,10 @@ class Monitor:
     """Polls a fleet and keeps its latest figures and history."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 history_s: float = 600.0) -> None:
+                 history_s: float = 600.0, loop: PollLoop | None = None) -> None:
         self.collectors = list(collectors)
+        for collector in self.collectors:  # detail only for what a screen shows (watch())
+            collector.want_detail(False)
         self.trackers = [TargetTracker(c.target) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
@@ -42,12 +48,16 @@ class Monitor:
             for c in self.collectors
         ]
         self._version = 0
+        self._changed = [0] * len(self.collectors)  # the version each target last changed at
         self._subscribers: list[Callable[[], None]] = []
-        self._poller = Poller(self.collectors, interval_s, self.apply)
+        self._own_loop = loop is None
+        self.loop = loop if loop is not None else PollLoop()
+        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.collectors, interval_s, self.apply, self.loop)
         self._trim_at = time.monotonic() + TRIM_EVERY_S
 
     def subscribe(self, callback: Callable[[], None]) -> None:
-        """`callback()` runs on a poll thread after each applied result: keep it cheap."""
+        """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
         self._subscribers.append(callback)
 
     def apply(self, result: PollResult) -> None:
@@ -64,6 +74,7 @@ class Monitor:
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1
+            self._changed[result.index] = self._version
             trim = result.finished_at >= self._trim_at
             if trim:
                 self._trim_at = result.finished_at + TRIM_EVERY_S
@@ -77,15 +88,51 @@ class Monitor:
             figures, version = list(self._figures), self._version
         return FleetSnapshot.build(figures, self._poller.interval_s, time.time(), version)
 
+    # -- FleetSource (cachetop.source) ---------------------------------------------------------
+
+    def series(self, name: str, last_s: float | None = None) -> Mapping[str, Sequence[float]]:
+        return self.history.series(name, last_s)
+
+    def target(self, name: str) -> Target | None:
+        return next((c.target for c in self.collectors if c.target.name == name), None)
+
+    def fleet_history(self) -> Sequence[FleetFigures]:
+        return ()
+
+    def notice(self) -> str | None:
+        return None
+
+    def changes_since(self, version: int) -> tuple[int, list[tuple[int, TargetFigures]]]:
+        """The current version and the targets whose figures changed after `version`."""
+        with self._lock:
+            current, figures, changed = self._version, self._figures, self._changed
+            return current, [(i, figures[i]) for i, v in enumerate(changed) if v > version]
+
+    def figures(self, name: str) -> TargetFigures | None:
+        with self._lock:
+            return next((f for f in self._figures if f.name == name), None)
+
     @property
     def version(self) -> int:
         return self._version
 
     def start(self) -> None:
         self._poller.start()
+        if self._own_loop:
+            self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop",
+                                            daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling and close every connection (after the loop has let go of them)."""
         self._poller.stop()
+        if self._own_loop:
+            self.loop.stop()
+            if self._thread is not None:
+                self._thread.join(5)
+        self._poller.close()
+        if self._own_loop and (self._thread is None or not self._thread.is_alive()):
+            self.loop.close()
 
     @property
     def interval_s(self) -> float:
@@ -96,6 +143,12 @@ class Monitor:
 
     def set_paused(self, paused: bool) -> None:
         self._poller.set_paused(paused)
+
+    def watch(self, name: str, on: bool = True) -> None:
+        """Fetch drill-down detail for target `name` (a screen shows it) or stop."""
+        for collector in self.collectors:
+            if collector.target.name == name:
+                self.loop.call_soon_threadsafe(functools.partial(collector.want_detail, on))
 
     def poll_now(self) -> None:
         self._poller.poll_now()

@@ -7,6 +7,7 @@ script must never read stale numbers as current ones (a figure that cannot be co
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Any
 
@@ -31,7 +32,13 @@ def _latency(latency: Latency) -> dict[str, float | None]:
 def _iso(wall: float | None) -> str | None:
     if wall is None:
         return None
-    return dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(wall))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    """Cached: a fleet's timestamps share few seconds (--batch formats two per target)."""
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int(value: float | None) -> int | None:

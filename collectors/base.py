@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from collectors.secret import Secret
 
@@ -88,35 +88,20 @@ class Deadline:
 
 
 class Collector(Protocol):
-    """Reads one target. Blocking; returns within the deadline or raises CollectError."""
+    """Reads one target. `poll()` is a script for the event loop (collectors.netloop) that
+    returns a Sample or raises; `collect()` runs one poll blocking, within the deadline."""
 
     kind: ClassVar[str]
     target: Target
 
+    def poll(self) -> Generator[Any, Any, Sample]: ...
+
+    def classify(self, exc: BaseException, timeout_s: float) -> CollectError: ...
+
+    def connections(self) -> tuple[Any, ...]: ...
+
+    def want_detail(self, wanted: bool) -> None: ...
+
     def collect(self, deadline: Deadline) -> Sample: ...
 
     def close(self) -> None: ...
-
-
-class ReconnectingCollector:
-    """The shell both socket collectors share: any failure drops the connection, so the next
-    poll reconnects (a stale pooled connection never lingers), and becomes a CollectError."""
-
-    def collect(self, deadline: Deadline) -> Sample:
-        try:
-            return self._collect(deadline)
-        except CollectError:
-            self.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure of a poll is data
-            self.close()
-            raise self._classify(exc, deadline.budget_s) from exc
-
-    def _collect(self, deadline: Deadline) -> Sample:
-        raise NotImplementedError
-
-    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError

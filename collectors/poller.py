@@ -1,28 +1,30 @@
-"""Provides Poller: polls every collector on its own schedule, concurrently, never overlapping.
+"""Provides Poller: polls every collector on its own schedule from one event loop, never
+overlapping, and poll()/poll_all() for one-shot callers.
 
-One scheduler thread keeps a heap of due times; each due poll runs on a thread pool whose size
-is the number of targets, so a hung target holds one thread for at most its deadline and never
-delays another target (threads are created only when polls really overlap). The next poll of a
-target is scheduled only once its previous poll has finished: at most one in flight per target.
+All polls run as scripts on one PollLoop: no thread per target (at 1,000 targets the threads'
+GIL handovers cost most of a core; bench/README.md). A hung target holds nothing but its own
+socket until its deadline, so it never delays another target. The next poll of a target is
+scheduled only once its previous poll has finished: at most one in flight per target.
 """
 
 from __future__ import annotations
 
-import heapq
+import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from collectors.base import CollectError, Collector, Deadline
+from collectors.netloop import PollLoop, Timer
 from collectors.sample import Sample
 
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP_S = 10.0
 AUTH_RETRY_S = 30.0  # a wrong password is not retried every tick (ACL LOG noise, lockouts)
+LARGE_FLEET = 100  # past this many targets, timers run on a grid so polls leave in batches
+TICK_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ def poll_deadline_s(collector: Collector, interval_s: float) -> float:
 
 
 def poll(collector: Collector, index: int, interval_s: float) -> PollResult:
-    """Poll one collector once; any failure becomes a CollectError in the result."""
+    """Poll one collector once, blocking; any failure becomes a CollectError in the result."""
     started = time.monotonic()
     deadline = Deadline(poll_deadline_s(collector, interval_s))
     sample = error = None
@@ -60,7 +62,7 @@ def poll(collector: Collector, index: int, interval_s: float) -> PollResult:
 def detached(error: CollectError) -> CollectError:
     """The error without its traceback and chained causes, which hold the failed poll's frames.
 
-    Through `f_back` those frames reach poll()'s own, which holds the error: a cycle that kept
+    Through `f_back` those frames reach the poll's own, which holds the error: a cycle that kept
     every local of a failed poll (a refused HTTP response and its socket, in CLOSE_WAIT) until
     the cyclic gc ran (bench/README.md, `soak.py`). Only status and message are used downstream.
     """
@@ -78,101 +80,180 @@ def next_delay_s(result: PollResult, failures: int, interval_s: float) -> float:
     return float(min(cap, interval_s * 2 ** max(0, failures - 1)))
 
 
+def _classify_guard(collector: Collector) -> Callable[[BaseException, float], CollectError]:
+    def classify(exc: BaseException, timeout_s: float) -> CollectError:
+        try:
+            return collector.classify(exc, timeout_s)
+        except Exception:  # noqa: BLE001 - a classifier bug must not kill the loop
+            log.exception("classify failed for %s", collector.target.name)
+            return CollectError("bad-data", f"internal error: {type(exc).__name__}")
+    return classify
+
+
+class _Slot:
+    """One target's schedule: its next timer, when its last poll was due and started."""
+
+    __slots__ = ("timer", "due_at", "started_at", "failures", "busy", "pending")
+
+    def __init__(self) -> None:
+        self.timer: Timer | None = None
+        self.due_at = 0.0
+        self.started_at = 0.0
+        self.failures = 0
+        self.busy = False
+        self.pending = False  # fell due while paused
+
+
 class Poller:
-    """Polls collectors every `interval_s`; results go to `on_result` on a pool thread."""
+    """Polls collectors every `interval_s` on `loop`; results go to `on_result` on the loop's
+    thread. Control calls (interval, pause, poll now) may come from any thread."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 on_result: Callable[[PollResult], None]) -> None:
+                 on_result: Callable[[PollResult], None], loop: PollLoop) -> None:
         self.collectors = list(collectors)
         self.interval_s = interval_s
+        self.loop = loop
         self._on_result = on_result
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._failures = [0] * len(self.collectors)
-        self._stopped = False
+        self._slots = [_Slot() for _ in self.collectors]
+        self._classify = [_classify_guard(c) for c in self.collectors]
         self._paused = False
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.collectors)),
-                                        thread_name_prefix="poll")
-        self._thread = threading.Thread(target=self._schedule, name="poll-scheduler", daemon=True)
+        self._stopped = False
+        if len(self.collectors) > LARGE_FLEET:
+            loop.tick_s = max(loop.tick_s, TICK_S)
+
+    # -- control (any thread) ---------------------------------------------------------------
 
     def start(self) -> None:
-        now = time.monotonic()
-        # Spread first polls over a tenth of the interval so 1,000 targets do not fire at once.
-        spread = self.interval_s / 10 / max(1, len(self.collectors))
-        self._heap = [(now + i * spread, i) for i in range(len(self.collectors))]
-        heapq.heapify(self._heap)
-        self._thread.start()
+        self.loop.call_soon_threadsafe(self._start)
 
     def set_interval(self, interval_s: float) -> None:
-        with self._cond:
-            self.interval_s = interval_s
-            self._cond.notify()
+        """Applies at once: pending polls are moved to the new cadence, not left waiting for
+        the old one (a change from 30 s to 1 s must not wait 30 s)."""
+        self.loop.call_soon_threadsafe(lambda: self._reschedule(interval_s))
 
     def set_paused(self, paused: bool) -> None:
-        with self._cond:
-            self._paused = paused
-            self._cond.notify()
+        self.loop.call_soon_threadsafe(lambda: self._pause(paused))
 
     def poll_now(self) -> None:
         """Poll every idle target at once (a manual retry), auth failures included."""
-        with self._cond:
-            now = time.monotonic()
-            self._heap = [(min(due, now), i) for due, i in self._heap]
-            heapq.heapify(self._heap)
-            self._cond.notify()
+        self.loop.call_soon_threadsafe(self._poll_now)
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-        if self._thread.is_alive():
-            self._thread.join(5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop scheduling; in-flight polls end by their deadline or are dropped by close()."""
+        self._stopped = True
+
+    def close(self) -> None:
         for collector in self.collectors:
             try:
                 collector.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 log.debug("close failed for %s", collector.target.name, exc_info=True)
 
-    def _schedule(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped:
-                    now = time.monotonic()
-                    if self._heap and not self._paused and self._heap[0][0] <= now:
-                        break
-                    wait = self._heap[0][0] - now if self._heap and not self._paused else None
-                    self._cond.wait(wait)
-                if self._stopped:
-                    return
-                due = []
-                now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    due.append(heapq.heappop(self._heap))
-            for scheduled_at, index in due:
-                self._pool.submit(self._run, index, scheduled_at)
+    # -- on the loop ------------------------------------------------------------------------
 
-    def _run(self, index: int, scheduled_at: float) -> None:
+    def _start(self) -> None:
+        now = time.monotonic()
+        # Spread first polls over a tenth of the interval so 1,000 targets do not fire at once.
+        spread = self.interval_s / 10 / max(1, len(self.collectors))
+        for index in range(len(self.collectors)):
+            self._schedule(index, now + index * spread)
+
+    def _schedule(self, index: int, when: float) -> None:
+        slot = self._slots[index]
+        if slot.timer is not None:
+            slot.timer.cancel()
+        slot.due_at = when
+        slot.timer = self.loop.call_at(when, lambda: self._due(index))
+
+    def _due(self, index: int) -> None:
+        slot = self._slots[index]
+        slot.timer = None
+        if self._stopped or slot.busy:
+            return
+        if self._paused:
+            slot.pending = True
+            return
+        slot.busy = True
+        slot.started_at = time.monotonic()
         collector = self.collectors[index]
-        result = poll(collector, index, self.interval_s)
-        self._failures[index] = 0 if result.error is None else self._failures[index] + 1
+        done = functools.partial(self._done, index)
+        try:
+            self.loop.start(collector.poll(), poll_deadline_s(collector, self.interval_s), done,
+                            self._classify[index])
+        except Exception as exc:  # noqa: BLE001 - a collector bug must not kill the poller
+            log.exception("poll of %s could not start", collector.target.name)
+            done(None, CollectError("bad-data", f"internal error: {type(exc).__name__}"))
+
+    def _done(self, index: int, sample: Sample | None, error: CollectError | None) -> None:
+        slot = self._slots[index]
+        slot.busy = False
+        started = slot.started_at
+        finished = time.monotonic()
+        if error is not None:
+            error = detached(error)
+        result = PollResult(index, self.collectors[index].target.name, sample, error, started,
+                            finished)
+        slot.failures = 0 if error is None else slot.failures + 1
         try:
             self._on_result(result)
         except Exception:  # noqa: BLE001 - a consumer bug must not stop this target's polls
-            log.exception("result handler failed for %s", collector.target.name)
-        delay = next_delay_s(result, self._failures[index], self.interval_s)
+            log.exception("result handler failed for %s", result.target)
+        if self._stopped:
+            return
+        delay = next_delay_s(result, slot.failures, self.interval_s)
         # Keep the cadence of the schedule, but never queue a burst after a slow poll.
-        next_at = max(scheduled_at + delay, result.finished_at + min(delay, self.interval_s) / 2)
-        with self._cond:
-            if not self._stopped:
-                heapq.heappush(self._heap, (next_at, index))
-                self._cond.notify()
+        self._schedule(index, max(slot.due_at + delay,
+                                  finished + min(delay, self.interval_s) / 2))
+
+    def _reschedule(self, interval_s: float) -> None:
+        old, self.interval_s = self.interval_s, interval_s
+        now = time.monotonic()
+        for index, slot in enumerate(self._slots):
+            if slot.busy or slot.timer is None or slot.failures:
+                continue
+            last_due = slot.due_at - old
+            self._schedule(index, max(now, last_due + interval_s))
+
+    def _pause(self, paused: bool) -> None:
+        self._paused = paused
+        if paused:
+            return
+        now = time.monotonic()
+        pending = [i for i, slot in enumerate(self._slots) if slot.pending]
+        spread = self.interval_s / 10 / max(1, len(pending))
+        for n, index in enumerate(pending):
+            self._slots[index].pending = False
+            self._schedule(index, now + n * spread)
+
+    def _poll_now(self) -> None:
+        now = time.monotonic()
+        for index, slot in enumerate(self._slots):
+            if not slot.busy:
+                slot.pending = False
+                self._schedule(index, now)
 
 
 def poll_all(collectors: Sequence[Collector], interval_s: float) -> list[PollResult]:
-    """Poll every collector once, concurrently; results in the collectors' order."""
+    """Poll every collector once, concurrently on one loop; results in the collectors' order."""
     if not collectors:
         return []
-    with ThreadPoolExecutor(max_workers=len(collectors), thread_name_prefix="poll") as pool:
-        futures = [pool.submit(poll, c, i, interval_s) for i, c in enumerate(collectors)]
-        return [f.result() for f in futures]
+    loop = PollLoop()
+    results: list[PollResult | None] = [None] * len(collectors)
+    try:
+        for index, collector in enumerate(collectors):
+            for conn in collector.connections():
+                loop.adopt(conn)
+            started = time.monotonic()
+
+            def done(sample: Sample | None, error: CollectError | None, index: int = index,
+                     started: float = started) -> None:
+                results[index] = PollResult(index, collectors[index].target.name, sample,
+                                            detached(error) if error else None, started,
+                                            time.monotonic())
+
+            loop.start(collector.poll(), poll_deadline_s(collector, interval_s), done,
+                       _classify_guard(collector))
+        loop.run_until(lambda: all(r is not None for r in results))
+    finally:
+        loop.close()
+    return [r for r in results if r is not None]

@@ -1,18 +1,22 @@
 """Provides PromEndpointCollector: a Prometheus metrics endpoint -> Sample with one child per cache.
 
-The I/O shell is fetch() (prom_http), the parser is parse_exposition() (prom_text) and the
-naming conventions live in prom_conventions; this module only assembles the Sample.
+The I/O shell is fetch_script() (prom_http, on the poll loop), the parser is
+parse_exposition() (prom_text) and the naming conventions live in prom_conventions; this module
+only assembles the Sample.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from collectors.base import CollectError, Deadline, Target
+from collectors.base import CollectError, Target
+from collectors.driver import LoopCollector
+from collectors.netloop import Script
 from collectors.prom_conventions import CacheFigures, Mapped, convention_for, map_families
-from collectors.prom_http import fetch
+from collectors.prom_http import classify, fetch_script
 from collectors.prom_text import family_lines, parse_exposition
 from collectors.sample import INSTANCE_ID, ROLE, SERVER_LATENCY, VERSION, Histogram, Sample
 
@@ -20,7 +24,7 @@ KIND = "metrics"
 DETAIL_MAX_LINES = 200
 
 
-class PromEndpointCollector:
+class PromEndpointCollector(LoopCollector):
     """Scrapes one metrics endpoint per poll over a fresh connection (as redis_exporter dials
     per scrape), so a stale keep-alive connection can never fail a poll."""
 
@@ -31,32 +35,40 @@ class PromEndpointCollector:
         self.target = target
         self._convention = convention_for(target.convention, target.mapping)
 
-    def collect(self, deadline: Deadline) -> Sample:
+    def classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        return classify(exc, self.target, timeout_s)
+
+    def _poll(self) -> Script:
         """Fetch, parse and map one exposition.
 
         Raises:
-            CollectError: from fetch(); "too-large" over the target's sample_limit; "bad-data"
-                for a malformed exposition or one without any cache series of the convention;
-                "down" when an exporter reports its server down.
+            CollectError: from the scrape; "too-large" over the target's sample_limit;
+                "bad-data" for a malformed exposition or one without any cache series of the
+                convention; "down" when an exporter reports its server down.
         """
-        started = time.monotonic()
-        text = fetch(self.target, deadline)
-        taken_at = time.monotonic()
-        families = parse_exposition(text, check=deadline.left_s,
-                                    sample_limit=self.target.sample_limit)
+        text, reply = yield from fetch_script(self.target)
+        taken_at = reply.arrived_monotonic
+        # The deadline is the network's: parsing runs after the reply is in, and its time is
+        # said apart (a slow parse is cachetop's, never the endpoint's timeout).
+        parse_started = time.perf_counter()
+        families = parse_exposition(text, sample_limit=self.target.sample_limit)
         mapped = map_families(self._convention, families)
         if not mapped.caches:
             raise CollectError("bad-data", f"no {self._convention.name} cache metrics found")
         detail = {
             "convention": self._convention.name,
             "families": family_lines(text, mapped.used_names, DETAIL_MAX_LINES),
-        }
-        return sample_from_mapped(
-            self.target, mapped, rtt_s=taken_at - started, taken_at=taken_at, detail=detail
+        } if self.detail_due(taken_at) else None
+        sample = sample_from_mapped(
+            self.target, mapped, rtt_s=reply.rtt_s, taken_at=taken_at, detail=detail
         )
-
-    def close(self) -> None:
-        """Nothing to release: every poll opens and closes its own connection."""
+        parse_s = time.perf_counter() - parse_started
+        if parse_s > self.target.timeout_s:
+            slow = (f"slow parse: {parse_s:.1f} s to read {len(families)} families in cachetop "
+                    f"(more than the poll's {self.target.timeout_s:g} s; the endpoint answered "
+                    f"in {reply.rtt_s * 1000:.0f} ms)")
+            sample = dataclasses.replace(sample, degraded=(*sample.degraded, slow))
+        return sample
 
 
 def sample_from_mapped(

@@ -1,8 +1,9 @@
 """Provides RedisInfoCollector: one Redis instance's INFO, latency histogram and probes -> Sample.
 
-One connection per target, kept between polls and dropped on any error. No library retries:
-redis-py's default retry turns a 1 s timeout into ~15 s and a wrong password into 11 AUTH
-attempts per poll (reliability.md, takeaways 1 and 3).
+A poll script for the event loop (collectors.netloop), speaking RESP through hiredis's reader.
+One connection per target, kept between polls and dropped on any error. No retries: a retry
+turns a 1 s timeout into ~15 s and a wrong password into 11 AUTH attempts per poll (redis-py's
+defaults did; reliability.md, takeaways 1 and 3).
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
-from redis.connection import (
-    AbstractConnection,
-    Connection,
-    UnixDomainSocketConnection,
-)
-
 from collectors import redis_parse
-from collectors.base import CollectError, Deadline, ReconnectingCollector, Target
-from collectors.redis_unix import check_is_redis
+from collectors.base import CollectError, Target
+from collectors.driver import LoopCollector
+from collectors.framing import LineFraming, RespError, RespFraming, RespProtocolError, pack_command
+from collectors.netloop import Script
+from collectors.redis_parse import OWN_COMMANDS
 from collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
@@ -42,14 +39,9 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
-from collectors.tls import TlsConnection, tls_error
+from collectors.tls import client_context, tls_error
+from collectors.wire import Address, Conn, Connect, Request
 
-# Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
-# not cachetop's own INFO.
-OWN_COMMANDS = frozenset({
-    "info", "ping", "latency|histogram", "client|setname", "slowlog|get", "auth", "hello",
-    "select", "latency", "client", "slowlog",
-})
 _INFO_SECTIONS_7 = (
     "server", "clients", "memory", "persistence", "stats", "replication", "keyspace",
 )
@@ -72,6 +64,17 @@ def sample_from_info(
     target: Target, raw: bytes, *, taken_at: float, rtt_s: float, probes_s: tuple[float, ...] = ()
 ) -> Sample:
     """Map one INFO reply to a Sample. `maxmemory` 0 (no limit) is an absent gauge, not 0."""
+    counters, gauges, info = info_parts(raw)
+    return Sample(target.name, "redis", taken_at, rtt_s, counters=counters, gauges=gauges,
+                  info=info, probes_s=probes_s)
+
+
+Parts = tuple[dict[str, float], dict[str, float], dict[str, str]]
+
+
+def info_parts(raw: bytes) -> Parts:
+    """The counters, gauges and info strings of one INFO reply (a poll builds its Sample once,
+    after the probes and the histogram)."""
     fields = redis_parse.info_fields(raw)
     counters = {name: float(fields[raw_name]) for raw_name, name in _COUNTERS.items()
                 if raw_name in fields}
@@ -90,8 +93,7 @@ def sample_from_info(
             value = fields.get(raw_name)
             if isinstance(value, float):
                 gauges[name] = value
-    return Sample(target.name, "redis", taken_at, rtt_s, counters=counters, gauges=gauges,
-                  info=info, probes_s=probes_s)
+    return counters, gauges, info
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,7 +105,7 @@ def disabled_reason(command: str, exc: BaseException) -> str:
     """Why an optional command gives nothing, in the words an operator acts on: an ACL denial
     needs a grant, an unknown command was renamed or removed in the server's config."""
     message = _first_line(exc)
-    if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
+    if message.startswith("NOPERM"):
         return f"{command} not permitted"
     if message.lower().startswith(("err unknown command", "unknown command")):
         return f"{command} disabled on the server (renamed or removed)"
@@ -111,41 +113,64 @@ def disabled_reason(command: str, exc: BaseException) -> str:
 
 
 def classify(exc: BaseException, timeout_s: float) -> CollectError:
-    """Turn a redis-py or socket failure into a status and one sanitized line."""
+    """Turn a wire or protocol failure into a status and one sanitized line."""
     if (tls := tls_error(exc, timeout_s)) is not None:
         return tls
     message = _first_line(exc)
-    if isinstance(exc, redis.AuthenticationError) or message.startswith(
-        ("WRONGPASS", "NOAUTH", "invalid username-password", "Invalid Username")
-    ):
+    if message.startswith(("WRONGPASS", "NOAUTH", "invalid username-password",
+                           "Invalid Username")):
         return CollectError("auth-failed", message)
-    if isinstance(exc, redis.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
-    if isinstance(exc, redis.BusyLoadingError):
+    if message.startswith("LOADING"):
         return CollectError("loading", message)
     if message.startswith("BUSY"):
         return CollectError("busy", message)
-    if isinstance(exc, redis.exceptions.NoPermissionError) or message.startswith("NOPERM"):
+    if message.startswith("NOPERM"):
         return CollectError("auth-failed", f"not permitted: {message}")
-    if isinstance(exc, redis.ConnectionError | OSError):
-        if "refused" in message.lower():
-            return CollectError("down", "connection refused")
-        return CollectError("down", message)
-    if isinstance(exc, redis.ResponseError):
+    if isinstance(exc, RespProtocolError):
+        return CollectError("bad-data", f"not a Redis reply: {message}")
+    if isinstance(exc, ConnectionRefusedError):
+        return CollectError("down", "connection refused")
+    if isinstance(exc, OSError):
+        return CollectError("down", _os_line(exc))
+    if isinstance(exc, RespError):
         if message.lower().startswith(("err unknown command", "unknown command")):
             return CollectError("bad-data", "INFO disabled on the server (renamed or removed)")
         return CollectError("bad-data", message)
     return CollectError("down", message)
 
 
-class RedisInfoCollector(ReconnectingCollector):
-    """Polls one Redis: INFO every poll, LATENCY HISTOGRAM when worth it, detail slowly."""
+def _os_line(exc: OSError) -> str:
+    """`[Errno 104] Connection reset by peer` -> `connection reset by peer`."""
+    if exc.strerror:
+        return exc.strerror[:200].lower()
+    return _first_line(exc)
+
+
+_INFO = pack_command("INFO", *_INFO_SECTIONS_7)
+_INFO_OLD = pack_command("INFO")
+_PING = pack_command("PING")
+_HISTOGRAM = pack_command("LATENCY", "HISTOGRAM")
+_SLOWLOG = pack_command("SLOWLOG", "GET", SLOWLOG_ENTRIES)
+_REDIS_PING_REPLIES = (b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS", b"-NOPERM", b"-LOADING",
+                       b"-BUSY")
+
+
+class RedisInfoCollector(LoopCollector):
+    """Polls one Redis: INFO every poll, PING probes, LATENCY HISTOGRAM when worth it, detail
+    slowly. One connection, kept between polls and dropped on any failure; no retries."""
 
     kind = "redis"
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._conn: AbstractConnection | None = None
+        t = target
+        address: Address = t.socket_path if t.socket_path else (t.host or "", t.port or 0)
+        factory = (lambda: client_context(t.tls)) if t.tls is not None else None  # type: ignore[arg-type]
+        server_name = (t.tls.server_name or t.host) if t.tls is not None else None
+        self._conn = Conn(address, factory, server_name)
+        self._resp = RespFraming()
         self._version: tuple[int, ...] = ()
         self._histogram_off = ""  # reason LATENCY HISTOGRAM is not used, once known
         self._hist_ops: float | None = None  # total_commands_processed at the last fetch
@@ -156,108 +181,124 @@ class RedisInfoCollector(ReconnectingCollector):
         self._sent = 0
         self._sent_at_hist = 0
         self._sent_at_info = 0
-        self._next_detail_at = 0.0
+        self._hist_next = False  # the last poll found LATENCY HISTOGRAM due: send it with INFO
         self._degraded: dict[str, str] = {}
+
+    def connections(self) -> tuple[Conn, ...]:
+        return (self._conn,) if self._conn.sock is not None else ()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def classify(self, exc: BaseException, timeout_s: float) -> CollectError:
+        return classify(exc, timeout_s)
 
     # -- connection -------------------------------------------------------------------------
 
-    def _connect(self, deadline: Deadline) -> AbstractConnection:
-        t = self.target
-        common: dict[str, Any] = {
-            "db": t.db, "username": t.username,
-            "password": t.password.reveal() if t.password else None,
-            # The handshake (HELLO/AUTH, CLIENT SETINFO) reads with socket_timeout: bound it by
-            # what is left of the poll, or a new connection to a blackholed port overruns it.
-            "socket_timeout": min(t.timeout_s, deadline.left_s()),
-            "socket_connect_timeout": min(t.timeout_s, deadline.left_s()),
-            "retry": None, "socket_keepalive": True,
-        }
-        conn: AbstractConnection
-        if t.socket_path:
-            common.pop("socket_keepalive")
-            if t.password is not None:
-                check_is_redis(t.socket_path, min(t.timeout_s, deadline.left_s()))
-            conn = UnixDomainSocketConnection(path=t.socket_path, **common)
-        elif t.tls is not None:
-            conn = TlsConnection(tls=t.tls, host=t.host, port=t.port, **common)
-        else:
-            conn = Connection(host=t.host, port=t.port, **common)
+    def _call(self, *args: str | bytes | int) -> Script:
+        self._sent += 1
+        return (yield Request(self._conn, pack_command(*args), self._resp))
+
+    def _connect(self) -> Script:
+        t, conn = self.target, self._conn
+        self._resp = RespFraming()
+        yield Connect(conn)
+        if t.socket_path and t.password is not None:
+            yield from self._check_is_redis()
         try:
-            conn.connect()
-        except redis.ConnectionError as exc:
-            if t.tls is None and "reset by peer" in str(exc):
+            yield from self._handshake()
+        except ConnectionResetError:
+            if t.tls is None:
                 # A TLS-only port resets a plaintext client at its first command.
-                raise redis.ConnectionError(f"{_first_line(exc)} (at connect: a TLS-only "
-                                            "port? use rediss://)") from exc
+                raise CollectError("down", "connection reset by peer (at connect: a TLS-only "
+                                           "port? use rediss://)") from None
             raise
-        self._sent += 2  # AUTH or HELLO, and CLIENT SETINFO/SETNAME
+
+    def _handshake(self) -> Script:
+        t = self.target
         try:
-            self._call(conn, deadline, "CLIENT", "SETNAME", "cachetop")
-        except redis.ResponseError as exc:
+            if t.password is not None:
+                auth = ("AUTH", t.username, t.password.reveal()) if t.username else \
+                    ("AUTH", t.password.reveal())
+                yield from self._call(*auth)
+            if t.db:
+                yield from self._call("SELECT", t.db)
+        except RespError as exc:
+            if _first_line(exc).startswith("ERR AUTH") or "invalid password" in str(exc):
+                raise CollectError("auth-failed", _first_line(exc)) from None
+            raise
+        try:
+            yield from self._call("CLIENT", "SETNAME", "cachetop")
+            self._degraded.pop("client-setname", None)
+        except RespError as exc:
             if _first_line(exc).startswith("BUSY"):
-                conn.disconnect()  # not kept: the next poll connects afresh
                 raise
             self._degraded["client-setname"] = disabled_reason("CLIENT SETNAME", exc)
-        except BaseException:
-            conn.disconnect()
+
+    def _check_is_redis(self) -> Script:
+        """A unix socket must answer PING like a Redis before it gets the password
+        (redis_exporter#1115: AUTH written into a bind-mounted docker.sock)."""
+        try:
+            reply = yield Request(self._conn, b"PING\r\n", LineFraming())
+        except CollectError as exc:
+            if exc.status == "timeout":
+                raise CollectError("bad-data", "the unix socket did not answer PING like a "
+                                               "Redis: no password sent") from None
             raise
-        return conn
-
-    def _call(self, conn: AbstractConnection, deadline: Deadline, *args: Any) -> Any:
+        if not reply.value.startswith(_REDIS_PING_REPLIES):
+            raise CollectError("bad-data", "the unix socket is not a Redis (its answer to "
+                                           "PING was not Redis's): no password sent")
         self._sent += 1
-        conn.send_command(*args)
-        return conn.read_response(timeout=min(self.target.timeout_s, deadline.left_s()))
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.disconnect()
-            self._conn = None
 
     # -- polling ----------------------------------------------------------------------------
 
-    def _classify(self, exc: BaseException, timeout_s: float) -> CollectError:
-        return classify(exc, timeout_s)
-
-    def _collect(self, deadline: Deadline) -> Sample:
-        started = time.monotonic()
-        if self._conn is None:
-            self._conn = self._connect(deadline)
-        conn = self._conn
-        sections = _INFO_SECTIONS_7 if self._version >= (7,) else ()
+    def _poll(self) -> Script:
+        if not self._conn.is_open:
+            yield from self._connect()
+        # LATENCY HISTOGRAM, when the last poll found it due, leaves in the same write as
+        # INFO: one round trip fewer (its reply is read right after INFO's).
+        pipelined = self._hist_next and self._version >= (7,) and not self._histogram_off
         self._sent_at_info = self._sent
-        raw = self._call(conn, deadline, "INFO", *sections)
-        taken_at = time.monotonic()
-        sample = sample_from_info(self.target, raw, taken_at=taken_at, rtt_s=taken_at - started)
-        if not self._version:
-            self._version = _version_tuple(sample.info.get(VERSION, ""))
-            if self._version and self._version < (7,):
-                self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
-        loading = LOADING in sample.info
-        probes = () if loading else self._probe(conn, deadline)
+        self._sent += 1
+        request = _INFO if self._version >= (7,) else _INFO_OLD
+        if pipelined:
+            self._sent += 1
+            request += _HISTOGRAM
+        reply = yield Request(self._conn, request, self._resp)
+        taken_at = reply.arrived_monotonic
+        counters, gauges, info = info_parts(reply.value)
+        ops = counters.get(OPS)
         histograms = {}
-        if not loading and self._histogram_due(sample.counters.get(OPS), taken_at):
-            histogram = self._fetch_histogram(conn, deadline, sample.counters.get(OPS))
+        if pipelined:
+            histogram = yield from self._read_histogram(b"", ops)
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
+        if not self._version:
+            self._version = _version_tuple(info.get(VERSION, ""))
+            if self._version and self._version < (7,):
+                self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
+        loading = LOADING in info
+        probes: list[float] = []
+        for _ in range(0 if loading else self.target.probes_per_poll):
+            self._sent += 1
+            pong = yield Request(self._conn, _PING, self._resp)
+            probes.append(pong.rtt_s)
+        if not pipelined and not loading and self._histogram_due(ops, taken_at):
+            self._sent += 1
+            histogram = yield from self._read_histogram(_HISTOGRAM, ops)
+            if histogram is not None:
+                histograms[SERVER_LATENCY] = histogram
+        self._hist_next = not loading and self._histogram_due(ops, taken_at)
         detail = None
-        if not loading and taken_at >= self._next_detail_at:
-            self._next_detail_at = taken_at + self.target.detail_every_s
-            detail = self._fetch_detail(conn, deadline)
+        if not loading and self.detail_due(taken_at):
+            detail = yield from self._fetch_detail()
         if self._histogram_off:
             self._degraded["latency"] = self._histogram_off
         return Sample(
-            sample.target, sample.kind, sample.taken_at, sample.rtt_s, counters=sample.counters,
-            gauges=sample.gauges, histograms=histograms, info=sample.info, probes_s=probes,
-            detail=detail, degraded=tuple(self._degraded.values()),
+            self.target.name, "redis", taken_at, reply.rtt_s, counters=counters, gauges=gauges,
+            histograms=histograms, info=info, probes_s=tuple(probes), detail=detail,
+            degraded=tuple(self._degraded.values()),
         )
-
-    def _probe(self, conn: AbstractConnection, deadline: Deadline) -> tuple[float, ...]:
-        rtts = []
-        for _ in range(self.target.probes_per_poll):
-            started = time.perf_counter()
-            self._call(conn, deadline, "PING")
-            rtts.append(time.perf_counter() - started)
-        return tuple(rtts)
 
     def _histogram_due(self, ops: float | None, now: float) -> bool:
         if self._histogram_off or ops is None:
@@ -268,32 +309,34 @@ class RedisInfoCollector(ReconnectingCollector):
         return foreign >= HISTOGRAM_MIN_CALLS or (
             foreign > 0 and now - self._hist_at >= HISTOGRAM_MAX_AGE_S)
 
-    def _fetch_histogram(self, conn: AbstractConnection, deadline: Deadline,
-                         ops: float | None) -> Any:
+    def _read_histogram(self, request: bytes, ops: float | None) -> Script:
+        """Read LATENCY HISTOGRAM's reply (sent now, or already with INFO when `request` is
+        empty); a refusal turns the histogram off for good, with the reason."""
         try:
-            reply = self._call(conn, deadline, "LATENCY", "HISTOGRAM")
-        except redis.ResponseError as exc:
+            reply = yield Request(self._conn, request, self._resp)
+        except RespError as exc:
             if _first_line(exc).startswith("BUSY"):
                 raise
             reason = disabled_reason("LATENCY HISTOGRAM", exc).replace(
                 "LATENCY HISTOGRAM not permitted", "LATENCY not permitted")
             self._histogram_off = f"{reason} (probe latency only)"
             return None
-        parsed = redis_parse.latency_histogram(reply, OWN_COMMANDS)
+        parsed = redis_parse.latency_histogram(reply.value, OWN_COMMANDS)
         self._hist_ops, self._hist_at = ops, time.monotonic()
         self._sent_at_hist = self._sent_at_info
         return parsed[0] if parsed else None
 
-    def _fetch_detail(self, conn: AbstractConnection, deadline: Deadline) -> dict[str, Any]:
+    def _fetch_detail(self) -> Script:
         detail: dict[str, Any] = {}
-        raw = self._call(conn, deadline, "INFO", "all" if self._version >= (7,) else "everything")
-        detail["info"] = redis_parse.info_all(raw)
-        detail["keyspace"] = redis_parse.keyspace(raw)
+        raw = yield from self._call("INFO", "all" if self._version >= (7,) else "everything")
+        detail["info"] = redis_parse.info_all(raw.value)
+        detail["keyspace"] = redis_parse.keyspace(raw.value)
         try:
-            detail["slowlog"] = _slowlog(self._call(conn, deadline, "SLOWLOG", "GET",
-                                                    SLOWLOG_ENTRIES))
+            self._sent += 1
+            slowlog = yield Request(self._conn, _SLOWLOG, self._resp)
+            detail["slowlog"] = _slowlog(slowlog.value)
             self._degraded.pop("slowlog", None)
-        except redis.ResponseError as exc:
+        except RespError as exc:
             if _first_line(exc).startswith("BUSY"):
                 raise
             self._degraded["slowlog"] = disabled_reason("SLOWLOG", exc)

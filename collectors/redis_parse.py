@@ -13,16 +13,27 @@ from collections.abc import Iterable, Mapping
 
 from collectors.sample import Histogram
 
+# Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
+# not cachetop's own INFO, and greyed in the drill-down's commands table.
+OWN_COMMANDS = frozenset({
+    "info", "ping", "latency|histogram", "client|setname", "slowlog|get", "auth", "hello",
+    "select", "latency", "client", "slowlog",
+})
+# Only what a poll turns into figures; the drill-down reads every field through info_all().
 _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",
     "total_system_memory", "total_commands_processed", "keyspace_hits", "keyspace_misses",
     "evicted_keys", "expired_keys", "loading", "loading_loaded_perc", "loading_eta_seconds",
-    "mem_fragmentation_ratio", "connected_slaves", "master_link_down_since_seconds",
-    "rdb_changes_since_last_save", "instantaneous_ops_per_sec",
 )
-_STRING_FIELDS = ("redis_version", "run_id", "role", "maxmemory_policy", "master_link_status",
-                  "redis_mode", "os", "process_id", "master_host", "master_port")
-_MARKERS = {name: b"\n" + name.encode() + b":" for name in _NUMERIC_FIELDS + _STRING_FIELDS}
+_STRING_FIELDS = ("redis_version", "run_id", "role")
+_NUMERIC_NAMES = {name.encode(): name for name in _NUMERIC_FIELDS}
+_STRING_NAMES = {name.encode(): name for name in _STRING_FIELDS}
+# One pass over the reply for every wanted field (a `find` per field scanned it once each); a
+# field counts only where its name starts a line, so a value cannot fake another field.
+_WANTED = re.compile(rb"\n(" + b"|".join(
+    re.escape(name.encode()) for name in sorted(_NUMERIC_FIELDS + _STRING_FIELDS,
+                                                key=len, reverse=True)) + rb"):([^\n]*)")
+_INF = math.inf
 # Digit runs are bounded: Python refuses int() of more than 4300 digits, and no real count needs
 # more than 19 (int64). A longer run does not match, so that db line is skipped, not fatal.
 _KEYSPACE = re.compile(
@@ -35,31 +46,9 @@ MAX_VALUE_CHARS = 4096  # info_all: a value longer than this is cut
 _MAX_HISTOGRAM_COUNT = 2**62  # a larger latency count is garbage (and float() would round it)
 
 
-def _value_at(raw: bytes, marker: bytes) -> bytes | None:
-    start = raw.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    end = raw.find(b"\n", start)
-    value = raw[start:] if end < 0 else raw[start:end]
-    return value.rstrip(b"\r")
-
-
 def _text(value: bytes, max_chars: int) -> str:
     """Decoded with invalid bytes kept visible as `\\xNN` (reliability.md 4.6), then cut."""
     return value[:max_chars].decode("utf-8", "backslashreplace")[:max_chars]
-
-
-def _finite(value: bytes | None) -> float | None:
-    """A finite float, or None for a missing, overlong or non-numeric value (`-`, `1.2.3`,
-    `=1.0`, `nan`, `1e999`)."""
-    if value is None or len(value) > _MAX_NUMBER_CHARS:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def info_fields(raw: bytes) -> dict[str, float | str]:
@@ -71,18 +60,29 @@ def info_fields(raw: bytes) -> dict[str, float | str]:
     Returns:
         Only the fields present and well-formed; a field whose value does not parse is absent.
     """
+    # The hot path of every Redis poll, so the per-field work is inlined: one regex pass, a
+    # float() per number, a decode per string. The first occurrence of a field counts (a
+    # garbled one makes the field absent, not a later duplicate present).
     if not raw.startswith(b"\n"):
         raw = b"\n" + raw
+    seen: set[bytes] = set()
     fields: dict[str, float | str] = {}
-    for name in _NUMERIC_FIELDS:
-        value = _value_at(raw, _MARKERS[name])
-        number = _finite(value)
-        if number is not None:
-            fields[name] = number
-    for name in _STRING_FIELDS:
-        value = _value_at(raw, _MARKERS[name])
-        if value is not None:
-            fields[name] = _text(value, _MAX_STRING)
+    for raw_name, value in _WANTED.findall(raw):
+        if raw_name in seen:
+            continue
+        seen.add(raw_name)
+        value = value.rstrip(b"\r")
+        name = _NUMERIC_NAMES.get(raw_name)
+        if name is not None:
+            if len(value) <= _MAX_NUMBER_CHARS:
+                try:
+                    number = float(value)
+                except ValueError:
+                    continue
+                if -_INF < number < _INF:
+                    fields[name] = number
+        else:
+            fields[_STRING_NAMES[raw_name]] = _text(value, _MAX_STRING)
     return fields
 
 

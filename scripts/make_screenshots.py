@@ -28,7 +28,7 @@ SHOTS: list[tuple[str, list[str], str | None]] = [
 
 async def shoot(name: str, keys: list[str], instance: str | None, out: Path) -> None:
     config = dataclasses.replace(load_config(None, {}), targets=())
-    app = CachetopApp(config, monitor=ScriptedMonitor())  # type: ignore[arg-type]
+    app = CachetopApp(config, source=ScriptedMonitor())  # type: ignore[arg-type]
     async with app.run_test(size=(140, 42)) as pilot:
         await pilot.pause(0.3)
         if instance is not None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.series import History
+from collectors.base import Target
 
 FIXED_WALL = 1_795_000_000.0  # a fixed wall clock: pictures never show "now"
 
@@ -69,7 +71,6 @@ class ScriptedMonitor:
     def __init__(self, targets: list[TargetFigures] | None = None,
                  interval_s: float = 1.0) -> None:
         self.targets = targets if targets is not None else scripted_fleet()
-        self.collectors: list[object] = []  # nothing is polled
         self.interval_s = interval_s
         self.version = 1
         self.history = History(600, 1.0)
@@ -99,6 +100,20 @@ class ScriptedMonitor:
 
     def snapshot(self) -> FleetSnapshot:
         return FleetSnapshot.build(self.targets, self.interval_s, FIXED_WALL, self.version)
+
+    def series(self, name: str, last_s: float | None = None) -> Mapping[str, Sequence[float]]:
+        return self.history.series(name, last_s)
+
+    def target(self, name: str) -> Target | None:
+        """A target for a scripted row: its kind and address, nothing to connect to."""
+        row = next((t for t in self.targets if t.name == name), None)
+        return None if row is None else Target(name=row.name, kind=row.kind,
+                                               address=row.address, group=row.group)
+
+    def watch(self, name: str, on: bool = True) -> None: ...
+
+    def notice(self) -> str | None:
+        return None
 
     def start(self) -> None: ...
 

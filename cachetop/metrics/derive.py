@@ -11,6 +11,7 @@ import time
 from collections import deque
 from dataclasses import replace
 
+from cachetop.detail import Detail, build_detail
 from cachetop.fleet import Latency, TargetFigures
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
@@ -108,7 +109,7 @@ class TargetTracker:
         self._since = time.time()
         self._last_success: float | None = None
         self._last_good: TargetFigures | None = None
-        self._detail: object = None
+        self._detail: Detail | None = None
         self._children: dict[str, TargetTracker] = {}
 
     def _set_status(self, status: str) -> float:
@@ -133,7 +134,7 @@ class TargetTracker:
         now_wall = time.time()
         self._last_success = now_wall
         if sample.detail is not None:
-            self._detail = sample.detail
+            self._detail = build_detail(self.target.kind, sample.detail, self._detail)
         reason = reset_reason(prev, sample) if prev is not None else None
         if reason is not None:
             self._restart_at, self._restart_reason = sample.taken_at, reason

@@ -1,7 +1,7 @@
-"""Provides CachetopApp and run_app: the live dashboard over a Monitor.
+"""Provides CachetopApp and run_app: the live dashboard over a FleetSource.
 
-The UI thread never does network I/O: the Monitor polls on its own threads, and a timer here
-only pulls its latest immutable snapshot (built under a lock in microseconds) when it changed.
+The UI process never polls: the engine does, in its own process (cachetop.engine), and a timer
+here only pulls the latest immutable snapshot when it changed.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from textual.binding import Binding
 
 from cachetop.config import Config
 from cachetop.fleet import FleetSnapshot
-from cachetop.monitor import Monitor
+from cachetop.source import FleetSource
 from cachetop.tui.screens.fleet import FleetScreen
 from cachetop.tui.screens.help import HelpScreen
-from collectors.registry import make_collectors
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
+CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
 
 
 class CachetopApp(App[None]):
@@ -38,11 +38,16 @@ class CachetopApp(App[None]):
         Binding("R", "retry", "Retry now", show=False, id="app.retry"),
     ]
 
-    def __init__(self, config: Config, monitor: Monitor | None = None) -> None:
+    def __init__(self, config: Config, source: FleetSource | None = None) -> None:
         super().__init__()
         self.config = config
-        self.monitor = monitor or Monitor(make_collectors(config.targets),
-                                          config.interval_s, history_s=config.history_s)
+        if source is None:
+            from cachetop.engine.client import EngineClient
+
+            source = EngineClient(config.targets, config.interval_s, config.history_s,
+                                  caches_limit=CHILD_ROWS)
+        self.source: FleetSource = source
+        self._notice: str | None = None
         self.paused = False
         self.snapshot: FleetSnapshot | None = None
         self._seen_version = -1
@@ -66,7 +71,7 @@ class CachetopApp(App[None]):
         return self.fleet_screen
 
     def on_mount(self) -> None:
-        self.monitor.start()
+        self.source.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
         self.refresh_figures()
         # What exists after the first frame lives for the whole run; leaving it out of the
@@ -74,23 +79,28 @@ class CachetopApp(App[None]):
         self.call_after_refresh(gc.freeze)
 
     def on_unmount(self) -> None:
-        self.monitor.stop()
+        self.source.stop()
 
     def refresh_figures(self) -> None:
         """Pull the newest snapshot if it changed, and hand it to the visible screen."""
-        version = self.monitor.version
+        notice = self.source.notice()
+        if notice != self._notice:
+            self._notice = notice
+            if notice:
+                self.notify(notice, severity="warning", timeout=30)
+        version = self.source.version
         if version == self._seen_version and self.snapshot is not None:
             return
         # A refresh of a big table costs the UI thread a lot (bench/README.md, tui.py): past a
         # hundred rows, redraw at most about once per interval rather than on every poll.
         now = time.monotonic()
         rows = len(self.config.targets)
-        spacing = min(self.monitor.interval_s, max(REFRESH_S, rows / 1000))
+        spacing = min(self.source.interval_s, max(REFRESH_S, rows / 1000))
         if self.snapshot is not None and now - self._refreshed_at < spacing * 0.95:
             return
         self._refreshed_at = now
         self._seen_version = version
-        snap = self.monitor.snapshot()
+        snap = self.source.snapshot()
         self.snapshot = snap
         new_interval = snap.taken_at - self._last_point_at >= snap.interval_s * 0.9
         if new_interval:
@@ -104,7 +114,7 @@ class CachetopApp(App[None]):
     def open_instance(self, name: str) -> None:
         from cachetop.tui.screens.instance import InstanceScreen
 
-        screen = InstanceScreen(name, self.monitor)
+        screen = InstanceScreen(name, self.source)
         self.push_screen(screen)
         if self.snapshot is not None:
             screen.show_fleet(self.snapshot)
@@ -130,16 +140,16 @@ class CachetopApp(App[None]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        self.monitor.set_paused(self.paused)
+        self.source.set_paused(self.paused)
         self.notify("polling paused" if self.paused else "polling resumed", timeout=2)
         if self.snapshot is not None:
             self.fleet_screen.show_fleet(self.snapshot, new_interval=False, paused=self.paused)
 
     def _step_interval(self, step: int) -> None:
-        current = self.monitor.interval_s
+        current = self.source.interval_s
         index = min(range(len(INTERVAL_STEPS)), key=lambda i: abs(INTERVAL_STEPS[i] - current))
         new = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, index + step))]
-        self.monitor.set_interval(new)
+        self.source.set_interval(new)
         self.notify(f"polling every {new:g}s", timeout=2)
 
     def action_faster(self) -> None:
@@ -149,7 +159,7 @@ class CachetopApp(App[None]):
         self._step_interval(1)
 
     def action_retry(self) -> None:
-        self.monitor.poll_now()
+        self.source.poll_now()
         self.notify("polling every target now", timeout=2)
 
 

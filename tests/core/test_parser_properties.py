@@ -291,6 +291,27 @@ def test_stats_parsers_never_raise_on_arbitrary_bytes(raw: bytes) -> None:
 
 
 @PROPS
+@given(st.binary(max_size=4096))
+def test_the_fused_poll_parser_equals_the_two_steps_on_arbitrary_bytes(raw: bytes) -> None:
+    assert memcached_stats.poll_parts(raw) == memcached_stats.stats_parts(
+        memcached_stats.stats_fields(raw))
+
+
+@PROPS
+@given(picks=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), max_size=12),
+       crlf=st.booleans())
+def test_the_fused_poll_parser_equals_the_two_steps_on_mutated_stats(
+    stats_raw: bytes, picks: list[tuple[int, int]], crlf: bool
+) -> None:
+    lines = stats_raw.split(b"\r\n")
+    _mutate_stats(lines, picks)
+    raw = (b"\r\n" if crlf else b"\n").join(lines)
+    assert memcached_stats.poll_parts(raw) == memcached_stats.stats_parts(
+        memcached_stats.stats_fields(raw))
+    assert memcached_stats.poll_parts(stats_raw)[0]["hits"] == GET_HITS
+
+
+@PROPS
 @given(picks=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), max_size=12),
        crlf=st.booleans())
 def test_mutated_stats_leave_other_fields_exact(

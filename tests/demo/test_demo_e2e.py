@@ -26,7 +26,7 @@ from tests.demo.terminal import PtyProgram
 NAMES = ("sessions", "sessions-replica", "catalog", "pages", "fragments", "app")
 APP_CACHES = {"local-lru", "redis-l2", "session-store", "page-cache", "fragment-cache"}
 EVICTING = ("catalog", "pages")
-CHILDREN = 6  # five servers and the application
+CHILDREN = 6  # five servers and the application (the dashboard adds its engine)
 DEMO = [sys.executable, "-m", "cachetop", "demo", "--cold-start", "3"]
 
 pytestmark = pytest.mark.slow
@@ -78,9 +78,9 @@ def assert_all_gone(procs: list[psutil.Process], timeout_s: float = 10.0) -> Non
     assert not left, f"survived: {[(p.pid, p.name()) for p in left]}"
 
 
-def demo_children(pid: int) -> list[psutil.Process]:
+def demo_children(pid: int, engines: int = 0) -> list[psutil.Process]:
     children = psutil.Process(pid).children(recursive=True)
-    assert len(children) == CHILDREN, [c.cmdline() for c in children]
+    assert len(children) == CHILDREN + engines, [c.cmdline() for c in children]
     return children
 
 
@@ -210,7 +210,7 @@ def test_dashboard_shows_every_target_up_and_q_stops_everything(demo_tmp: Path) 
         text = program.wait_for(lambda t: all(_row_up(t, n) for n in rows), timeout_s=45)
         assert program.proc.poll() is None, text
         assert [n for n in rows if not _row_up(text, n)] == [], text
-        children = demo_children(program.proc.pid)
+        children = demo_children(program.proc.pid, engines=1)
         program.send(b"q")
         assert program.proc.wait(15) == 0
         assert_all_gone(children, timeout_s=2)

@@ -211,7 +211,7 @@ def test_odd_info_is_parsed_per_field(redis_server: RedisServer,
         assert figures.max_connections is None  # dropped
         assert figures.keys == 123
         assert figures.memory_system_bytes == real["total_system_memory"]
-    raw_view = first.detail["info"]  # the instance screen's raw INFO: bounded, literal
+    raw_view = first.detail.info  # the instance screen's raw INFO: bounded, literal
     assert raw_view["redis_version"] == EVIL_VERSION.decode()
     assert all(len(value) < 100_000 for value in raw_view.values())
     assert second.hits_delta == real["keyspace_hits"] - hits_before["keyspace_hits"] == 7

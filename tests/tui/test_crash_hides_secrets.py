@@ -16,7 +16,7 @@ class Boom(CachetopApp):
         url = "redis://admin:TopSecretPw@127.0.0.1:1"
         raise RuntimeError("boom " + str(len(url)))
 
-app = Boom(dataclasses.replace(load_config(None, {}), targets=()), monitor=ScriptedMonitor())
+app = Boom(dataclasses.replace(load_config(None, {}), targets=()), source=ScriptedMonitor())
 app.run(headless=True)
 '''
 

@@ -18,13 +18,13 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent
 
+from cachetop.detail import call_rates, commandstats
 from cachetop.host_process import is_local, process_for_port
 from cachetop.tui.app import CachetopApp
 from cachetop.tui.screens.fleet import FleetScreen
 from cachetop.tui.screens.instance import InstanceScreen, chart_window
 from cachetop.tui.widgets.fleet_table import FleetTable
 from cachetop.tui.widgets.instance_detail import RawView, filtered
-from cachetop.tui.widgets.instance_redis import call_rates, commandstats
 from cachetop.tui.widgets.instance_tiles import Flow, latency_unit
 from cachetop.tui.widgets.metric_chart import MetricChart, ago, segments, time_ticks
 from tests.servers import MemcachedServer, RedisServer, free_port
@@ -56,17 +56,19 @@ def column_values(table: DataTable[Text], column: str) -> list[str]:
 
 
 async def open_instance(app: CachetopApp, pilot: Pilot[None], name: str) -> InstanceScreen:
-    """Wait for the row to be up with its detail fetched, select it and press enter."""
+    """Wait for the row to be up, select it, press enter, and wait for the detail the engine
+    fetches for the target a screen shows."""
     table = app.fleet_screen.query_one(FleetTable)
     await wait_for(pilot, lambda: name in table.rows and cell(table, name, "status") == "● up")
-    await wait_for(pilot, lambda: app.snapshot is not None and any(
-        t.name == name and t.detail is not None for t in app.snapshot.targets))
     table.move_cursor(row=table.get_row_index(name))
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, InstanceScreen))
     screen = app.screen
     assert isinstance(screen, InstanceScreen)
     assert screen.target_name == name
+    await wait_for(pilot, lambda: app.snapshot is not None and any(
+        t.name == name and t.detail is not None for t in app.snapshot.targets))
+    await pilot.pause(0.3)
     return screen
 
 

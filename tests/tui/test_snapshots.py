@@ -24,7 +24,7 @@ VERSION_FILE = SNAPSHOTS / "TEXTUAL_VERSION"
 
 async def _render(keys: list[str], size: tuple[int, int], instance: str | None = None) -> str:
     config = dataclasses.replace(load_config(None, {}), targets=())
-    app = CachetopApp(config, monitor=ScriptedMonitor())  # type: ignore[arg-type]
+    app = CachetopApp(config, source=ScriptedMonitor())  # type: ignore[arg-type]
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
         if instance is not None:

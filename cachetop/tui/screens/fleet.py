@@ -55,9 +55,9 @@ class FleetScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(FleetTable).focus()
-        seed = getattr(self.app, "monitor", None)
-        if seed is not None and hasattr(seed, "fleet_history"):
-            self.query_one(FleetHeader).seed(seed.fleet_history())
+        source = getattr(self.app, "source", None)
+        if source is not None:
+            self.query_one(FleetHeader).seed(source.fleet_history())
         if self._snap is not None:
             self.query_one(FleetHeader).show(self._snap)
             self._redraw()

@@ -17,7 +17,7 @@ from cachetop.config import Thresholds
 from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.formatting import rate, size
 from cachetop.host_process import HostMemory, ProcessInfo, host_memory, is_local, process_for_port
-from cachetop.monitor import Monitor
+from cachetop.source import FleetSource
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView
 from cachetop.tui.widgets.instance_memcached import memcached_panes
 from cachetop.tui.widgets.instance_metrics import metrics_panes
@@ -68,11 +68,11 @@ class InstanceScreen(Screen[None]):
             super().__init__()
             self.info, self.memory = info, memory
 
-    def __init__(self, name: str, monitor: Monitor) -> None:
+    def __init__(self, name: str, source: FleetSource) -> None:
         super().__init__()
         self.target_name = name
-        self.monitor = monitor
-        self.target = next((c.target for c in monitor.collectors if c.target.name == name), None)
+        self.source = source
+        self.target = source.target(name)
         self.kind = self.target.kind if self.target is not None else ""
         self._figures: TargetFigures | None = None
         self._panes: list[DetailPane] = []
@@ -117,6 +117,7 @@ class InstanceScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.source.watch(self.target_name, True)  # detail and history for this target
         self._panes = list(self.query(DetailPane))
         self.set_interval(CHART_EVERY_S, self._tick_charts)
         target = self.target
@@ -164,7 +165,7 @@ class InstanceScreen(Screen[None]):
         if not self._charts_visible():
             return
         self._charts_at = time.monotonic()
-        series = self.monitor.history.series(self.target_name, last_s=self.history_s)
+        series = self.source.series(self.target_name, last_s=self.history_s)
         times = list(series.get("t", ()))
         window = chart_window(-times[0] if times else 0.0, self.history_s)
         restarts = [r for r in series.get("restarts", ()) if r >= -window]
@@ -248,6 +249,9 @@ class InstanceScreen(Screen[None]):
                     views[-1])
         tabs.active = f"tab-{view.id}"
         self.call_after_refresh(view.focus_filter)
+
+    def on_unmount(self) -> None:
+        self.source.watch(self.target_name, False)
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cachetop.detail import MemcachedDetail
 from cachetop.fleet import TargetFigures
 from cachetop.formatting import percent, size
 from cachetop.tui.widgets.instance_detail import (
@@ -27,8 +28,8 @@ DIM = "grey50"
 DEFAULT_PAGE_BYTES = 1024 * 1024  # memcached's slab page is item_size_max, 1 MB by default
 
 
-def _part(detail: Any, name: str) -> Mapping[str, Any]:
-    part = detail.get(name) if isinstance(detail, Mapping) else None
+def _part(detail: object, name: str) -> Mapping[str, Any]:
+    part = getattr(detail, name, None) if isinstance(detail, MemcachedDetail) else None
     return part if isinstance(part, Mapping) else {}
 
 
@@ -77,7 +78,7 @@ class MemcachedSlabs(TablePane):
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
             return
-        slabs = figures.detail.get("slabs", {}) if isinstance(figures.detail, Mapping) else {}
+        slabs = figures.detail.slabs if isinstance(figures.detail, MemcachedDetail) else {}
         page = page_bytes(_part(figures.detail, "settings"))
         sync_rows(self.table(), slab_rows(slabs, page))
         totals = _part(figures.detail, "slab_totals")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
 
 from cachetop.config import Thresholds
+from cachetop.detail import EndpointDetail
 from cachetop.fleet import TargetFigures
 from cachetop.text_safety import plain
 from cachetop.tui.rows import COLUMN_KEYS, target_cells
@@ -50,12 +50,12 @@ class MetricsCaches(TablePane):
         self.note(note)
 
 
-def _convention(detail: Any) -> str:
-    return str(detail.get("convention", "")) if isinstance(detail, Mapping) else ""
+def _convention(detail: object) -> str:
+    return detail.convention if isinstance(detail, EndpointDetail) else ""
 
 
 def family_lines(detail: Any) -> list[str]:
-    text = detail.get("families", "") if isinstance(detail, Mapping) else ""
+    text = detail.families if isinstance(detail, EndpointDetail) else ""
     return str(text).splitlines()
 
 

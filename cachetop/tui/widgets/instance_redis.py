@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cachetop.detail import RedisDetail
 from cachetop.fleet import TargetFigures
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.instance_detail import (
@@ -24,15 +25,13 @@ from cachetop.tui.widgets.instance_detail import (
     sync_rows,
 )
 from cachetop.tui.widgets.instance_tiles import age, clock
-from collectors.redis_info import OWN_COMMANDS
 
 DIM = "grey50"
 _SLAVE = re.compile(r"slave\d+$")
 
 
-def _info(detail: Any) -> Mapping[str, str]:
-    info = detail.get("info") if isinstance(detail, Mapping) else None
-    return info if isinstance(info, Mapping) else {}
+def _info(detail: object) -> Mapping[str, str]:
+    return detail.info if isinstance(detail, RedisDetail) else {}
 
 
 def _float(value: str | None) -> float | None:
@@ -49,40 +48,6 @@ def as_of(info: Mapping[str, str]) -> str:
     return f"  {when.strip()} (refreshed every ~10 s)" if when else "  (refreshed every ~10 s)"
 
 
-def commandstats(info: Mapping[str, str]) -> dict[str, dict[str, float]]:
-    """`cmdstat_<name>: calls=..,usec=..,usec_per_call=..` lines as numbers per command."""
-    out: dict[str, dict[str, float]] = {}
-    for field, value in info.items():
-        if not field.startswith("cmdstat_"):
-            continue
-        figures: dict[str, float] = {}
-        for part in value.split(","):
-            key, _, number = part.partition("=")
-            parsed = _float(number)
-            if parsed is not None:
-                figures[key] = parsed
-        out[field[len("cmdstat_"):]] = figures
-    return out
-
-
-def server_time_s(info: Mapping[str, str]) -> float | None:
-    """The server's clock: `server_time_usec` (Redis >= 6.2), else whole uptime seconds."""
-    usec = _float(info.get("server_time_usec"))
-    return usec / 1e6 if usec is not None else _float(info.get("uptime_in_seconds"))
-
-
-def call_rates(prev: Mapping[str, Mapping[str, float]], cur: Mapping[str, Mapping[str, float]],
-               dt_s: float) -> dict[str, float | None]:
-    """Calls per second of each command between two refreshes; None when unknown or reset."""
-    rates: dict[str, float | None] = {}
-    for name, figures in cur.items():
-        before = prev.get(name, {}).get("calls", 0.0)
-        calls = figures.get("calls")
-        rates[name] = (None if calls is None or calls < before or dt_s <= 0
-                       else (calls - before) / dt_s)
-    return rates
-
-
 class RedisKeyspace(TablePane):
     """Keys, expires and average TTL per database."""
 
@@ -91,7 +56,8 @@ class RedisKeyspace(TablePane):
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
             return
-        keyspace = figures.detail.get("keyspace", {}) if isinstance(figures.detail, Mapping) else {}
+        detail = figures.detail
+        keyspace = detail.keyspace if isinstance(detail, RedisDetail) else {}
         rows = []
         for db, (keys, expires, ttl_ms) in sorted(keyspace.items()):
             rows.append((str(db), (Text(f"db{db}"), num(keys), num(expires),
@@ -105,49 +71,35 @@ class RedisKeyspace(TablePane):
 
 
 class RedisCommands(TablePane):
-    """INFO commandstats: calls/s between two refreshes, total calls, µs per call."""
+    """INFO commandstats: calls/s between two refreshes (rated in the engine), total calls,
+    µs per call."""
 
     COLUMNS = (("cmd", "COMMAND"), ("rate", "CALLS/s"), ("calls", "CALLS"),
                ("usec", "µs/CALL"), ("share", "TIME %"), ("rejected", "REJECTED"),
                ("failed", "FAILED"))
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
-        super().__init__(id=id)
-        self._prev: tuple[float, dict[str, dict[str, float]]] | None = None
-        self._rates: dict[str, float | None] = {}
-        self._dt_s = 0.0
-
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
             return
-        info = _info(figures.detail)
-        stats, now = commandstats(info), server_time_s(info)
-        if self._prev is not None and now is not None and now > self._prev[0]:
-            self._dt_s = now - self._prev[0]
-            self._rates = call_rates(self._prev[1], stats, self._dt_s)
-        if now is not None:
-            self._prev = (now, stats)
-        total_usec = sum(f.get("usec", 0.0) for f in stats.values()) or 1.0
-
-        def order(name: str) -> tuple[float, float]:
-            return (self._rates.get(name) or 0.0, stats[name].get("calls", 0.0))
-
+        detail = figures.detail
+        commands = detail.commands if isinstance(detail, RedisDetail) else ()
+        over = detail.rates_over_s if isinstance(detail, RedisDetail) else None
+        total_usec = sum(c.usec or 0.0 for c in commands) or 1.0
         rows = []
-        for name in sorted(stats, key=order, reverse=True):
-            f = stats[name]
-            own = name in OWN_COMMANDS or name.split("|")[0] in OWN_COMMANDS
-            style = DIM if own else ""
-            rows.append((name, (
-                Text(plain(name, 60) + (" *" if own else ""), style=style),
-                num(self._rates.get(name), "{:.1f}", style), num(f.get("calls"), style=style),
-                num(f.get("usec_per_call"), "{:.2f}", style),
-                num(f.get("usec", 0.0) / total_usec * 100, "{:.1f}", style),
-                num(f.get("rejected_calls"), style=style), num(f.get("failed_calls"), style=style),
+        for c in sorted(commands, key=lambda c: (c.calls_per_s or 0.0, c.calls or 0.0),
+                        reverse=True):
+            style = DIM if c.own else ""
+            rows.append((c.name, (
+                Text(plain(c.name, 60) + (" *" if c.own else ""), style=style),
+                num(c.calls_per_s, "{:.1f}", style), num(c.calls, style=style),
+                num(c.usec_per_call, "{:.2f}", style),
+                num((c.usec or 0.0) / total_usec * 100, "{:.1f}", style),
+                num(c.rejected_calls, style=style), num(c.failed_calls, style=style),
             )))
         sync_rows(self.table(), rows)
         note = Text()
-        if self._rates:
-            note.append(f"calls/s over the last {self._dt_s:.0f} s between two INFO refreshes")
+        if over is not None:
+            note.append(f"calls/s over the last {over:.0f} s between two INFO refreshes")
         else:
             note.append("total calls since start; calls/s appear after the next refresh (~10 s)")
         note.append("   * grey: cachetop's own polling", style=DIM)
@@ -168,19 +120,18 @@ class RedisSlowlog(TablePane):
     def show(self, figures: TargetFigures) -> None:
         if not self.detail_changed(figures):
             return
-        detail = figures.detail if isinstance(figures.detail, Mapping) else {}
-        entries = detail.get("slowlog")
+        detail = figures.detail
+        entries = detail.slowlog if isinstance(detail, RedisDetail) else None
         rows = []
-        for entry in entries or []:
-            when = float(entry.get("time", 0))
-            command = " ".join(_arg(a) for a in entry.get("args", []))
-            rows.append((str(entry.get("id")), (
-                num(float(entry.get("id", 0))),
-                Text(f"{clock(when)} ({age(time.time() - when)} ago)"),
-                num(float(entry.get("duration_us", 0)) / 1000, "{:.2f}"),
+        for entry in entries or ():
+            command = " ".join(_arg(a) for a in entry.args)
+            rows.append((str(entry.id), (
+                num(float(entry.id)),
+                Text(f"{clock(entry.time)} ({age(time.time() - entry.time)} ago)"),
+                num(entry.duration_us / 1000, "{:.2f}"),
                 Text(plain(command, 300)),
-                Text(plain(entry.get("client", b""), 60)),
-                Text(plain(entry.get("client_name", b""), 60)))))
+                Text(plain(entry.client, 60)),
+                Text(plain(entry.client_name, 60)))))
         sync_rows(self.table(), rows)
         if entries is None:
             note = Text("SLOWLOG unavailable (see the ⚠ line above)", style="yellow")
@@ -266,7 +217,7 @@ class RedisServerInfo(DetailPane):
         self.query_one(".server-sections", Static).update(body)
 
 
-def info_lines(detail: Any) -> list[str]:
+def info_lines(detail: object) -> list[str]:
     return [f"{name}:{value}" for name, value in _info(detail).items()]
 
 

@@ -1,0 +1,318 @@
+"""Provides the engine process: `python -m cachetop.engine --fd N` polls the fleet on its main
+thread's event loop and serves snapshots over the socket it was given.
+
+The front (TUI, --once/--batch) starts it, sends the targets (credentials included: the socket
+is private to the two processes) and reads snapshots; the engine never opens a terminal,
+ignores Ctrl-C (the front stops it), and exits when the front goes away: the parent-death
+signal, a parent that is already gone, or the socket closing, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from cachetop.detail import Detail, detail_to_wire
+from cachetop.engine.protocol import (
+    CODECS,
+    PROTOCOL,
+    FrameReader,
+    ProtocolError,
+    figures_to_wire,
+    frame,
+    series_to_wire,
+    target_from_wire,
+)
+from cachetop.fleet import TargetFigures
+from cachetop.malloc_tuning import limit_malloc_arenas
+from cachetop.metrics.top_caches import top_caches
+from cachetop.monitor import Monitor
+from collectors.netloop import PollLoop
+from collectors.poller import poll_all
+from collectors.registry import make_collectors
+
+log = logging.getLogger("cachetop.engine")
+
+FLUSH_S = 0.1  # snapshots leave at most this often; a slow reader gets the latest, not a queue
+HISTORY_EVERY_S = 1.0
+FD_RESERVE = 64  # descriptors kept for the channel, logs, name resolution
+
+
+def raise_nofile(targets: int) -> str | None:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit; a warning when the fleet needs more
+    descriptors than allowed (one socket per target, plus a few)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = targets + FD_RESERVE
+    if soft < wanted or soft < hard:
+        new = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+    if soft < wanted:
+        return (f"the fleet has {targets} targets but this process may open only {soft} "
+                f"descriptors (ulimit -n, hard limit {hard}): about {max(0, soft - FD_RESERVE)} "
+                "targets can be polled; raise the limit (ulimit -Hn, limits.conf)")
+    return None
+
+
+class Channel:
+    """The engine's end of the socket: commands in, snapshots out, never blocking the loop."""
+
+    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json") -> None:
+        self.sock = sock
+        self.loop = loop
+        self.codec = codec
+        sock.setblocking(False)
+        self._reader = FrameReader(codec)
+        self._out = bytearray()
+        self.closed = False
+        self.on_message: Any = None
+        loop.add_reader(sock.fileno(), self._on_events)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        if self.closed:
+            return
+        self._out += frame(message, self.codec)
+        self._write()
+
+    @property
+    def busy(self) -> bool:
+        """Output still waiting: the reader has not caught up (latest-wins: skip a flush)."""
+        return bool(self._out)
+
+    def _write(self) -> None:
+        try:
+            while self._out:
+                sent = self.sock.send(self._out, socket.MSG_NOSIGNAL)
+                del self._out[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._close()
+            return
+        self.loop.watch_writable(self.sock.fileno(), bool(self._out))
+
+    def _on_events(self, events: int) -> None:
+        if events & 0x004:  # EPOLLOUT
+            self._write()
+        if not events & (0x001 | 0x008 | 0x010):  # EPOLLIN, EPOLLERR, EPOLLHUP
+            return
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close()
+            return
+        try:
+            for message in self._reader.feed(data):
+                self.on_message(message)
+        except ProtocolError:
+            log.error("the front sent a corrupt frame; stopping")
+            self._close()
+
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.stop()  # the front is gone: so is the engine's reason to poll
+
+
+class Engine:
+    """A Monitor on the loop, publishing to one channel: deltas every FLUSH_S, history and
+    detail for the targets the front watches."""
+
+    def __init__(self, config: Mapping[str, Any], channel: Channel, loop: PollLoop) -> None:
+        self.channel, self.loop = channel, loop
+        self.targets = [target_from_wire(t) for t in config["targets"]]
+        self.interval_s = float(config["interval_s"])
+        self.collectors = make_collectors(self.targets)
+        self.monitor = Monitor(self.collectors, self.interval_s,
+                               history_s=float(config.get("history_s", 600.0)), loop=loop)
+        self._sent_version = 0
+        self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
+        self._history_at = 0.0
+        self._paused = False
+        limit = config.get("caches_limit")
+        self.caches_limit: int | None = int(limit) if limit is not None else None
+        channel.on_message = self.on_command
+
+    def hello(self, warning: str | None) -> None:
+        self.channel.send({"t": "hello", "v": PROTOCOL, "pid": os.getpid(),
+                           "interval_s": self.interval_s, "warning": warning})
+
+    def start(self) -> None:
+        self.monitor.start()
+        self._tick()
+
+    def on_command(self, message: Mapping[str, Any]) -> None:
+        kind = message.get("t")
+        if kind == "interval":
+            self.interval_s = float(message["s"])
+            self.monitor.set_interval(self.interval_s)
+        elif kind == "pause":
+            self._paused = bool(message["on"])
+            self.monitor.set_paused(self._paused)
+        elif kind == "poll_now":
+            self.monitor.poll_now()
+        elif kind == "watch":
+            name, on = str(message["name"]), bool(message["on"])
+            self.monitor.watch(name, on)
+            if on:
+                self._watched[name] = None
+                self._history_at = 0.0  # send its history at the next tick
+            else:
+                self._watched.pop(name, None)
+        elif kind == "stop":
+            self.loop.stop()
+
+    def _tick(self) -> None:
+        self.loop.call_later(FLUSH_S, self._tick)
+        if self.channel.busy:
+            return
+        version, changed = self.monitor.changes_since(self._sent_version)
+        if changed:
+            self._sent_version = version
+            self.channel.send({"t": "snap", "v": version, "at": time.time(),
+                               "iv": self.monitor.interval_s, "paused": self._paused,
+                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed]})
+        for name, sent in list(self._watched.items()):
+            figures = self.monitor.figures(name)
+            detail = figures.detail if figures is not None else None
+            if detail is not None and detail is not sent:
+                self._watched[name] = detail
+                self.channel.send({"t": "detail", "name": name, "d": detail_to_wire(detail)})
+        now = time.monotonic()
+        if self._watched and now - self._history_at >= HISTORY_EVERY_S:
+            self._history_at = now
+            for name in self._watched:
+                series = self.monitor.history.series(name)
+                self.channel.send({"t": "hist", "name": name, "at": time.time(),
+                                   "s": series_to_wire(series)})
+
+    def _cut(self, figures: TargetFigures) -> TargetFigures:
+        """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
+        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds)."""
+        limit = self.caches_limit
+        if limit is None or len(figures.caches) <= limit:
+            return figures
+        top = top_caches(figures.caches, limit)
+        rest = top.rest
+        if rest is None:
+            return figures
+        more = TargetFigures(
+            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
+            status="up", status_since=figures.status_since, updated_at=figures.updated_at,
+            interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
+            hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,
+            evictions_per_s=rest.evictions_per_s, expirations_per_s=rest.expirations_per_s,
+            memory_used_bytes=rest.memory_used_bytes, keys=rest.keys)
+        return replace(figures, caches=(*top.shown, more), last_good=None)
+
+    def stop(self) -> None:
+        self.monitor.stop()
+
+
+def run_once(engine: Engine) -> None:
+    """--once: every target polled twice, one interval apart, then one snapshot and `done`."""
+    started = time.monotonic()
+    for result in poll_all(engine.collectors, engine.interval_s):
+        engine.monitor.apply(result)
+    time.sleep(max(0.0, started + engine.interval_s - time.monotonic()))
+    for result in poll_all(engine.collectors, engine.interval_s):
+        engine.monitor.apply(result)
+    version, changed = engine.monitor.changes_since(0)
+    engine.channel.send({"t": "snap", "v": version, "at": time.time(),
+                         "iv": engine.interval_s, "paused": False,
+                         "ch": [[i, figures_to_wire(f)] for i, f in changed]})
+    engine.channel.send({"t": "done"})
+
+
+def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
+    reader = FrameReader(codec)
+    sock.settimeout(30.0)
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise SystemExit(0)  # the front went away before configuring us
+        for message in reader.feed(data):
+            if message.get("t") == "config":
+                return message
+            raise ProtocolError(f"expected config, got {message.get('t')!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cachetop-engine")
+    parser.add_argument("--fd", type=int, required=True, help="the channel socket's descriptor")
+    parser.add_argument("--parent", type=int, default=0, help="the front's pid")
+    parser.add_argument("--log", default=None, help="log file")
+    parser.add_argument("--codec", choices=CODECS, default="json",
+                        help="marshal only from a front that started this engine itself")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the front's to handle
+    from cachetop.demo.servers import die_with_parent
+
+    die_with_parent()
+    if args.parent and os.getppid() != args.parent:
+        return 0  # the front died before the parent-death signal was armed
+    limit_malloc_arenas()
+    logging.basicConfig(filename=args.log, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s engine: %(message)s")
+    sock = socket.socket(fileno=args.fd)
+    try:
+        config = _read_config(sock, args.codec)
+    except (ProtocolError, OSError) as exc:
+        log.error("no configuration from the front: %s", exc)
+        return 2
+    warning = raise_nofile(len(config["targets"]))
+    loop = PollLoop()
+    channel = Channel(sock, loop, args.codec)
+    engine = Engine(config, channel, loop)
+    engine.hello(warning)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    profile_to = os.environ.get("CACHETOP_ENGINE_PROFILE")  # bench/README.md: where CPU goes
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        if config.get("mode") == "once":
+            run_once(engine)
+            loop.run_until(lambda: not channel.busy or channel.closed)
+        else:
+            engine.start()
+            loop.run_forever()
+    finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+        engine.stop()
+        loop.close()
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

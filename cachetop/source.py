@@ -1,0 +1,60 @@
+"""Provides FleetSource: what a front (the TUI, --once/--batch) reads the fleet through.
+
+Implementations: EngineClient (cachetop.engine.client: the engine in its own process, the
+production source), Monitor (in-process, for tests and benches) and ScriptedMonitor (fixed
+figures for pictures). Screens get a FleetSource and a target's name, never a collector or a
+monitor's internals (engine.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from cachetop.fleet import FleetFigures, FleetSnapshot
+from collectors.base import Target
+
+
+class FleetSource(Protocol):
+    @property
+    def version(self) -> int:
+        """Grows whenever the figures change: a reader redraws only on a new version."""
+        ...
+
+    @property
+    def interval_s(self) -> float: ...
+
+    def snapshot(self) -> FleetSnapshot:
+        """The latest figures of every target, immutable; watched targets carry their detail."""
+        ...
+
+    def series(self, name: str, last_s: float | None = None) -> Mapping[str, Sequence[float]]:
+        """A watched target's chart series (times in seconds relative to now, negative)."""
+        ...
+
+    def watch(self, name: str, on: bool = True) -> None:
+        """A screen shows target `name`: fetch its drill-down detail and history (or stop)."""
+        ...
+
+    def target(self, name: str) -> Target | None:
+        """The configured target of that name (address, kind), for the screens."""
+        ...
+
+    def fleet_history(self) -> Sequence[FleetFigures]:
+        """Fleet totals to seed the header's sparklines with (empty: the header records its
+        own from the snapshots it sees)."""
+        ...
+
+    def notice(self) -> str | None:
+        """Trouble with the source itself (the engine died and was restarted), for the screen."""
+        ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def set_interval(self, interval_s: float) -> None: ...
+
+    def set_paused(self, paused: bool) -> None: ...
+
+    def poll_now(self) -> None: ...

@@ -1,0 +1,115 @@
+"""Provides the framings the poll loop cuts replies with: RESP (hiredis's C reader), memcached's
+text lines, and one bounded line. Each caps the bytes one reply may take: a reply from a port
+that is not what the URL said must not grow without bound in memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hiredis
+
+from collectors.base import CollectError
+from collectors.memcached_wire import ERROR_PREFIXES, MAX_REPLY_BYTES, ReplyError
+from collectors.wire import INCOMPLETE
+
+MAX_RESP_REPLY_BYTES = 64 * 1024 * 1024
+
+
+class RespError(Exception):
+    """An error reply (`-ERR ...`, `-NOAUTH ...`): the server's words, first line only."""
+
+
+class RespProtocolError(Exception):
+    """Bytes that are not RESP (a memcached or HTTP port behind a redis:// URL)."""
+
+
+def pack_command(*args: str | bytes | int) -> bytes:
+    """A command as a RESP array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class RespFraming:
+    """One RESP reply per request, parsed by hiredis; an error reply is raised as RespError.
+
+    One instance per connection: hiredis keeps a partial reply between reads.
+    """
+
+    __slots__ = ("_reader", "_fed")
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader(protocolError=RespProtocolError, replyError=RespError)
+        self._fed = 0
+
+    def feed(self, data: bytes) -> Any:
+        self._fed += len(data)
+        if self._fed > MAX_RESP_REPLY_BYTES:
+            raise CollectError("too-large", f"reply over {MAX_RESP_REPLY_BYTES >> 20} MiB")
+        self._reader.feed(data)
+        reply = self._reader.gets()
+        if reply is False:
+            return INCOMPLETE
+        self._fed = 0
+        if isinstance(reply, RespError):
+            raise reply
+        return reply
+
+    def eof(self) -> Any:
+        raise ConnectionError("connection closed by the server")
+
+
+class MemcachedFraming:
+    """A memcached text reply ending with `end` (b"END\\r\\n" for stats, b"\\r\\n" for one
+    line), or the one error line that replaces it (an auth-required server answers
+    `CLIENT_ERROR unauthenticated` instead of stats)."""
+
+    __slots__ = ("end", "_buf")
+
+    def __init__(self, end: bytes) -> None:
+        self.end = end
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> Any:
+        buf = self._buf
+        buf += data
+        if buf.startswith(ERROR_PREFIXES) and b"\r\n" in buf:
+            line = bytes(buf[: buf.index(b"\r\n")])
+            buf.clear()
+            raise ReplyError(line)
+        if buf.endswith(self.end):
+            reply = bytes(buf)
+            buf.clear()
+            return reply
+        if len(buf) > MAX_REPLY_BYTES:
+            buf.clear()
+            raise CollectError("too-large", f"reply over {MAX_REPLY_BYTES // 1024 // 1024} MiB")
+        return INCOMPLETE
+
+    def eof(self) -> Any:
+        raise ConnectionError("connection closed by the server")
+
+
+class LineFraming:
+    """One line ending in `\\n`, at most `max_bytes` (a probe of what a port speaks)."""
+
+    __slots__ = ("max_bytes", "_buf")
+
+    def __init__(self, max_bytes: int = 512) -> None:
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> Any:
+        self._buf += data
+        if b"\n" in self._buf or len(self._buf) >= self.max_bytes:
+            line = bytes(self._buf[: self.max_bytes])
+            self._buf.clear()
+            return line
+        return INCOMPLETE
+
+    def eof(self) -> Any:
+        line = bytes(self._buf)
+        self._buf.clear()
+        return line
