@@ -35,6 +35,12 @@ class LoopCollector:
         self.detail_wanted = wanted
         if wanted:
             self._next_detail_at = 0.0
+            self._detail_fetched = False
+
+    def defer_first_detail(self, at: float) -> None:
+        """Fetch the one-time startup detail no earlier than `at` (monotonic; inf: never unless
+        wanted). INFO all costs the server and the engine far more than a poll."""
+        self._next_detail_at = at
 
     def detail_due(self, now: float) -> bool:
         if now < self._next_detail_at or (self._detail_fetched and not self.detail_wanted):

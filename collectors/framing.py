@@ -23,6 +23,17 @@ class RespProtocolError(Exception):
     """Bytes that are not RESP (a memcached or HTTP port behind a redis:// URL)."""
 
 
+def foreign_protocol(first: bytes) -> str | None:
+    """What a reply's first bytes say the server is, when it is not what the URL said."""
+    if first.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"VERSION ", b"STAT ")):
+        return "memcached"
+    if first.startswith(b"HTTP/"):
+        return "an HTTP server"
+    if first.startswith((b"-ERR", b"-NOAUTH", b"-WRONGPASS", b"+PONG", b"$", b"*")):
+        return "Redis"
+    return None
+
+
 def pack_command(*args: str | bytes | int) -> bytes:
     """A command as a RESP array of bulk strings."""
     parts = [b"*%d\r\n" % len(args)]
@@ -38,18 +49,29 @@ class RespFraming:
     One instance per connection: hiredis keeps a partial reply between reads.
     """
 
-    __slots__ = ("_reader", "_fed")
+    __slots__ = ("_reader", "_fed", "_first")
 
     def __init__(self) -> None:
         self._reader = hiredis.Reader(protocolError=RespProtocolError, replyError=RespError)
         self._fed = 0
+        self._first = b""
 
     def feed(self, data: bytes) -> Any:
+        if not self._fed:
+            self._first = data[:16]
         self._fed += len(data)
         if self._fed > MAX_RESP_REPLY_BYTES:
             raise CollectError("too-large", f"reply over {MAX_RESP_REPLY_BYTES >> 20} MiB")
         self._reader.feed(data)
-        reply = self._reader.gets()
+        try:
+            reply = self._reader.gets()
+        except RespProtocolError:
+            other = foreign_protocol(self._first)
+            if other is not None and other != "Redis":
+                scheme = "memcached://" if other == "memcached" else "http(s)://"
+                raise CollectError("bad-data", f"this looks like {other}, not Redis "
+                                               f"(its answer was not RESP; use {scheme})") from None
+            raise
         if reply is False:
             return INCOMPLETE
         self._fed = 0
@@ -75,6 +97,13 @@ class MemcachedFraming:
     def feed(self, data: bytes) -> Any:
         buf = self._buf
         buf += data
+        if buf[:1] in (b"-", b"+", b"H") and b"\r\n" in buf:
+            other = foreign_protocol(bytes(buf[:16]))
+            if other is not None and other != "memcached":
+                buf.clear()
+                scheme = "redis://" if other == "Redis" else "http(s)://"
+                raise CollectError("bad-data", f"this looks like {other}, not memcached (use "
+                                               f"{scheme})")
         if buf.startswith(ERROR_PREFIXES) and b"\r\n" in buf:
             line = bytes(buf[: buf.index(b"\r\n")])
             buf.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -224,6 +225,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
     message = lines[0][:200] if lines else type(exc).__name__
     if isinstance(exc, TimeoutError):
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
+    if isinstance(exc, socket.gaierror):
+        return CollectError("down", f"name resolution failed: {exc.strerror or exc}"[:200])
     if isinstance(exc, ConnectionRefusedError):
         return CollectError("down", "connection refused")
     if isinstance(exc, memcached_wire.ReplyError):

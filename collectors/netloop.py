@@ -183,8 +183,17 @@ class PollLoop:
         return job
 
     def _expire(self, job: Job) -> None:
-        if not job.done:
-            self._advance(job, None, timeout_error(job.budget_s, job.conn))
+        if job.done:
+            return
+        conn = job.conn
+        if conn is not None and conn.phase == "open" and conn.framing is not None:
+            # The loop may have been busy past this deadline (a burst of work, more ready
+            # sockets than one wait returns): a reply already in the socket is read first, and
+            # a poll it completes is not a timeout.
+            self._on_event(conn, _IN)
+            if job.done:
+                return
+        self._advance(job, None, timeout_error(job.budget_s, job.conn))
 
     def _advance(self, job: Job, value: Any, error: BaseException | None) -> None:
         """Resume the script with a reply (or throw an error into it) until it waits again."""

@@ -8,6 +8,7 @@ defaults did; reliability.md, takeaways 1 and 3).
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -31,6 +32,7 @@ from collectors.sample import (
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
+    OWN_OPS,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -117,8 +119,10 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
     if (tls := tls_error(exc, timeout_s)) is not None:
         return tls
     message = _first_line(exc)
-    if message.startswith(("WRONGPASS", "NOAUTH", "invalid username-password",
-                           "Invalid Username")):
+    if message.startswith("NOAUTH"):
+        return CollectError("auth-failed", "the server wants a password (NOAUTH): give one "
+                                           "with password_env, password_file or the URL")
+    if message.startswith(("WRONGPASS", "invalid username-password", "Invalid Username")):
         return CollectError("auth-failed", message)
     if isinstance(exc, TimeoutError):
         return CollectError("timeout", f"timeout after {timeout_s:g}s")
@@ -130,6 +134,8 @@ def classify(exc: BaseException, timeout_s: float) -> CollectError:
         return CollectError("auth-failed", f"not permitted: {message}")
     if isinstance(exc, RespProtocolError):
         return CollectError("bad-data", f"not a Redis reply: {message}")
+    if isinstance(exc, socket.gaierror):
+        return CollectError("down", f"name resolution failed: {exc.strerror or exc}"[:200])
     if isinstance(exc, ConnectionRefusedError):
         return CollectError("down", "connection refused")
     if isinstance(exc, OSError):
@@ -268,6 +274,10 @@ class RedisInfoCollector(LoopCollector):
         taken_at = reply.arrived_monotonic
         counters, gauges, info = info_parts(reply.value)
         ops = counters.get(OPS)
+        # Every command this collector sent before this INFO ran before it, and the server
+        # counts them in total_commands_processed: the engine subtracts them, so an idle
+        # server reads 0 ops/s, not cachetop's own INFO and PINGs.
+        counters[OWN_OPS] = float(self._sent_at_info)
         histograms = {}
         if pipelined:
             histogram = yield from self._read_histogram(b"", ops)

@@ -13,6 +13,7 @@ from typing import Any
 
 # Counters: only ever increase, until a restart or a stats reset.
 OPS = "ops"
+OWN_OPS = "own_ops"  # commands cachetop itself sent, counted in OPS by the server (subtracted)
 HITS = "hits"
 MISSES = "misses"
 EVICTIONS = "evictions"

@@ -188,6 +188,16 @@ class Conn:
         if self._tls is not None:
             self._tls.write(data)
             self._flush_tls()
+        elif not self.out:
+            # The common case, a small request on an idle socket: one send, no buffer copy.
+            assert self.sock is not None
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent < len(data):
+                self.out += data[sent:]
+            return
         else:
             self.out += data
         self.write_pending()

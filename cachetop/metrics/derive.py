@@ -30,6 +30,7 @@ from collectors.sample import (
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
+    OWN_OPS,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -53,6 +54,13 @@ def _server_latency_from(prev: Sample, cur: Sample) -> Latency | None:
         return None
     p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
     return Latency(p50, p95, p99, "interval")
+
+
+def foreign_rate(total: float | None, own: float | None) -> float | None:
+    """The rate of what other clients did: the server's count less cachetop's own commands."""
+    if total is None or own is None:
+        return total
+    return max(0.0, total - own)
 
 
 def _total(values: list[float | None]) -> float | None:
@@ -169,7 +177,8 @@ class TargetTracker:
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
             interval_s=dt if prev is not None else None,
-            ops_per_s=rate(OPS), hit_ratio=window_hit_ratio(d_hits, d_misses),
+            ops_per_s=foreign_rate(rate(OPS), rate(OWN_OPS)),
+            hit_ratio=window_hit_ratio(d_hits, d_misses),
             lifetime_hit_ratio=lifetime_hit_ratio(c.get(HITS), c.get(MISSES)),
             hits_delta=d_hits, misses_delta=d_misses,
             evictions_per_s=rate(EVICTIONS), expirations_per_s=rate(EXPIRATIONS),

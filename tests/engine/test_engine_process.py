@@ -175,3 +175,18 @@ def test_a_fleet_larger_than_the_descriptor_limit_is_said(redis_server: RedisSer
     assert len(warning) == 1
     assert "the fleet has 300 targets but this process may open only 200" in warning[0]
     assert "raise the limit" in warning[0]
+
+
+def test_a_target_named_by_host_name_is_resolved_and_polled(redis_server: RedisServer) -> None:
+    """Names go through the engine's one resolver thread (getaddrinfo blocks), never the loop."""
+    import dataclasses
+
+    target = dataclasses.replace(redis_target(redis_server.port, "by-name"), host="localhost",
+                                 address=f"localhost:{redis_server.port}")
+    engine = EngineClient([target], 0.3)
+    engine.start()
+    try:
+        wait_until(lambda: statuses(engine) == {"by-name": "up"})
+        assert psutil.Process(engine.pid).num_threads() <= 4
+    finally:
+        engine.stop()

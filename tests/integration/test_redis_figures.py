@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -35,7 +36,18 @@ def test_interval_hit_ratio_is_exact_and_ignores_lifetime(redis_server: RedisSer
     assert figures.lifetime_hit_ratio == pytest.approx(800 / 1500)
     assert figures.keys == 100
     assert figures.ops_per_s is not None
-    assert figures.ops_per_s * figures.interval_s >= 1000  # 1,000 GETs plus cachetop's own
+    # Exactly the 1,000 GETs: cachetop's own INFO, PINGs and LATENCY are subtracted.
+    assert figures.ops_per_s * figures.interval_s == pytest.approx(1000)
+
+
+def test_an_idle_server_reads_zero_ops_not_cachetops_own_polls(redis_server: RedisServer) -> None:
+    target = dataclasses.replace(redis_target(redis_server.port), detail_every_s=0.0)
+    polls = TwoPolls(target)  # detail (INFO all, SLOWLOG) on every poll: more own commands
+    figures = [polls.around(lambda: time.sleep(0.05)) for _ in range(3)]
+    polls.close()
+    server_side = int(redis_server.client().info("stats")["total_commands_processed"])
+    assert server_side > 20  # the server did count cachetop's commands...
+    assert [f.ops_per_s for f in figures] == [0.0, 0.0, 0.0]  # ...and none is shown as load
 
 
 def test_no_lookups_give_no_ratio_not_zero(redis_server: RedisServer) -> None:
