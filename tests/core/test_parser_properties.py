@@ -47,8 +47,8 @@ from tests.collectors.test_prom_endpoint import (
 )
 from tests.servers import MemcachedServer, RedisServer
 
-PROPS = settings(max_examples=200, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
+# Examples, deadline and seed come from the profile loaded in tests/conftest.py.
+PROPS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow])
 HOSTILE_VALUES = (
     b"", b"=1.0", b"-", b"1.2.3", b"nan", b"NaN", b"inf", b"-inf", b"1e999", b"-1e999",

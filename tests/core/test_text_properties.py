@@ -17,7 +17,8 @@ from cachetop.text_safety import plain
 from collectors.base import Target, TlsOptions
 from tests.leak_oracle import forms, leaked, literals
 
-PROPS = settings(max_examples=200, deadline=None)
+# Examples, deadline and seed come from the profile loaded in tests/conftest.py.
+PROPS = settings()
 # What a terminal may act on: C0, DEL, C1, bidi controls, zero-width and other format
 # characters, line/paragraph separators, surrogates and private use.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
