@@ -81,8 +81,8 @@ class ArgumentParser(argparse.ArgumentParser):
                 for option in action.option_strings}
 
     def _masked_words(self, typed: list[str]) -> dict[str, str]:
-        """Typed text -> shown text, for every word and every tail of an option word (argparse
-        quotes the value of `--opt=value` and what follows a short option, `-xvalue`)."""
+        """Typed text -> shown text, for every word and every part of an option word that
+        argparse quotes on its own (see _quoted_tails)."""
         secret_options = self._secret_options()
         shown: dict[str, str] = {}
 
@@ -98,17 +98,29 @@ class ArgumentParser(argparse.ArgumentParser):
                 continue
             start = _secret_value_start(word, secret_options)
             if start is not None:
-                add(word, word[:start] + MASK if start < len(word) else word)
-                for i in range(start, len(word)):
-                    add(word[i:], MASK)
+                if start < len(word):
+                    add(word, word[:start] + MASK)
+                    add(word[start:], MASK)
                 value_is_secret = start == len(word)
                 continue
-            add(word, _masked_word(word))
-            if word.startswith("-"):
-                for i in range(1, len(word)):
-                    add(word[i:], _masked_word(word[i:]))
+            masked = _masked_word(word)
+            add(word, masked)
+            if masked != word:  # a word with nothing to mask has no part to mask either
+                for tail in _quoted_tails(word):
+                    add(tail, redact_url(tail))
             value_is_secret = False
         return shown
+
+
+def _quoted_tails(word: str) -> list[str]:
+    """The parts of an option word that argparse may quote on their own: the value of
+    `--opt=value`, and what follows a short option (`-xvalue`, `-xyvalue`)."""
+    if not word.startswith("-"):
+        return []
+    tails = [word.partition("=")[2]] if "=" in word else []
+    if not word.startswith("--"):
+        tails += [word[k:] for k in range(2, len(word))]
+    return tails
 
 
 def _secret_value_start(word: str, secret_options: set[str]) -> int | None:
