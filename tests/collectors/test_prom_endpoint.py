@@ -40,6 +40,7 @@ from collectors.sample import (
 )
 from collectors.secret import Secret
 from tests.servers import MemcachedServer, free_port
+from tests.wait import SLACK_S
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -540,7 +541,7 @@ def test_dripping_server_aborts_at_the_total_deadline(server: RouteServer, chunk
     elapsed = time.monotonic() - started
 
     assert (error.status, error.message) == ("timeout", "timeout after 1s")
-    assert 0.9 <= elapsed < 1.3
+    assert 0.9 <= elapsed < 1.0 + SLACK_S  # never early; late only by what a loaded machine adds
 
 
 def test_silent_server_times_out(server: RouteServer) -> None:
@@ -549,7 +550,7 @@ def test_silent_server_times_out(server: RouteServer) -> None:
     error = collect_error(metrics_target(server.url("/metrics"), timeout_s=0.5))
 
     assert error.status == "timeout"
-    assert time.monotonic() - started < 0.8
+    assert time.monotonic() - started < 0.5 + SLACK_S
 
 
 def _gzip_of(decoded_bytes: int) -> bytes:
