@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.ci import on_ci
+from tests.ci import missing, on_ci
 
 ROOT = Path(__file__).parents[1]
 
@@ -48,3 +48,12 @@ def test_conftest_loads_the_ci_profile_under_ci(ci: str, profile: str) -> None:
     expected = settings.get_profile(profile)
     assert out.stdout.split() == [str(expected.derandomize), str(expected.database is None)]
     assert out.stdout.split() == (["True", "True"] if profile == "ci" else ["False", "False"])
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception),
+                                             ("false", pytest.skip.Exception)])
+def test_a_missing_prerequisite_fails_under_ci_and_skips_elsewhere(
+        monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]) -> None:
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="redis-server not found"):
+        missing("redis-server not found")
