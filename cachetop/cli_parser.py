@@ -23,6 +23,7 @@ from cachetop.target_url import redact_url
 SECRET_OPTION_RE = re.compile(
     r"-.*(pass|pwd|secret|token|auth|credential|api-?key|api_key)", re.IGNORECASE)
 MASK = "***"
+UNQUOTED_MIN = 3
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -67,7 +68,9 @@ class ArgumentParser(argparse.ArgumentParser):
         for typed, shown in self._shown.items():
             if typed != shown:
                 swaps.setdefault(repr(typed), repr(shown))
-                if shown != MASK:  # a bare secret value is replaced only where quoted
+                # Unquoted, only what cannot be mistaken for the message's own text: not a
+                # bare secret value, not a word as short as `:` (argparse quotes those).
+                if shown != MASK and len(typed) >= UNQUOTED_MIN:
                     swaps.setdefault(typed, shown)
         if not swaps:
             return text
