@@ -59,8 +59,8 @@ class _Parser(ArgumentParser):
     """One-line usage errors (`cachetop flush: --rate: ...`), exit 2, masked like every
     cachetop parser's."""
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {self.mask(message)} (see --help)\n")
+    def fail(self, masked: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {masked} (see --help)\n")
 
 
 def _positive(what: str) -> Callable[[str], float]:

@@ -48,14 +48,16 @@ class ArgumentParser(argparse.ArgumentParser):
     ) -> argparse.Namespace:
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # built here, word by word: a secret value alone is masked by position
-            self._fail("unrecognized arguments: "
+            self.fail("unrecognized arguments: "
                        + " ".join(self._shown.get(word, word) for word in extras))
         return parsed
 
     def error(self, message: str) -> NoReturn:
-        self._fail(self.mask(message))
+        self.fail(self.mask(message))
 
-    def _fail(self, masked: str) -> NoReturn:
+    def fail(self, masked: str) -> NoReturn:
+        """Print an error already masked, and exit 2. A subclass may change the format, never
+        what reaches it (error() and parse_args() mask first)."""
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {masked}\n")
 
