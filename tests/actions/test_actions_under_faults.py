@@ -213,7 +213,9 @@ def test_memcached_flush_stops_when_the_server_restarts_mid_run(
     keys = [b"f:%d" % i for i in range(KEYS // 4)]
     _memcached_keys(mc_server, keys)
     plan = plan_flush(target_of(mc_server), b"f:*")
-    assert plan.count == len(keys)
+    # The preview's walk can miss items the LRU maintainer is moving (test_memcached.py):
+    # the count is not this test's subject.
+    assert 0 < plan.count <= len(keys)
     lost_before_restart: list[int] = []
     written_after = [b"f:new:%d" % i for i in range(50)]
 
@@ -235,7 +237,7 @@ def test_memcached_flush_is_refused_when_the_server_restarted_after_the_preview(
         mc_server: MemcachedServer) -> None:
     _memcached_keys(mc_server, [b"f:%d" % i for i in range(100)])
     plan = plan_flush(target_of(mc_server), b"f:*")
-    assert plan.count == 100
+    assert 0 < plan.count <= 100  # a walk may miss an item being moved
     restart_at_once(mc_server)
     written_after = [b"f:new:%d" % i for i in range(50)]
     _memcached_keys(mc_server, written_after)
