@@ -15,6 +15,7 @@ the fixed text holds it too, and the message still says what was wrong.
 from __future__ import annotations
 
 import io
+import signal
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,9 +176,16 @@ def command_lines(draw: st.DrawFn) -> Line:
 
 
 def run(argv: list[str]) -> tuple[int | str | None, str, str]:
+    """cli.main() in this process, its output captured. main() restores SIGPIPE's default
+    (right for a command, `cachetop --batch | head`); put back pytest's, which ignores it:
+    else a later test's write to a reset socket kills the whole test run (exit 141)."""
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exit_:
-        cli.main(argv)
+    sigpipe = signal.getsignal(signal.SIGPIPE)
+    try:
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+    finally:
+        signal.signal(signal.SIGPIPE, sigpipe)
     return exit_.value.code, out.getvalue(), err.getvalue()
 
 
@@ -261,3 +269,8 @@ def test_every_parser_in_cachetop_is_the_masking_one() -> None:
     plain = [str(path.relative_to(package)) for path in package.rglob("*.py")
              if "argparse.ArgumentParser(" in path.read_text() and path.name != "cli_parser.py"]
     assert plain == []
+
+
+def test_running_main_here_leaves_sigpipe_ignored() -> None:
+    run(["frobnicate"])
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
