@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint bench screenshots
+.PHONY: setup run test fuzz shuffle lint bench screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,19 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The property tests with a random seed and ten times the examples (the "fuzz" Hypothesis
+# profile); `make fuzz SEED=N` repeats a run. `make test` and CI stay derandomized.
+fuzz: setup
+	@seed="$(SEED)"; [ -n "$$seed" ] || seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+	echo "make fuzz: Hypothesis seed $$seed (make fuzz SEED=$$seed repeats this run)"; \
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -m hypothesis --hypothesis-seed=$$seed
+
+# The whole suite in a random order (pytest-randomly); `make shuffle SEED=N` repeats an order.
+shuffle: setup
+	@seed="$(SEED)"; [ -n "$$seed" ] || seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+	echo "make shuffle: order seed $$seed (make shuffle SEED=$$seed repeats this order)"; \
+	$(PY) -m pytest -q -p randomly --randomly-seed=$$seed
 
 lint: setup
 	$(VENV)/bin/ruff check cachetop collectors tests bench

@@ -45,6 +45,7 @@ from cachetop.actions.describe import (
     progress_line,
     result_document,
 )
+from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
@@ -54,11 +55,12 @@ from collectors.base import Target
 EXIT = {"done": 0, "partial": 1, "failed": 1, "refused": 2, "cancelled": 130}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (`cachetop flush: --rate: ...`), exit 2."""
+class _Parser(ArgumentParser):
+    """One-line usage errors (`cachetop flush: --rate: ...`), exit 2, masked like every
+    cachetop parser's."""
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+    def fail(self, masked: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {masked} (see --help)\n")
 
 
 def _positive(what: str) -> Callable[[str], float]:
@@ -74,7 +76,7 @@ def _positive(what: str) -> Callable[[str], float]:
     return parse
 
 
-def _parser(command: str) -> argparse.ArgumentParser:
+def _parser(command: str) -> _Parser:
     p = _Parser(prog=f"cachetop {command}", description=_HELP[command])
     p.add_argument("target", metavar="TARGET", help="a URL (redis://host:port/db, "
                    "memcached://host:port) or the name of a target in the config file")
@@ -106,7 +108,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
                        "target")
         p.add_argument("--read-only", action="store_true", help="refuse every write")
     p.add_argument("--db", type=int, help="Redis db (default: the target's)")
-    p.add_argument("--config", metavar="FILE", help="TOML config file")
+    p.add_argument("--config", type=config_file, metavar="FILE", help="TOML config file")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     return p
 
@@ -319,7 +321,8 @@ def _tags(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str]) -> int:
     command, rest = argv[0], list(argv[1:])
-    args = _parser(command).parse_args(rest)
+    parser = _parser(command)
+    args = parser.parse_args(rest)
     try:
         return _tags(args) if command == "tags" else _act(command, args)
     except ActionArgumentError as exc:
@@ -328,8 +331,8 @@ def main(argv: Sequence[str]) -> int:
     except _CliError as exc:
         print(f"cachetop {command}: {exc}", file=sys.stderr)
         return exc.code
-    except ConfigError as exc:
-        print(f"cachetop {command}: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # may repeat a typed target name or --config path: masked
+        print(f"cachetop {command}: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
     except ActionError as exc:
         print(f"cachetop {command}: {exc}", file=sys.stderr)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
 
 from cachetop import __version__
+from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import (
     Config,
     load_config,
@@ -31,10 +34,13 @@ log = logging.getLogger("cachetop")
 
 # Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
+COMMANDS = ("demo", *sorted(ACTION_COMMANDS))
+# A first word like this is meant as a command: a target is always a URL (scheme://...).
+_COMMAND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog="cachetop",
         description="Live figures of every Redis, Memcached and application cache in a fleet.",
         epilog="Targets: redis://[user:pass@]host:port[/db], rediss://..., unix:///path.sock, "
@@ -42,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                "config file, cachetop watches what runs on this machine.",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")
-    p.add_argument("--config", metavar="FILE", help="TOML config file")
+    p.add_argument("--config", type=config_file, metavar="FILE", help="TOML config file")
     p.add_argument("--interval", type=float, metavar="S", help="seconds between polls")
     p.add_argument("--timeout", type=float, metavar="S", help="per-target poll timeout")
     mode = p.add_mutually_exclusive_group()
@@ -179,7 +185,7 @@ def run_demo(argv: Sequence[str]) -> int:
     from cachetop.demo.fleet import DemoFleet, run_headless
     from cachetop.demo.servers import MissingBinaryError
 
-    p = argparse.ArgumentParser(prog="cachetop demo",
+    p = ArgumentParser(prog="cachetop demo",
                                 description="Start a local demo fleet with a demo application "
                                             "and watch it; q quits and stops everything.")
     p.add_argument("--no-tui", action="store_true",
@@ -221,6 +227,14 @@ def run_demo(argv: Sequence[str]) -> int:
         fleet.stop()
 
 
+def unknown_command(word: str) -> str:
+    """The error for a first word that is no command (and, being no URL, no target either)."""
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"{word!r} is not a command{hint}: the commands are {', '.join(COMMANDS)}; "
+            "targets are URLs such as redis://127.0.0.1:6379")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
@@ -232,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return actions_main(argv)
     parser = build_parser()
+    if argv and _COMMAND_WORD.fullmatch(argv[0]):
+        parser.error(unknown_command(argv[0]))  # before parsing: the rest belongs to it
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
@@ -241,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load(args)
     except ConfigError as exc:
-        print(f"cachetop: {exc}", file=sys.stderr)
+        print(f"cachetop: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
     if args.once:
         return run_once(config, args.json, args.log)

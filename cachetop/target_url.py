@@ -42,6 +42,7 @@ _REDISS_PARAMS = frozenset({"db", "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile
 _CERT_REQS_VERIFY = {"none": False, "optional": True, "required": True}  # client side: same
 _PERCENT_ENCODED = {"@": "%40", "/": "%2F", "?": "%3F", "#": "%23", ":": "%3A", "%": "%25"}
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_LEADING_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _HOST_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _DB_RE = re.compile(r"[0-9]{1,5}")
@@ -90,34 +91,42 @@ def redact_url(url: str) -> str:
     """The URL with its password and query values replaced by `***`, for messages: any name
     may carry a token; only the Redis URL's own options (db, ssl_*) are shown.
 
-    Works on malformed URLs too: everything up to the last '@' is treated as userinfo, and a
+    Works on malformed URLs too. The userinfo is found before anything else is decided: all up
+    to the last '@' is userinfo, after a leading `scheme://` if there is one, so a password
+    that holds `://` (`admin:s3cr3t://x@host`) is never taken for a scheme. Without an '@', a
     port that is not a port (a password when the host is missing) is hidden.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    shown = ""
-    at = rest.rfind("@")
+    at = url.rfind("@")
     if at >= 0:
-        user, colon, _ = rest[:at].partition(":")
-        shown = f"{user}:***@" if colon else "***@"
-        rest = rest[at + 1 :]
+        head, rest = url[:at], url[at + 1 :]
+        match = _LEADING_SCHEME_RE.match(head)
+        prefix = match.group(0) if match else ""
+        user, colon, _ = head[len(prefix) :].partition(":")
+        shown = f"{prefix}{user}:***@" if colon else f"{prefix}***@"
     else:
-        rest = _hide_bad_port(rest)
-    public = frozenset() if scheme.lower() in ("http", "https") else _REDISS_PARAMS
-    shown_url = f"{scheme}{sep}{shown}{_redact_query(rest, public)}"
+        match = _LEADING_SCHEME_RE.match(url)
+        prefix = shown = match.group(0) if match else ""
+        rest = _hide_bad_port(url[len(prefix) :])
+    scheme = prefix.removesuffix("://").lower()
+    public = frozenset() if scheme in ("http", "https") else _REDISS_PARAMS
+    shown_url = f"{shown}{_redact_query(rest, public)}"
     # Escape control characters so that an error stays one line on a terminal.
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown_url)
 
 
 def _hide_bad_port(rest: str) -> str:
-    """Hide what follows the host's ':' unless it is a port: `admin:hunter2` lacks a host."""
+    """Hide what follows the host's ':' unless it is a port: `admin:hunter2` lacks a host.
+
+    The host ends at its first ':' (after the brackets of an IPv6 address), so that all of a
+    password holding ':' is hidden.
+    """
     end = _authority_end(rest)
     authority, tail = rest[:end], rest[end:]
-    host, colon, port = authority.rpartition(":")
-    if not colon or "]" in port or _valid_port(port):
+    bracket = authority.find("]") + 1 if authority.startswith("[") else 0
+    host, colon, port = authority[bracket:].partition(":")
+    if not colon or _valid_port(port):
         return rest
-    return f"{host}:***{tail}"
+    return f"{authority[:bracket]}{host}:***{tail}"
 
 
 def _redact_query(rest: str, public: frozenset[str] = frozenset()) -> str:

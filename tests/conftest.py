@@ -1,13 +1,30 @@
-"""Shared fixtures: real redis-server and memcached processes, started and stopped per test."""
+"""Shared fixtures: real redis-server and memcached processes, started and stopped per test;
+and the Hypothesis profiles every property test runs under."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
+from tests.ci import on_ci
 from tests.servers import MemcachedServer, RedisServer
+
+# "ci": the same examples on every run (derandomized, no example database), so CI cannot flake
+# on a seed. "dev": fresh random examples each run, failures replayed from .hypothesis/.
+# "fuzz" (`make fuzz`): random seeds and ten times the examples, to find what "ci" never tries.
+# HYPOTHESIS_PROFILE picks one by name; otherwise CI=true|1 loads "ci".
+# Each starts from Hypothesis's "default" profile, not from whatever was loaded at import:
+# Hypothesis loads its own "ci" profile when a CI variable is set at all, CI=false included.
+_BASE = settings.get_profile("default")
+settings.register_profile("ci", _BASE, max_examples=200, deadline=None, derandomize=True,
+                          database=None, print_blob=True)
+settings.register_profile("dev", _BASE, max_examples=200, deadline=None)
+settings.register_profile("fuzz", _BASE, max_examples=2000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if on_ci() else "dev"))
 
 
 @pytest.fixture(autouse=True)

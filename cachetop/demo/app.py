@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
+from cachetop.cli_parser import ArgumentParser
 from cachetop.demo.app_metrics import AppMetrics
 from cachetop.demo.database import SimulatedDatabase, WriteBehind
 from cachetop.demo.phases import PHASES, Schedule
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="cachetop-demo-app")
+    p = ArgumentParser(prog="cachetop-demo-app")
     p.add_argument("--metrics-port", type=int, required=True)
     for name in ("sessions", "replica", "catalog", "pages", "fragments"):
         p.add_argument(f"--{name}", required=True, metavar="URL")

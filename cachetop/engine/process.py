@@ -9,7 +9,6 @@ signal, a parent that is already gone, or the socket closing, whichever comes fi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -22,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from cachetop.cli_parser import ArgumentParser
 from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
     CODECS,
@@ -254,7 +254,7 @@ def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cachetop-engine")
+    parser = ArgumentParser(prog="cachetop-engine")
     parser.add_argument("--fd", type=int, required=True, help="the channel socket's descriptor")
     parser.add_argument("--parent", type=int, default=0, help="the front's pid")
     parser.add_argument("--log", default=None, help="log file")

@@ -39,6 +39,16 @@ def matching(client: Any, pattern: bytes) -> set[bytes]:
     return set(client.scan_iter(match=pattern, count=1000))
 
 
+def restart_at_once(server: Any) -> None:
+    """SIGKILL a server and start it again on the same port: a new instance (new pid), as
+    after a crash and a supervisor's restart."""
+    if server.proc is not None:
+        server.proc.kill()
+        server.proc.wait(5)
+        server.proc = None
+    server.start()
+
+
 def kill(server: Any) -> None:
     """Stop a memcached at once (SIGKILL): it keeps nothing worth a clean shutdown, and a
     SIGTERMed one that has served a connection takes a second to exit."""

@@ -1,7 +1,8 @@
-"""Pattern flush and tag invalidation when the connection dies or the master is demoted mid-run
-(reliability.md section 2 rows 7 and 20): the result is partial, and its `deleted` is what the
-server really lost, counted with a direct client. Cancels are covered in test_redis_flush.py
-and test_tags.py, a writable replica refused up front in test_safety.py."""
+"""Pattern flush, tag invalidation and delete when the connection dies, the master is demoted or
+the server restarts mid-run (reliability.md section 2 rows 7 and 20): the result is partial (or
+refused), and its `deleted` is what the server really lost, counted with a direct client.
+Cancels are covered in test_redis_flush.py and test_tags.py, a writable replica refused up
+front in test_safety.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from cachetop.actions import Progress, execute, plan_flush, plan_invalidate
+from cachetop.actions import Progress, execute, plan_delete, plan_flush, plan_invalidate
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
 from cachetop.target_url import parse_target_url
 from collectors.base import Target
-from tests.actions.helpers import confirmed, fill, matching, target_of
+from tests.actions.helpers import confirmed, fill, matching, restart_at_once, target_of
 from tests.faultproxy import FaultProxy
-from tests.servers import RedisServer
+from tests.servers import MemcachedServer, RedisServer, free_port
 
 KEYS = 20_000
 TAGGED = 6_000
@@ -153,3 +154,94 @@ def test_failover_mid_flush_stops_at_the_next_batch() -> None:
     finally:
         replica.close()
         primary.close()
+
+
+@pytest.fixture
+def demotable() -> Iterator[RedisServer]:
+    """A master that stays writable once demoted (replica-read-only no): only cachetop's own
+    role check can stop a run on it."""
+    server = RedisServer("--replica-read-only", "no")
+    server.start()
+    yield server
+    server.close()
+
+
+def demote(client: object) -> None:
+    """A real REPLICAOF, to a port nobody listens on: the server is a replica from now on,
+    and no sync ever wipes its data."""
+    client.execute_command("REPLICAOF", "127.0.0.1", free_port())  # type: ignore[attr-defined]
+    assert client.info("replication")["role"] == "slave"  # type: ignore[attr-defined]
+
+
+def test_tag_invalidation_stops_at_the_next_batch_when_the_master_is_demoted(
+        demotable: RedisServer) -> None:
+    direct = demotable.client()
+    keys = tag_keys(direct, b"hot", TAGGED)
+    untagged = [b"untagged:%d" % i for i in range(100)]
+    fill(direct, untagged)
+    plan = plan_invalidate(target_of(demotable), [b"hot"], batch=500)
+    assert plan.count == TAGGED
+    result = execute(plan, at_half(None, lambda _: demote(direct), TAGGED))  # type: ignore[arg-type]
+    remaining = direct.exists(*keys)
+    assert result.status == "partial", result.summary
+    assert "became a replica" in result.errors[0]
+    assert TAGGED // 2 <= result.deleted == TAGGED - remaining < TAGGED
+    assert direct.exists(*untagged) == len(untagged)
+
+
+def test_delete_is_refused_when_the_master_was_demoted_after_the_preview(
+        demotable: RedisServer) -> None:
+    direct = demotable.client()
+    direct.set(b"k", b"v")
+    plan = plan_delete(target_of(demotable), b"k")
+    assert (plan.refusal, plan.count) == (None, 1)
+    demote(direct)  # while the person reads the preview
+    result = execute(plan)
+    assert (result.status, result.deleted) == ("refused", 0), result.summary
+    assert "replica" in result.summary
+    assert direct.get(b"k") == b"v"
+
+
+def _memcached_keys(server: MemcachedServer, keys: list[bytes]) -> None:
+    server.client().set_many(dict.fromkeys(keys, b"v"), noreply=False)
+
+
+def test_memcached_flush_stops_when_the_server_restarts_mid_run(
+        mc_server: MemcachedServer) -> None:
+    """The restarted memcached is another instance: the run stops with the count the old one
+    really lost, and never goes on deleting on the new one."""
+    keys = [b"f:%d" % i for i in range(KEYS // 4)]
+    _memcached_keys(mc_server, keys)
+    plan = plan_flush(target_of(mc_server), b"f:*")
+    # The preview's walk can miss items the LRU maintainer is moving (test_memcached.py):
+    # the count is not this test's subject.
+    assert 0 < plan.count <= len(keys)
+    lost_before_restart: list[int] = []
+    written_after = [b"f:new:%d" % i for i in range(50)]
+
+    def restart(p: Progress) -> None:
+        if not lost_before_restart and p.deleted >= len(keys) // 2:
+            found = mc_server.client().get_many(keys)
+            lost_before_restart.append(len(keys) - len(found))
+            restart_at_once(mc_server)
+            _memcached_keys(mc_server, written_after)
+
+    result = confirmed(plan, restart)  # f:* is every item: a whole-instance flush
+    assert lost_before_restart, "the restart never happened"
+    assert result.status == "partial", result.summary
+    assert len(keys) // 2 <= result.deleted == lost_before_restart[0] < len(keys)
+    assert len(mc_server.client().get_many(written_after)) == len(written_after)
+
+
+def test_memcached_flush_is_refused_when_the_server_restarted_after_the_preview(
+        mc_server: MemcachedServer) -> None:
+    _memcached_keys(mc_server, [b"f:%d" % i for i in range(100)])
+    plan = plan_flush(target_of(mc_server), b"f:*")
+    assert 0 < plan.count <= 100  # a walk may miss an item being moved
+    restart_at_once(mc_server)
+    written_after = [b"f:new:%d" % i for i in range(50)]
+    _memcached_keys(mc_server, written_after)
+    result = confirmed(plan)
+    assert (result.status, result.deleted) == ("refused", 0), result.summary
+    assert "restarted" in result.summary
+    assert len(mc_server.client().get_many(written_after)) == len(written_after)

@@ -32,6 +32,10 @@ TRICKY_PATTERNS = [
     (b"u[1]", b"u1", True), (b"u[1]", b"u[1]", False), (b"[^a]", b"b", True),
     (b"[^a]", b"a", False), (b"[a-c]", b"b", True), (b"[c-a]", b"b", True),
     (b"?", b"", False), (b"*", b"", True), (b"**", b"", False), (b"a[", b"a[", False),
+    # '?' is exactly one byte: a '?' that matched like '*' would pass the cases above.
+    (b"?", b"ab", False), (b"a?b", b"axxb", False), (b"a?b", b"ab", False),
+    (b"a?b", b"axb", True), (b"??", b"a", False), (b"??", b"\xc3\xa9", True),
+    (b"user:?", b"user:22", False),
 ])
 def test_redis_glob_cases(pattern: bytes, key: bytes, expected: bool) -> None:
     assert glob_match(pattern, key) is expected

@@ -116,7 +116,9 @@ def test_rate_limit_is_honoured(redis_server: RedisServer) -> None:
     result = confirmed(plan_flush(target_of(redis_server), b"r:*", rate_keys_per_s=1000))
     took = time.monotonic() - started
     assert result.deleted == 2000
-    assert 1.8 <= took < 3.5
+    # 2,000 keys at 1,000/s cannot take less than about 2 s (a load can only slow it down);
+    # the upper bound only says the limit is the rate asked for, not some far slower one.
+    assert 1.8 <= took < 2.0 * 5
 
 
 def test_writer_during_the_run_loses_no_non_matching_key(redis_server: RedisServer) -> None:

@@ -37,8 +37,8 @@ def test_finds_real_redis_and_memcached(
         f"127.0.0.1:{memcached_server.port}")
     assert redis.password is None
     assert memcached.password is None
-    assert elapsed_s < 0.5
-    assert len({t.address for t in found}) == len(found)
+    assert elapsed_s < 5.0  # reads /proc through psutil: no probe may hang (a loaded machine
+    assert len({t.address for t in found}) == len(found)  # took 1.2 s where idle it takes 0.1)
 
 
 def test_finds_a_redis_unix_socket() -> None:

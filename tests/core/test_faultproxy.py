@@ -110,9 +110,9 @@ def test_latency_delays_every_round_trip(proxy: FaultProxy) -> None:
     assert time.monotonic() - started >= 0.45
     proxy.heal()
     started = time.monotonic()
-    for _ in range(3):
+    for _ in range(10):
         client.ping()
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 10 * 0.15  # less than the healed delay, on average
 
 
 def test_reset_after_forwards_exactly_n_bytes_then_resets(proxy: FaultProxy,

@@ -7,10 +7,12 @@ import math
 import pytest
 
 from cachetop.fleet import TargetFigures, aggregate
+from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
 from cachetop.metrics.ratios import weighted_hit_ratio, window_hit_ratio
 from cachetop.snapshot_json import ms3
+from collectors.base import Target
 from collectors.sample import Sample
 
 INF = math.inf
@@ -134,3 +136,26 @@ def test_delta_and_sample_quantile() -> None:
                                             (0.123456, 123.0), (1.23456, 1230.0), (None, None)])
 def test_ms_three_significant_figures(seconds: float | None, ms: float | None) -> None:
     assert ms3(seconds) == ms
+
+
+def _poll(at: float, hits: float, misses: float, ops: float) -> Sample:
+    return Sample("t", "redis", at, 0.001, counters={"hits": hits, "misses": misses, "ops": ops},
+                  gauges={"uptime_s": 100.0 + at}, info={"instance_id": "a"})
+
+
+def test_tracker_hit_ratio_is_the_interval_not_the_lifetime() -> None:
+    """Hand-built samples, no server: 1,000 hits and 1,000 misses before the interval, then
+    exactly 800 hits and 200 misses in it. The interval's ratio is 80.0%, the lifetime's 60.0%
+    (1,800 of 3,000); a tracker that mixed them up would say 60% or 50%."""
+    tracker = TargetTracker(Target("t", "redis", "127.0.0.1:1"))
+    first = tracker.update(_poll(10.0, 1000, 1000, 2000))
+    assert first.hit_ratio is None                   # no interval yet: no ratio, never 0
+    assert first.lifetime_hit_ratio == 0.5
+    second = tracker.update(_poll(12.0, 1800, 1200, 3000))
+    assert (second.hits_delta, second.misses_delta) == (800, 200)
+    assert second.hit_ratio == pytest.approx(0.8)
+    assert second.lifetime_hit_ratio == pytest.approx(0.6)
+    assert second.ops_per_s == pytest.approx(500.0)  # 1,000 commands in 2 s
+    idle = tracker.update(_poll(14.0, 1800, 1200, 3000))
+    assert idle.hit_ratio is None                    # no lookups in the interval
+    assert idle.lifetime_hit_ratio == pytest.approx(0.6)

@@ -46,9 +46,10 @@ from tests.collectors.test_prom_endpoint import (
     metrics_target,
 )
 from tests.servers import MemcachedServer, RedisServer
+from tests.wait import SLACK_S
 
-PROPS = settings(max_examples=200, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
+# Examples, deadline and seed come from the profile loaded in tests/conftest.py.
+PROPS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow])
 HOSTILE_VALUES = (
     b"", b"=1.0", b"-", b"1.2.3", b"nan", b"NaN", b"inf", b"-inf", b"1e999", b"-1e999",
@@ -454,7 +455,7 @@ def test_escaped_quotes_are_read_in_linear_time() -> None:
         samples = [s for family in parse_exposition(body) for s in family.samples]
         assert [len(s.labels["a"]) for s in samples] == quotes
         assert all(set(s.labels["a"]) == {'"'} for s in samples)
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < SLACK_S  # the quadratic scan took 6.3 s
 
 
 def test_a_deadline_is_checked_within_a_body_of_long_lines() -> None:

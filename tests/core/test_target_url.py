@@ -216,6 +216,12 @@ def test_field_conflicts_are_config_errors(url: str, fields: dict[str, Any], pro
     (f"redis://h?pw={SECRET}&db=1", "redis://h?pw=***&db=1"),  # an unknown name: masked
     ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
     ("redis://h\n\x1b[2J:6379", "redis://h\\n\\x1b[2J:6379"),
+    # The userinfo is found before the scheme: a password holding `://` is not a scheme.
+    ("admin:s3cr3t://x@cache-1:6379", "admin:***@cache-1:6379"),
+    (":0://@h", ":***@h"),
+    ("ftp://:unix@h", "ftp://:***@h"),
+    ("admin:s3cr3t://x", "admin:***//x"),
+    ("redis://[::1]:pw:x/0", "redis://[::1]:***/0"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown

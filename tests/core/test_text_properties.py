@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import quote
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from cachetop import target_url
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url, redact_url
 from cachetop.text_safety import plain
 from collectors.base import Target, TlsOptions
+from tests.leak_oracle import forms, leaked, literals
 
-PROPS = settings(max_examples=200, deadline=None)
+# Examples, deadline and seed come from the profile loaded in tests/conftest.py.
+PROPS = settings()
 # What a terminal may act on: C0, DEL, C1, bidi controls, zero-width and other format
 # characters, line/paragraph separators, surrogates and private use.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -90,32 +94,30 @@ _TAIL = st.sampled_from(["", ":6379", ":6379/0", "/3?db=3", ":80/metrics?x=1", "
 _SCHEME = st.sampled_from(["redis", "rediss", "memcached", "http", "https", "unix", "ftp", ""])
 
 
-def _forms(password: str) -> list[str]:
-    """The password as it may appear: raw, percent-encoded both ways, repr-escaped."""
-    return [password, quote(password, safe=""), quote(password), ascii(password)[1:-1],
-            password.encode("unicode_escape").decode("ascii")]
+# Found by Hypothesis: a scheme-less URL whose password holds `://` (issue 21), and passwords
+# that are also fixed text: a scheme name in the error's list, `://` itself.
+_FOUND = [("", "admin", "s3cr3t://x", "cache-1", ":6379", False),
+          ("ftp", "", "unix", "h", "", False),
+          ("", "", "0://", "h", "", False)]
 
 
-def _assert_hidden(password: str, skeleton: str, shown: str) -> None:
-    """No 4-character piece of any form of the password appears in `shown`, unless that piece
-    is also in the URL with the password masked (`skeleton`)."""
-    for form in _forms(password):
-        for i in range(len(form) - 3):
-            piece = form[i:i + 4]
-            if piece not in skeleton:
-                assert piece not in shown, (password, shown)
+def _examples(test: Callable[..., None]) -> Callable[..., None]:
+    for case in _FOUND:
+        test = example(*case)(test)
+    return test
 
 
 @PROPS
 @given(_SCHEME, _USER, _PASSWORD, _HOST, _TAIL, st.booleans())
+@_examples
 def test_redact_url_never_shows_the_password(scheme: str, user: str, password: str, host: str,
                                              tail: str, encode: bool) -> None:
     secret = quote(password, safe="") if encode else password
     prefix = f"{scheme}://" if scheme else ""
     url = f"{prefix}{user}:{secret}@{host}{tail}"
-    assume(not any(form in f"{prefix}{user}:@{host}{tail}" for form in _forms(password)))
+    assume(not any(form in f"{prefix}{user}:@{host}{tail}" for form in forms(password)))
     shown = redact_url(url)
-    _assert_hidden(password, f"{prefix}{user}:***@{host}{tail}", shown)
+    assert leaked(password, shown, [f"{prefix}{user}:***@{host}{tail}"]) == [], shown
     assert shown.isprintable()
 
 
@@ -130,6 +132,7 @@ def test_redact_url_hides_secret_query_values(name: str, value: str) -> None:
 
 @PROPS
 @given(_SCHEME, _USER, _PASSWORD, _HOST, _TAIL, st.booleans())
+@_examples
 def test_parse_errors_and_targets_never_carry_the_password(
     scheme: str, user: str, password: str, host: str, tail: str, encode: bool
 ) -> None:
@@ -138,7 +141,7 @@ def test_parse_errors_and_targets_never_carry_the_password(
     secret = quote(password, safe="") if encode else password
     prefix = f"{scheme}://" if scheme else ""
     url = f"{prefix}{user}:{secret}@{host}{tail}"
-    assume(not any(form in f"{prefix}{user}:@{host}{tail}" for form in _forms(password)))
+    assume(not any(form in f"{prefix}{user}:@{host}{tail}" for form in forms(password)))
     try:
         target = parse_target_url(url)
     except ConfigError as exc:
@@ -150,12 +153,13 @@ def test_parse_errors_and_targets_never_carry_the_password(
     # What a Target shows whatever its password: field names, defaults, kinds, default ports.
     shape = (f"{Target('', '', '', tls=TlsOptions())!r} redis rediss memcached metrics "
              ":6379 :11211 :80 :443 /metrics")
-    try:  # the same URL without its password: what the name, address and http_url look like
+    try:  # the same URL without its password: what its name, address, http_url or error say
         bare = parse_target_url(f"{prefix}{user}@{host}{tail}")
         shape += f" {bare.name} {bare.address} {bare.http_url}"
-    except ConfigError:
-        pass
-    _assert_hidden(password, f"{prefix}{user}:***@{host}{tail} {shape}", text)
+    except ConfigError as exc:
+        shape += f" {exc}"
+    fixed = [f"{prefix}{user}:***@{host}{tail}", shape, literals(target_url)]
+    assert leaked(password, text, fixed) == [], text
 
 
 # -- exact(): what audit lines and summaries use; one reading per record --------------------------

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from tests.ci import missing
 from tests.demo.terminal import PtyProgram
 
 NAMES = ("sessions", "sessions-replica", "catalog", "pages", "fragments", "app")
@@ -34,11 +35,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def _servers_installed() -> None:
-    missing = [b for b in ("redis-server", "memcached") if shutil.which(b) is None]
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"{', '.join(missing)} missing")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed")
+    absent = [b for b in ("redis-server", "memcached") if shutil.which(b) is None]
+    if absent:
+        missing(f"{', '.join(absent)} not installed")
 
 
 @pytest.fixture
@@ -236,7 +235,7 @@ def test_missing_server_binary_says_how_to_install(tmp_path: Path,
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    missing = [b for b in ("redis-server", "memcached") if b not in installed]
-    assert lines[0].startswith(f"cachetop demo: {' and '.join(missing)} not found")
+    absent = [b for b in ("redis-server", "memcached") if b not in installed]
+    assert lines[0].startswith(f"cachetop demo: {' and '.join(absent)} not found")
     assert "apt-get install" in lines[0] and "brew install" in lines[0]
     assert list((tmp_path / "tmp").iterdir()) == []

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.helpers import TwoPolls, memcached_target
 from tests.servers import MemcachedServer, free_port
+from tests.wait import SLACK_S
 
 
 def test_interval_hit_ratio_is_exact(memcached_server: MemcachedServer) -> None:
@@ -101,6 +102,6 @@ def test_hung_memcached_times_out_within_deadline(memcached_server: MemcachedSer
     finally:
         memcached_server.thaw()
     assert figures.status == "timeout"
-    assert elapsed < 0.8
+    assert elapsed < 0.5 + SLACK_S
     assert polls.poll().status in ("up", "restarted")
     polls.close()

@@ -9,6 +9,7 @@ from cachetop.monitor import Monitor
 from collectors.registry import make_collector
 from tests.integration.helpers import memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
+from tests.wait import wait_until
 
 
 def test_hung_redis_never_delays_the_others(memcached_server: MemcachedServer) -> None:
@@ -16,14 +17,13 @@ def test_hung_redis_never_delays_the_others(memcached_server: MemcachedServer) -
     hung = RedisServer()
     healthy.start()
     hung.start()
-    interval = 0.3
+    interval = 0.5
     targets = [redis_target(hung.port, "hung", timeout_s=interval),
                redis_target(healthy.port, "healthy", timeout_s=interval),
                memcached_target(memcached_server.port, "mc", timeout_s=interval)]
     monitor = Monitor([make_collector(t) for t in targets], interval)
     updates: dict[str, list[float]] = {"healthy": [], "mc": [], "hung": []}
     lock = threading.Lock()
-    seen_version = [0]
 
     def record() -> None:
         snap = monitor.snapshot()
@@ -32,15 +32,25 @@ def test_hung_redis_never_delays_the_others(memcached_server: MemcachedServer) -
                 times = updates[t.name]
                 if not times or times[-1] != t.updated_at:
                     times.append(t.updated_at)
-            seen_version[0] = snap.version
+
+    def after(name: str, since: float) -> list[float]:
+        with lock:
+            return [t for t in updates[name] if t > since]
+
+    def statuses() -> dict[str, str]:
+        return {t.name: t.status for t in monitor.snapshot().targets}
 
     monitor.subscribe(record)
     try:
         monitor.start()
-        time.sleep(0.7)
+        wait_until(lambda: set(statuses().values()) == {"up"}, "every target up")
         hung.freeze()
         frozen_at = time.time()
-        time.sleep(3.0)
+        # ~10 polls of each healthy target while the hung one times out, however long the
+        # machine takes to run them.
+        wait_until(lambda: statuses()["hung"] == "timeout"
+                   and all(len(after(n, frozen_at)) >= 10 for n in ("healthy", "mc")),
+                   "the hung target to time out while the others poll on")
         snap = monitor.snapshot()
     finally:
         monitor.stop()
@@ -52,9 +62,8 @@ def test_hung_redis_never_delays_the_others(memcached_server: MemcachedServer) -
     assert by_name["hung"].error == f"timeout after {interval:g}s"
     for name in ("healthy", "mc"):
         assert by_name[name].status == "up"
-        after = [t for t in updates[name] if t > frozen_at]
-        gaps = [b - a for a, b in zip(after, after[1:], strict=False)]
-        assert len(after) >= 8                       # ~10 polls in 3 s at 0.3 s
+        times = after(name, frozen_at)
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert max(gaps) < interval * 2              # never held up by the hung target
 
 
@@ -64,21 +73,20 @@ def test_killed_target_goes_down_and_comes_back() -> None:
     interval = 0.2
     monitor = Monitor([make_collector(redis_target(server.port, "r", timeout_s=interval))],
                       interval)
+
+    def status() -> str:
+        return monitor.snapshot().targets[0].status
+
     try:
         monitor.start()
-        time.sleep(0.5)
-        assert monitor.snapshot().targets[0].status == "up"
+        wait_until(lambda: status() == "up", "the target up")
         server.stop()
-        time.sleep(interval * 3)
+        wait_until(lambda: status() == "down", "the stopped target down")
         down = monitor.snapshot().targets[0]
-        assert down.status == "down"
         assert down.last_good is not None
         assert down.last_good.status == "up"
         server.start()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not monitor.snapshot().targets[0].live:
-            time.sleep(0.05)
-        assert monitor.snapshot().targets[0].live
+        wait_until(lambda: monitor.snapshot().targets[0].live, "the restarted target live")
     finally:
         monitor.stop()
         server.close()

@@ -5,12 +5,12 @@ LOADING / BUSY replies (rows 5, 6)."""
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from collectors.base import CollectError, Collector, Deadline, Target
@@ -19,6 +19,7 @@ from collectors.registry import make_collector
 from tests.faultproxy import FaultProxy, info_rewriter
 from tests.integration.helpers import TwoPolls, memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
+from tests.wait import SLACK_S
 
 Kind = str
 SERVERS: dict[Kind, Callable[[], Any]] = {"redis": RedisServer, "memcached": MemcachedServer}
@@ -107,9 +108,14 @@ def test_cut_during_a_poll_fails_that_poll_at_once(kind: Kind, server: Any) -> N
             collector.close()
 
 
-def open_fds() -> int:
+def sockets_to(port: int) -> int:
+    """This process's open sockets to `port`: the collector's own connections to the proxy.
+
+    Not every open fd: the proxy runs in this process too, and under load its threads may
+    still be closing the sockets of a connection that was cut (a flake: 20 fds, not 18)."""
     gc.collect()  # only sockets something still holds stay open
-    return len(os.listdir("/proc/self/fd"))
+    return sum(1 for c in psutil.Process().net_connections("tcp")
+               if c.raddr and c.raddr.port == port)
 
 
 def test_faults_leak_no_socket(kind: Kind, server: Any) -> None:
@@ -119,7 +125,8 @@ def test_faults_leak_no_socket(kind: Kind, server: Any) -> None:
         collector = make_collector(TARGETS[kind](proxy.port, timeout_s=0.2))
         try:
             assert collect(collector) == "up"
-            baseline = open_fds()
+            baseline = sockets_to(proxy.port)
+            assert baseline == 1
             for _ in range(10):
                 proxy.cut()
                 collect(collector)
@@ -127,7 +134,7 @@ def test_faults_leak_no_socket(kind: Kind, server: Any) -> None:
                 assert collect(collector, 0.1) == "timeout"
                 proxy.heal()
                 assert collect(collector) == "up"
-            assert open_fds() <= baseline
+            assert sockets_to(proxy.port) <= baseline
             assert proxy.accepted == 21  # the first, then one per cut and one per timeout
         finally:
             collector.close()
@@ -160,8 +167,9 @@ def test_blackhole_times_out_within_the_deadline_alone(kind: Kind, server: Any,
             stop(healthy)
     bad, good = results
     assert bad.error is not None and bad.error.status == "timeout"
-    assert bad.finished_at - bad.started_at <= interval + 0.5
-    assert good.error is None and good.finished_at - good.started_at < 0.4
+    assert bad.finished_at - bad.started_at <= interval + SLACK_S
+    assert good.error is None
+    assert good.finished_at < bad.finished_at  # the healthy poll never waited for the hole
 
 
 EVIL_VERSION = b"7.0.15\x1b[31m[link=https://x.example]click[/link]\x1b]8;;x\x07"

@@ -20,15 +20,7 @@ from collectors.secret import Secret
 from tests.actions.helpers import confirmed
 from tests.integration.helpers import TwoPolls, memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
-
-
-def _wait_for(predicate: object, timeout_s: float, step_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(step_s)
-    raise AssertionError("condition not met in time")
+from tests.wait import SLACK_S, wait_until
 
 
 def test_loading_is_its_own_state_with_progress_then_up() -> None:
@@ -53,7 +45,7 @@ def test_loading_is_its_own_state_with_progress_then_up() -> None:
             server.client().ping()  # what a PING health check would have called "down"
         assert target_document(loading)["status"] == "loading"
         assert str(status_text(loading)).startswith("… loading ")
-        _wait_for(lambda: polls.poll().status == "up", 30.0, 0.2)
+        wait_until(lambda: polls.poll().status == "up", "the dataset loaded", 60.0, 0.2)
         assert polls.poll().keys == 40000
         polls.close()
     finally:
@@ -70,21 +62,32 @@ return 1
 """
 
 
+def _busy(server: RedisServer) -> bool:
+    """Whether a fresh client is told BUSY (a script has run past busy-reply-threshold)."""
+    try:
+        server.client().ping()
+    except redis.exceptions.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False
+
+
 def test_busy_script_is_busy_not_down_and_recovers(redis_server: RedisServer) -> None:
     redis_server.client().config_set("busy-reply-threshold", 100)
     polls = TwoPolls(redis_target(redis_server.port, timeout_s=1.0))
     assert polls.poll().status == "up"
-    script = threading.Thread(
-        target=lambda: redis_server.client().eval(BUSY_SCRIPT, 0, 2_000_000), daemon=True)
+    script = threading.Thread(  # 3 s: both polls below run while it does, even on a slow day
+        target=lambda: redis_server.client().eval(BUSY_SCRIPT, 0, 3_000_000), daemon=True)
     script.start()
-    time.sleep(0.4)
+    wait_until(lambda: _busy(redis_server), "the script to make the server BUSY")
     with pytest.raises(redis.exceptions.ResponseError, match="^BUSY"):
         redis_server.client().info()
     on_open = polls.poll()    # INFO on the connection opened before the script
     reopened = polls.poll()   # a fresh connection: CLIENT SETNAME answers BUSY too
-    script.join(5)
+    still_running = script.is_alive()
+    script.join(10)
     after = polls.poll()
     polls.close()
+    assert still_running      # so the two polls above really met the running script
     for figures in (on_open, reopened):
         assert figures.status == "busy", figures.error
         assert figures.error is not None and figures.error.startswith("BUSY")
@@ -92,9 +95,21 @@ def test_busy_script_is_busy_not_down_and_recovers(redis_server: RedisServer) ->
     assert after.degraded == ()  # the BUSY seen by CLIENT SETNAME left no stale reason
 
 
-@pytest.mark.parametrize("command", [("CLIENT", "PAUSE", "2000", "ALL"),
-                                     ("DEBUG", "SLEEP", "2")])
+def _stalled(server: RedisServer) -> bool:
+    """Whether the server has stopped answering (paused or sleeping): a PING gets no reply."""
+    try:
+        server.client(socket_timeout=0.2, retry=None).ping()
+    except redis.exceptions.TimeoutError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("command", [("CLIENT", "PAUSE", "3000", "ALL"),
+                                     ("DEBUG", "SLEEP", "3")])
 def test_paused_server_times_out_within_the_deadline(command: tuple[str, ...]) -> None:
+    """The poll of a paused server ends at its own deadline, while the server is still paused
+    (a waiting client, started before the poll, has not been answered yet); the other server
+    answers meanwhile; and once the pause ends the target is up again on its own."""
     paused = RedisServer("--enable-debug-command", "local")
     other = RedisServer()
     paused.start()
@@ -105,20 +120,22 @@ def test_paused_server_times_out_within_the_deadline(command: tuple[str, ...]) -
         assert slow.poll().status == fast.poll().status == "up"
         pauser = threading.Thread(
             target=lambda: paused.client().execute_command(*command), daemon=True)
-        paused_at = time.monotonic()
         pauser.start()
-        time.sleep(0.2)
+        wait_until(lambda: _stalled(paused), "the server to stop answering")
+        waiter = paused.client(socket_timeout=30, retry=None)
+        waiting = threading.Thread(target=waiter.ping, daemon=True)  # answered after the pause
+        waiting.start()
         started = time.monotonic()
         figures = slow.poll()
         took = time.monotonic() - started
         assert figures.status == "timeout"
         assert figures.error == "timeout after 0.5s"
-        assert took < 0.5 + 0.4
-        started = time.monotonic()
+        assert took < 0.5 + SLACK_S
         assert fast.poll().status == "up"
-        assert time.monotonic() - started < 0.3
-        pauser.join(5)  # DEBUG SLEEP blocks its caller; CLIENT PAUSE returns at once
-        time.sleep(max(0.0, paused_at + 2.1 - time.monotonic()))
+        assert waiting.is_alive()  # both polls ended before the pause did
+        pauser.join(10)  # DEBUG SLEEP blocks its caller; CLIENT PAUSE returns at once
+        waiting.join(10)  # the pause is over
+        assert not waiting.is_alive()
         assert slow.poll().status == "up"  # back on its own, no restart of anything
         slow.close()
         fast.close()
@@ -179,11 +196,11 @@ def auth_memcached(tmp_path: Path) -> Iterator[MemcachedServer]:
 
 
 def test_memcached_requiring_auth_says_so_at_once(auth_memcached: MemcachedServer) -> None:
-    polls = TwoPolls(memcached_target(auth_memcached.port, timeout_s=1.0))
-    started = time.monotonic()
+    # A collector that waited for END would end in "timeout" at its deadline; the status
+    # says it read the answer instead.
+    polls = TwoPolls(memcached_target(auth_memcached.port, timeout_s=5.0))
     figures = polls.poll()
     polls.close()
-    assert time.monotonic() - started < 0.5  # an answer, not a timeout waiting for END
     assert figures.status == "auth-failed"
     assert figures.error == ("memcached requires authentication (-Y): give the target a "
                              "username and password")
@@ -230,23 +247,36 @@ def _auth_failures(server: RedisServer) -> int:
 
 
 def test_wrong_password_is_tried_once_per_retry_not_per_interval() -> None:
+    """Counted in intervals of the monitor itself: a second target on the same server (the
+    default user, no password) is polled every interval, so its updates are the clock."""
     from cachetop.monitor import Monitor
     from collectors.registry import make_collector
 
     server = RedisServer(acl=["user default on nopass ~* &* +@all",
                               "user app on >right-password ~* &* +@all"])
     server.start()
-    monitor = Monitor([make_collector(redis_target(server.port, username="app",
-                                                   password="wrong-password"))], 0.2)
+    monitor = Monitor([make_collector(redis_target(server.port, "app", username="app",
+                                                   password="wrong-password")),
+                       make_collector(redis_target(server.port, "clock"))], 0.2)
+    ticks: list[float] = []
+
+    def tick() -> None:
+        clock = monitor.snapshot().targets[1]
+        if clock.status == "up" and (not ticks or ticks[-1] != clock.updated_at):
+            ticks.append(clock.updated_at)
+
+    monitor.subscribe(tick)
     try:
         monitor.start()
-        time.sleep(2.0)  # ten intervals: a retrying client would have tried ten times or more
+        # Ten intervals: a client that retried per interval would have tried ten times.
+        wait_until(lambda: len(ticks) >= 10, "ten intervals")
         snap = monitor.snapshot()
         assert snap.targets[0].status == "auth-failed"
         assert _auth_failures(server) == 1
         monitor.poll_now()  # what the R key does: one more attempt, at once
-        _wait_for(lambda: _auth_failures(server) == 2, 3.0)
-        time.sleep(0.6)
+        wait_until(lambda: _auth_failures(server) == 2, "the retry's one attempt")
+        retried_at = len(ticks)
+        wait_until(lambda: len(ticks) >= retried_at + 5, "five more intervals")
         assert _auth_failures(server) == 2
     finally:
         monitor.stop()
