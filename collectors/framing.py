@@ -97,7 +97,7 @@ class MemcachedFraming:
     def feed(self, data: bytes) -> Any:
         buf = self._buf
         buf += data
-        if buf[:1] in (b"-", b"+", b"H") and b"\r\n" in buf:
+        if buf.startswith((b"-", b"+", b"H")) and b"\r\n" in buf:
             other = foreign_protocol(bytes(buf[:16]))
             if other is not None and other != "memcached":
                 buf.clear()

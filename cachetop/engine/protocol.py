@@ -22,7 +22,7 @@ import operator
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from cachetop.fleet import Latency, TargetFigures
 from collectors.base import Target, TlsOptions
@@ -47,7 +47,7 @@ def frame(message: Mapping[str, Any], codec: str = "json") -> bytes:
     A non-finite float has no JSON form: it travels as null (a figure that cannot be computed).
     """
     if codec == "marshal":
-        body = marshal.dumps(message)
+        body = marshal.dumps(cast(Any, message))  # plain types only (see above)
     else:
         try:
             body = _ENCODE(message).encode("ascii")
@@ -133,9 +133,7 @@ _NO_LATENCY = Latency()
 _DETAIL_POSITION = [f.name for f in fields(TargetFigures)].index("detail")
 
 
-def _latency(value: Latency) -> list[Any] | None:
-    if value == _NO_LATENCY:
-        return None
+def _latency(value: Latency) -> list[Any]:
     return [value.p50_s, value.p95_s, value.p99_s, value.source]
 
 
