@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from cachetop.actions.redis_wire import Wire
 from cachetop.keys.model import HotKey
 
 LFU_POLICIES = frozenset({"allkeys-lfu", "volatile-lfu"})
@@ -37,9 +38,8 @@ def lfu_reason(policy: str, has_hotkeys: bool) -> str | None:
 
 def has_hotkeys(client: redis.Redis) -> bool:
     """Whether the server knows the HOTKEYS command (COMMAND INFO answers nil otherwise)."""
-    try:
-        reply = client.execute_command("COMMAND", "INFO", "HOTKEYS")
-    except redis.ResponseError:
+    (reply,) = Wire(client).call((b"COMMAND", b"INFO", b"HOTKEYS"))  # raw: redis-py's
+    if isinstance(reply, redis.ResponseError):                      # parser fails on nil
         return False
     if isinstance(reply, Mapping):
         return any(v for v in reply.values())
