@@ -29,7 +29,8 @@ from cachetop.keys.model import (
 from cachetop.keys.prefixes import HOUR_MS, MINUTE_MS, TTL_CLASSES, prefix_of
 
 # Type codes of the analysis script (redis_script.py); 0 is a key that is gone.
-TYPE_NAMES = ("gone", "string", "list", "set", "zset", "hash", "stream", "other")
+TYPE_NAMES = ("gone", "string", "list", "set", "zset", "hash", "stream", "other", "item")
+ITEM = 8  # a memcached item
 SIZE_UNITS = {"string": "bytes"}
 MAX_PREFIXES = 50_000
 OVERFLOW = b""  # the row of keys whose prefix came after MAX_PREFIXES (no prefix is empty)
