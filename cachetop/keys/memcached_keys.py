@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 
 from cachetop.actions.connect import McConnection
 from cachetop.actions.memcached_dump import metadump, server_time
@@ -39,10 +40,12 @@ DETAIL_OFF = ("per-prefix hit ratios need memcached's `stats detail on`, which c
 def analyze_memcached(target: Target, *, delimiter: bytes = b":", depth: int = 1, top: int = 10,
                       enable_detail: bool = False, interval_s: float = 5.0,
                       switch: DetailSwitch | None = None,
-                      cancel: threading.Event | None = None) -> KeysReport:
+                      cancel: threading.Event | None = None,
+                      after_first_dump: Callable[[], None] | None = None) -> KeysReport:
     """Walk the items once and, when detail is on (or `enable_detail` turns it on), read the
     per-prefix counters `interval_s` apart. Never raises for server trouble: the report's
-    `status`/`error` say it. `switch` remembers whether cachetop turned detail on."""
+    `status`/`error` say it. `switch` remembers whether cachetop turned detail on;
+    `after_first_dump` runs once the interval has begun (a test's known workload)."""
     cancel = cancel or threading.Event()
     switch = switch or DetailSwitch(target)
     tally = KeyTally(delimiter=delimiter, depth=depth, top=top)
@@ -68,6 +71,8 @@ def analyze_memcached(target: Target, *, delimiter: bytes = b":", depth: int = 1
                 notes.append(DETAIL_OFF)
             before = read_dump(conn) if on else {}
             dumped_at = time.monotonic()
+            if on and after_first_dump is not None:
+                after_first_dump()
             _walk(conn, tally, cancel)
             if on and not cancel.is_set():
                 left = interval_s - (time.monotonic() - dumped_at)
