@@ -92,7 +92,7 @@ def test_unseen_bound_is_the_rule_of_three() -> None:
     assert unseen_bound(0, 50) == 50
 
 
-# -- the tally against a naive recomputation --------------------------------------------------------
+# -- the tally against a naive recomputation -----------------------------------------------------
 
 _KEYS = st.binary(min_size=0, max_size=12).map(lambda b: b.replace(b"\x00", b":"))
 _ROWS = st.lists(st.tuples(_KEYS, st.integers(1, 6), st.sampled_from([b"embstr", b"raw",
@@ -173,7 +173,7 @@ def test_sampled_report_scales_to_the_keyspace() -> None:
     assert report.confidence == 0.95 and report.unseen_bound == 30
 
 
-# -- sampled mode's cursors --------------------------------------------------------------------------
+# -- sampled mode's cursors -----------------------------------------------------------------------
 
 def test_sample_cursors_are_evenly_spread_walk_positions() -> None:
     cursors = sample_cursors(1_000_000, 20_000, 100, seed=7)
