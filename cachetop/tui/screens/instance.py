@@ -61,6 +61,10 @@ class InstanceScreen(Screen[None]):
         Binding("k", "keys", "Keys", id="instance.keys"),
     ]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Keys tab exists for Redis and memcached only: hide `k` elsewhere."""
+        return action != "keys" or self.kind in ("redis", "memcached")
+
     def action_act(self, kind: str) -> None:
         self.app.open_action(kind, self.target_name)  # type: ignore[attr-defined]
 
