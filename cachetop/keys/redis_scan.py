@@ -1,8 +1,9 @@
 """Provides RedisKeyScan: a paced, cancellable, resumable key analysis of one Redis db.
 
 Full mode walks the whole keyspace with SCAN (bounded COUNT); sampled mode reads SCAN pages
-that start at cursors spread evenly over the hash table (Redis walks buckets in reversed-bit
-order, so the cursor of walk position p is p with its bits reversed). Each page's keys are
+that start at cursors spread over the hash table, one at a random place in each of as many
+equal stretches of the walk as pages (Redis walks buckets in reversed-bit order, so the cursor
+of walk position p is p with its bits reversed). Each page's keys are
 described in batches by redis_script. One command is in flight at a time, so the server
 interleaves other clients between every page and every batch; the reply of one batch is
 counted while the server works on the next. Between commands a PING probe feeds the Pacer
@@ -401,12 +402,14 @@ def reverse_bits(value: int, bits: int) -> int:
 
 def sample_cursors(keys_total: int, sample: int, scan_count: int,
                    seed: int | None = None) -> list[int]:
-    """SCAN cursors of pages spread evenly over the hash table's walk, at a random phase.
+    """SCAN cursors of pages spread over the hash table's walk: the walk cut in as many equal
+    strata as pages, one page at a random place in each (stratified: evenly spread, and two
+    analyses draw independent samples).
 
     The table has about 2^bits buckets for `keys_total` keys (a bigger or smaller real table
     still gets evenly spread positions: the positions scale by a power of two)."""
     pages = max(1, math.ceil(sample / max(1, scan_count)))
     bits = max(1, (max(keys_total, 2) - 1).bit_length())
-    phase = random.Random(seed).random()
+    draw = random.Random(seed).random
     size = 1 << bits
-    return [reverse_bits(int((i + phase) * size / pages) % size, bits) for i in range(pages)]
+    return [reverse_bits(int((i + draw()) * size / pages) % size, bits) for i in range(pages)]

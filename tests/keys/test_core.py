@@ -175,14 +175,15 @@ def test_sampled_report_scales_to_the_keyspace() -> None:
 
 # -- sampled mode's cursors -----------------------------------------------------------------------
 
-def test_sample_cursors_are_evenly_spread_walk_positions() -> None:
+def test_sample_cursors_put_one_page_in_each_stretch_of_the_walk() -> None:
     cursors = sample_cursors(1_000_000, 20_000, 100, seed=7)
-    bits = 20
-    positions = sorted(reverse_bits(c, bits) for c in cursors)
-    assert len(positions) == 200 == len(set(positions))
-    gaps = {b - a for a, b in zip(positions, positions[1:], strict=False)}
-    assert gaps <= {(1 << bits) // 200, (1 << bits) // 200 + 1}
+    bits, pages = 20, 200
+    positions = [reverse_bits(c, bits) for c in cursors]
+    assert len(positions) == pages
+    stretch = (1 << bits) / pages
+    assert [int(p // stretch) for p in positions] == list(range(pages))
     assert sample_cursors(1_000_000, 20_000, 100, seed=7) == cursors
+    assert sample_cursors(1_000_000, 20_000, 100, seed=8) != cursors
 
 
 @pytest.mark.parametrize(("value", "bits", "reversed_value"), [(0b0001, 4, 0b1000),

@@ -109,14 +109,18 @@ def test_biggest_per_type_is_what_redis_cli_bigkeys_and_memkeys_report(
 
 def test_sampled_estimates_fall_within_their_stated_margins(
         known: tuple[RedisServer, KnownKeyspace]) -> None:
-    """20 samples of 4,000 keys at different phases: the 95 % intervals of the five big
-    prefixes' key counts and bytes cover the truth about 95 % of the time. The check allows
-    85 % of 200 intervals (a binomial tail of about 1e-7 if the margins are right) and would
-    fail on margins half as wide or on a biased scale."""
+    """30 independent samples of 4,000 of the 40,000 keys: the 95 % intervals cover the truth
+    about 95 % of the time. Key counts of the five big prefixes: at least 132 of 150 (3.9
+    standard deviations below 95 %); bytes of `user:` and `tag:`, whose keys are all about
+    one size: at least 51 of 60. Margins half as wide, or a biased scale, fail it. The bytes
+    of `session:`, `feed:` and `rank:` are not held to it: one key of each holds 1-10 % of
+    them, and a sample misses it nine times in ten, which the report states as its
+    `unseen_bound` rather than as a margin."""
     server, truth = known
     oracle = memory_usage_by_prefix(server)
-    covered = total = 0
-    for seed in range(20):
+    counts = [0, 0]
+    sizes = [0, 0]
+    for seed in range(30):
         report = analyse(server, sample=4000, seed=seed)
         assert report.mode == "sampled" and report.confidence == 0.95
         assert 3500 <= report.keys_scanned <= 4500
@@ -124,14 +128,17 @@ def test_sampled_estimates_fall_within_their_stated_margins(
         for row in report.prefixes:
             if row.prefix not in (b"user:", b"session:", b"feed:", b"tag:", b"rank:"):
                 continue
-            assert row.memory_bytes is not None and row.memory_bytes.margin is not None
-            for figure, real in ((row.keys, truth.keys[row.prefix]),
-                                 (row.memory_bytes, oracle[row.prefix])):
-                assert figure.margin is not None and figure.margin > 0
-                total += 1
-                covered += abs(figure.value - real) <= figure.margin
-    assert total == 200
-    assert covered >= 170, f"{covered} of {total} intervals cover the truth"
+            assert row.keys.margin is not None and row.keys.margin > 0
+            counts[0] += abs(row.keys.value - truth.keys[row.prefix]) <= row.keys.margin
+            counts[1] += 1
+            if row.prefix in (b"user:", b"tag:"):
+                memory = row.memory_bytes
+                assert memory is not None and memory.margin is not None and memory.margin > 0
+                sizes[0] += abs(memory.value - oracle[row.prefix]) <= memory.margin
+                sizes[1] += 1
+    assert counts[1] == 150 and sizes[1] == 60
+    assert counts[0] >= 132, f"{counts[0]} of 150 key-count intervals cover the truth"
+    assert sizes[0] >= 51, f"{sizes[0]} of 60 byte intervals cover the truth"
 
 
 def test_cancel_then_resume_gives_the_figures_of_one_uninterrupted_run(
