@@ -113,7 +113,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="20 k keys, no timing checks")
     p.add_argument("--keys", type=int, help="keys to write (default 1,000,000)")
     p.add_argument("--load-rate", type=float, default=2000.0, help="other client's GETs/s")
-    p.add_argument("--scan-count", type=int, default=100, help="SCAN COUNT of a page")
+    p.add_argument("--scan-count", type=int, default=50, help="SCAN COUNT of a page")
     args = p.parse_args()
     keys = args.keys or (20_000 if args.smoke else 1_000_000)
     server = RedisServer()

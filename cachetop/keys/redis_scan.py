@@ -61,7 +61,7 @@ class KeyScanOptions:
     depth: int = 1
     top: int = 10
     db: int | None = None
-    scan_count: int = 100  # SCAN COUNT of a page: ~0.3 ms of server time, described
+    scan_count: int = 50  # SCAN COUNT of a page: ~0.2 ms of server time, described
     rate_keys_per_s: float | None = None  # None: as fast as the probes allow
     hot_window_s: float = 5.0  # a HOTKEYS session cachetop starts lasts this long
     seed: int | None = None  # sampled mode's phase; None: random

@@ -2,10 +2,10 @@
 
 Why a script: a key needs TYPE, OBJECT ENCODING, MEMORY USAGE, PTTL and an element count; as
 separate pipelined commands that is five replies per key to parse in Python (measured: 20-50 k
-keys/s). The page script runs one SCAN page (COUNT ~100) and describes its keys in the same
+keys/s). The page script runs one SCAN page (COUNT ~50) and describes its keys in the same
 call: one reply per page, parsed by hiredis, and the keys never travel back to the server
 (measured: 2-4 us of server time per key, all included). A page is small so the server is
-never held for long (a script runs atomically: ~100 keys take ~0.3 ms). None of these
+never held for long (a script runs atomically: ~50 keys take ~0.2 ms). None of these
 commands reads a value, and TYPE, OBJECT, MEMORY USAGE and PTTL leave the key's LRU/LFU clock
 alone; the element counts (STRLEN, LLEN, ...) do not, so the caller asks for them only when
 that is harmless (redis_scan._capabilities). The script writes nothing (`no-writes`, Redis
