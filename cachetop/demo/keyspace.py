@@ -8,6 +8,7 @@ chunks (a million keys in a few seconds, no DEBUG POPULATE needed).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,7 @@ class KnownKeyspace:
     keys: dict[bytes | None, int] = field(default_factory=dict)
     ttl: dict[bytes | None, dict[str, int]] = field(default_factory=dict)
     total: int = 0
+    short_ttl_at: float = 0.0  # time.monotonic() when the TTLs under a minute were set
 
 
 def _ttl_mix(rule: str, count: int) -> dict[str, int]:
@@ -124,7 +126,7 @@ def fill_known_keyspace(client: Any, keys: int) -> KnownKeyspace:
         for first in range(0, count, CHUNK * 5):
             client.evalsha(short, 0, prefix, first, min(count, first + CHUNK * 5) - 1,
                            TTL_UNDER_1M_S)
-    return KnownKeyspace(counts, ttl, sum(counts.values()))
+    return KnownKeyspace(counts, ttl, sum(counts.values()), time.monotonic())
 
 
 def _write_max(client: Any, kind: str, key: bytes, elements: int) -> None:
