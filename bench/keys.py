@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,6 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -99,12 +102,20 @@ def redis_cli_biggest(server: RedisServer, mode: str) -> dict[str, bytes]:
 
 def analyse(server: RedisServer, load_rate: float, **options: Any) -> tuple[KeysReport,
                                                                              dict[str, float]]:
+    """One analysis while the other client runs; the latency it saw, and the CPU per key of
+    the server and of cachetop (which a loaded machine inflates less than wall time)."""
     load = Load(server.port, load_rate)
     time.sleep(0.3)
     scan = RedisKeyScan(parse_target_url(server.url), KeyScanOptions(**options))
+    redis_cpu, own_cpu = psutil.Process(server.pid).cpu_times(), time.process_time()
     report = scan.run()
+    after = psutil.Process(server.pid).cpu_times()
     latency = load.stop()
     assert report.status == "done", report.error
+    keys = max(1, report.keys_scanned)
+    latency["server_us_per_key"] = (after.user + after.system - redis_cpu.user
+                                    - redis_cpu.system) / keys * 1e6
+    latency["cachetop_us_per_key"] = (time.process_time() - own_cpu) / keys * 1e6
     return report, latency
 
 
@@ -147,6 +158,10 @@ def main() -> int:
               f"{full.keys_per_s / 1e3:.0f}k keys/s (target >= 300k keys/s)")
         slowed = [n for n in full.notes if n.startswith("slowed down")]
         print(f"full run's pacer: {slowed[0] if slowed else 'never slowed down'}")
+        server_us, own_us = during_full["server_us_per_key"], during_full["cachetop_us_per_key"]
+        print(f"full run's CPU per key: redis-server {server_us:.2f} us, cachetop {own_us:.2f} us "
+              f"(on two free cores, at most {1e6 / max(server_us, own_us) / 1e3:.0f}k keys/s, "
+              f"the slower side's pace; {os.getloadavg()[0]:.1f} load average now)")
         for line in failures:
             print(f"FAIL: {line}")
         if not failures:
