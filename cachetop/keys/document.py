@@ -157,6 +157,10 @@ def report_lines(report: KeysReport, rows: int = 30) -> list[str]:
         extra = f"; most elements: {plain(most.key, 60)} ({most.elements})" if most else ""
         lines.append(f"type {t.type}: {figure_text(t.keys)} keys, "
                      f"{figure_text(t.memory_bytes, 'bytes')}{extra}")
+    if report.encodings:
+        lines.append("encodings: " + ", ".join(f"{e.type}/{plain(e.encoding, 20)} "
+                                               f"{figure_text(e.keys)}"
+                                               for e in report.encodings))
     if report.hot is not None:
         lines.append(f"hot keys ({report.hot_source}):" if report.hot else
                      f"hot keys: none found ({report.hot_source})")

@@ -370,6 +370,10 @@ def _side(report: KeysReport) -> Text:
         extra = f"; most elements {plain(most.key, 50)} ({most.elements})" if most else ""
         text.append(f"type {row.type}: {figure_text(row.keys)} keys, "
                     f"{figure_text(row.memory_bytes, 'bytes')}{extra}\n")
+    if report.encodings:
+        text.append("encodings: " + ", ".join(
+            f"{e.type}/{plain(e.encoding, 20)} {figure_text(e.keys)}"
+            for e in report.encodings[:12]) + "\n")
     for note in report.notes:
         text.append(f"note: {plain(note, 400)}\n", style=DIM)
     return text
