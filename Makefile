@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/prom_parse.py
 	$(PY) bench/tui.py
 	$(PY) bench/soak.py
+	$(PY) bench/keys.py
 
 screenshots: setup
 	$(PY) scripts/make_screenshots.py

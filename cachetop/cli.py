@@ -241,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["keys"]:
+        from cachetop.keys_cli import main as keys_main
+
+        return keys_main(argv)
     if argv[:1] and argv[0] in ACTION_COMMANDS:
         from cachetop.actions_cli import main as actions_main
 

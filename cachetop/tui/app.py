@@ -6,7 +6,10 @@ here only pulls the latest immutable snapshot when it changed.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -38,8 +41,11 @@ class CachetopApp(App[None]):
         Binding("R", "retry", "Retry now", show=False, id="app.retry"),
     ]
 
-    def __init__(self, config: Config, source: FleetSource | None = None) -> None:
+    def __init__(self, config: Config, source: FleetSource | None = None, *,
+                 stop_on_signals: bool = False) -> None:
+        """`stop_on_signals`: SIGTERM and SIGHUP quit like q (the real terminal's app)."""
         super().__init__()
+        self.stop_on_signals = stop_on_signals
         self.config = config
         if source is None:
             from cachetop.engine.client import EngineClient
@@ -71,6 +77,10 @@ class CachetopApp(App[None]):
         return self.fleet_screen
 
     def on_mount(self) -> None:
+        if self.stop_on_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, self.exit)
         self.source.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
         self.refresh_figures()
@@ -119,9 +129,10 @@ class CachetopApp(App[None]):
         if self.snapshot is not None:
             screen.show_fleet(self.snapshot)
 
-    def open_action(self, kind: str, name: str) -> None:
+    def open_action(self, kind: str, name: str, initial: str | None = None) -> None:
         """Open the modal for a destructive action on target `name` (flush, flushdb, delete,
-        tags). Refusals (read-only, replica, prod) are decided by the action's plan."""
+        tags), its input holding `initial` (a prefix's pattern from the Keys tab). Refusals
+        (read-only, replica, prod) are decided by the action's plan."""
         from cachetop.actions import Guard
         from cachetop.tui.screens.action import ActionScreen
 
@@ -133,7 +144,8 @@ class CachetopApp(App[None]):
         self.push_screen(ActionScreen(kind, target,
                                       read_only=self.config.is_read_only(target),
                                       guard=Guard(self.config.targets,
-                                                  self.config.read_only_sources())))
+                                                  self.config.read_only_sources()),
+                                      initial=initial))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -164,5 +176,14 @@ class CachetopApp(App[None]):
 
 
 def run_app(config: Config) -> int:
-    CachetopApp(config).run()
+    """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
+    changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
+    from cachetop.keys.memcached_detail import restore_all
+
+    app = CachetopApp(config, stop_on_signals=True)
+    try:
+        app.run()
+    finally:
+        for error in restore_all():
+            print(f"cachetop: {error}", file=sys.stderr)
     return 0

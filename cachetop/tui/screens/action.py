@@ -60,10 +60,11 @@ class ActionScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="action.cancel")]
 
     def __init__(self, kind: str, target: Target, *, read_only: bool,
-                 guard: actions.Guard | None = None) -> None:
+                 guard: actions.Guard | None = None, initial: str | None = None) -> None:
         """`guard` holds the config's protections; the plan worker applies those of the
-        instance (a DNS lookup: never on the UI thread)."""
+        instance (a DNS lookup: never on the UI thread). `initial` fills the input."""
         super().__init__()
+        self.initial = initial
         self.kind, self.target, self.read_only = kind, target, read_only
         self.guard = guard
         self.plan: actions.ActionPlan | None = None
@@ -102,7 +103,10 @@ class ActionScreen(ModalScreen[None]):
             self._say("looking for tags…")
             self.list_tags()
         else:
-            self.query_one("#action-input", Input).focus()
+            box = self.query_one("#action-input", Input)
+            if self.initial:
+                box.value = self.initial
+            box.focus()
 
     # -- input ----------------------------------------------------------------------------
 

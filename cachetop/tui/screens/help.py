@@ -28,6 +28,13 @@ KEYS = (
     ("F", "flush the database (Redis FLUSHDB ASYNC, memcached flush_all)"),
     ("t", "tags: list the tag indexes, pick one, preview, invalidate"),
     ("d", "delete one key"),
+    ("k", "instance screen: the Keys tab (memory and keys per prefix, TTL mix, biggest and hot "
+          "keys; memcached: hit % per prefix)"),
+    ("s / S, x (Keys tab)", "analyse a sample of keys (or resume) / every key, cancel; D cycles "
+                            "the prefix depth 1-3"),
+    ("f (Keys tab)", "flush the selected prefix: the flush dialog with prefix* filled in"),
+    ("e (Keys tab)", "memcached: asks, then turns stats detail on for hit ratios per prefix "
+                     "(off again when cachetop stops)"),
     ("?", "this help"),
     ("q", "quit"),
 )
@@ -46,6 +53,8 @@ FIGURES = (
                            "memory, marked *"),
     ("EVICT/s, EXP/s", "keys evicted for room, and expired by TTL, per second"),
     ("CONN, KEYS", "client connections; keys (Redis Σ dbN:keys) or items (Memcached)"),
+    ("KEYS tab", "sampled figures are estimates: ~value ±margin, a 95 % interval; a kind of key "
+                 "rarer than the stated bound may be missing from a sample (S reads every key)"),
     ("STATUS", "up, ↺ restarted (a restart or stats reset: that interval has no rates), "
                "… loading N% (dataset load after a restart), ■ busy (a script holds the "
                "server), ✖ down / timeout / auth-failed / tls-error / bad-data / too-large; "

@@ -19,6 +19,7 @@ from cachetop.formatting import rate, size
 from cachetop.host_process import HostMemory, ProcessInfo, host_memory, is_local, process_for_port
 from cachetop.source import FleetSource
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView
+from cachetop.tui.widgets.instance_keys import KeysPane
 from cachetop.tui.widgets.instance_memcached import memcached_panes
 from cachetop.tui.widgets.instance_metrics import metrics_panes
 from cachetop.tui.widgets.instance_process import process_text, remote_text
@@ -31,6 +32,7 @@ PROCESS_EVERY_S = 3.0
 # The chart window grows with the history held, up to config.history_s.
 WINDOWS_S = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 OVERVIEW = "tab-overview"
+KEYS_TAB = "tab-keys"
 
 
 def chart_window(oldest_age_s: float, history_s: float) -> float:
@@ -56,7 +58,12 @@ class InstanceScreen(Screen[None]):
         Binding("F", "act('flushdb')", "Flush db", show=False, id="instance.flush_db"),
         Binding("t", "act('tags')", "Tags", show=False, id="instance.tags"),
         Binding("d", "act('delete')", "Delete key", show=False, id="instance.delete_key"),
+        Binding("k", "keys", "Keys", id="instance.keys"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Keys tab exists for Redis and memcached only: hide `k` elsewhere."""
+        return action != "keys" or self.kind in ("redis", "memcached")
 
     def action_act(self, kind: str) -> None:
         self.app.open_action(kind, self.target_name)  # type: ignore[attr-defined]
@@ -114,6 +121,9 @@ class InstanceScreen(Screen[None]):
             for title, pane in self._detail_panes():
                 with TabPane(title, id=f"tab-{pane.id}"):
                     yield pane
+            if self.target is not None and self.kind in ("redis", "memcached"):
+                with TabPane("Keys", id=KEYS_TAB):
+                    yield KeysPane(self.target, id="keys")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -201,6 +211,19 @@ class InstanceScreen(Screen[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane is not None and event.pane.id == OVERVIEW:
             self.call_after_refresh(self._tick_charts)
+        if event.pane is not None and event.pane.id == KEYS_TAB:
+            self.query_one(KeysPane).activated()
+
+    def action_keys(self) -> None:
+        """k: the Keys tab (its first opening starts an analysis)."""
+        panes = list(self.query(KeysPane))
+        if not panes:
+            self.app.notify("key analysis works on Redis and memcached targets", timeout=3)
+            return
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == KEYS_TAB:
+            panes[0].activated()
+        tabs.active = KEYS_TAB
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._tick_charts)
