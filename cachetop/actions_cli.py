@@ -5,9 +5,9 @@ Plan, show, confirm, run, report. Confirmation: --yes, or y/N on a terminal; a p
 need a name (--confirm NAME, or typed on a terminal; --yes alone is not enough). Without a
 terminal and without --yes nothing runs. Ctrl-C, SIGTERM and SIGHUP (a dropped session) stop
 the run after the current batch and record what was done. Exit codes: 0 done (or dry run),
-1 partial or failed, or the audit result line could not be written, 2 usage, config or
-refused, 130 cancelled. The last stdout line is a summary a script can rely on (or one JSON
-document with --json). Errors are one line, never a password.
+1 partial or failed, nothing to act on (no such key or tag), or the audit result line could
+not be written, 2 usage, config or refused, 130 cancelled. The last stdout line is a summary a
+script can rely on (or one JSON document with --json). Errors are one line, never a password.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from cachetop.actions.describe import (
     progress_line,
     result_document,
 )
+from cachetop.actions.plan import target_label
 from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
@@ -288,7 +289,11 @@ def _act(command: str, args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         _emit(args, plan, None, dry_run_line(plan))
-        return 0
+        return 1 if plan.nothing else 0
+    if plan.nothing:  # nothing to act on: say so, and fail like `rm` of a missing file
+        _emit(args, plan, None, f"{plan.action} {target_label(plan.target)} {plan.subject}: "
+              f"{plan.nothing}")
+        return 1
     confirmation, reason = _confirmation(plan, args)
     if confirmation is None:
         result = refuse(plan, reason or "not confirmed")

@@ -32,7 +32,8 @@ def _errors(stderr: str) -> list[str]:
 
 
 SUMMARY = re.compile(r"^flush (\S+) pattern 'user:\*': deleted (\d+) of (\d+) planned "
-                     r"\((\d+) already gone\) in [0-9.]+s: done$")
+                     r"\(scanned \d+: \d+ deleted, (\d+) already gone, 0 skipped\) "
+                     r"in [0-9.]+s: done$")
 
 
 def test_flush_with_yes_prints_a_summary_a_script_can_parse(redis_server: RedisServer,
