@@ -82,7 +82,8 @@ def _parser(command: str) -> _Parser:
     p.add_argument("target", metavar="TARGET", help="a URL (redis://host:port/db, "
                    "memcached://host:port) or the name of a target in the config file")
     if command == "delete":
-        p.add_argument("key", metavar="KEY", help="the exact key (no glob)")
+        p.add_argument("key", metavar="KEY", nargs="+",
+                       help="exact keys (no glob), one or more; a missing one is skipped")
     if command == "flush":
         p.add_argument("--pattern", required=True, help="Redis glob: * ? [a-z] [^a] \\x")
         p.add_argument("--type", dest="type_name", help="only keys of this TYPE (Redis)")
@@ -118,7 +119,7 @@ _HELP = {
     "flush": "Delete the keys matching a pattern (SCAN MATCH + UNLINK; memcached: metadump).",
     "flushdb": "Delete every key of one Redis db (FLUSHDB ASYNC), or memcached flush_all.",
     "flushall": "memcached flush_all. Redis FLUSHALL is not offered: flushdb one db at a time.",
-    "delete": "Delete one exact key.",
+    "delete": "Delete exact keys: cachetop delete TARGET KEY [KEY ...].",
     "tags": "List the tags found on a target, with their index sizes.",
     "invalidate": "Invalidate tags: delete the keys each tag's index lists (tags.md dialects).",
 }
@@ -167,8 +168,8 @@ def _plan(command: str, args: argparse.Namespace, target: Target, guard: Guard,
         return plan_flushdb(target, db=args.db, delay_s=args.delay, read_only=read_only,
                             guard=guard)
     if command == "delete":
-        return plan_delete(target, os.fsencode(args.key), db=args.db, read_only=read_only,
-                           guard=guard)
+        return plan_delete(target, [os.fsencode(k) for k in args.key], db=args.db,
+                           read_only=read_only, guard=guard)
     return plan_invalidate(target, [os.fsencode(t) for t in args.tag], dialect=args.dialect,
                            prefix=prefix, db=args.db, read_only=read_only,
                            rate_keys_per_s=args.rate, guard=guard)
@@ -311,16 +312,18 @@ def _act(command: str, args: argparse.Namespace) -> int:
 def _tags(args: argparse.Namespace) -> int:
     target, _, prefix = _target(args)
     found = list_tags(target, dialect=args.dialect, prefix=prefix, db=args.db)
-    rows: list[dict[str, Any]] = [{"tag": plain(t.tag), "size": t.size,
-                                   "index": plain(t.index_key), "detail": plain(t.detail)}
-                                  for t in found]
+    rows: list[dict[str, Any]] = [{"tag": plain(t.tag), "size": t.size, "live": t.live,
+                                   "live_exact": t.live_exact, "index": plain(t.index_key),
+                                   "detail": plain(t.detail)} for t in found]
     if args.json:
         print(json.dumps({"target": target.name, "tags": rows}, ensure_ascii=True))
         return 0
     for row in rows:
         size = "-" if row["size"] is None else row["size"]
-        print(f"{row['tag']}\t{size}\t{row['index']}\t{row['detail']}".rstrip())
-    print(f"tags {plain(target.name)}: {len(rows)} tags", file=sys.stderr)
+        live = "-" if row["live"] is None else f"{'' if row['live_exact'] else '~'}{row['live']}"
+        print(f"{row['tag']}\t{size}\t{live}\t{row['index']}\t{row['detail']}".rstrip())
+    print(f"tags {plain(target.name)}: {len(rows)} tags (columns: tag, keys the index lists, "
+          "live keys (~ sampled), index key, detail)", file=sys.stderr)
     return 0
 
 

@@ -186,8 +186,8 @@ def test_tags_and_invalidate(redis_server: RedisServer, state_home: Path) -> Non
         cache.set(f"u:{i}", b"v", ttl=60, tags=["user"] if i % 3 else ["user", "admin"])
     listed = cachetop("tags", redis_server.url, state=state_home)
     assert listed.returncode == 0
-    assert listed.stdout.splitlines() == ["admin\t10\tcachetop:tag:{admin}",
-                                          "user\t30\tcachetop:tag:{user}"]
+    assert listed.stdout.splitlines() == ["admin\t10\t10\tcachetop:tag:{admin}",
+                                          "user\t30\t30\tcachetop:tag:{user}"]
     out = cachetop("invalidate", redis_server.url, "--tag", "admin", "--tag", "nope", "--yes",
                    state=state_home)
     assert out.returncode == 0, out.stderr

@@ -163,3 +163,20 @@ def test_memory_line_has_no_empty_parentheses(redis_server: RedisServer) -> None
     lines = plan_lines(plan_delete(target_of(redis_server), b"k"))
     memory = [line for line in lines if line.startswith("memory:")]
     assert len(memory) == 1 and "()" not in memory[0]
+
+
+def test_delete_takes_several_keys_and_skips_the_missing_one(redis_server: RedisServer,
+                                                             state_home: Path) -> None:
+    client = redis_server.client()
+    fill(client, [b"a", b"b", b"keep"])
+    out = cachetop("delete", redis_server.url, "a", "b", "nope", "--yes", state=state_home)
+    assert out.returncode == 0, out.stderr
+    assert "warning: no such key 'nope': skipped" in out.stderr
+    last = out.stdout.splitlines()[-1]
+    assert last.startswith(f"delete 127.0.0.1:{redis_server.port} 3 keys 'a', 'b', 'nope'") or (
+        last.startswith(f"delete 127.0.0.1:{redis_server.port} keys 'a', 'b', 'nope'"))
+    assert "deleted 2 of 2 planned (scanned 3: 2 deleted, 1 already gone, 0 skipped)" in last
+    assert client.exists(b"a", b"b") == 0 and client.exists(b"keep") == 1
+    plan = plan_delete(target_of(redis_server), [b"keep", b"keep"])
+    assert plan.spec.keys == (b"keep",) and plan.count == 1      # each key once
+
