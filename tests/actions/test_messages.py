@@ -23,7 +23,7 @@ from cachetop.actions.tag_dialects import tag_set_key
 from cachetop.tagging import tag_cache
 from tests.actions.helpers import fill, target_of
 from tests.actions.test_cli import cachetop
-from tests.servers import RedisServer
+from tests.servers import MemcachedServer, RedisServer
 from tests.wait import wait_until
 
 ACCOUNT = re.compile(r"scanned (\d+): (\d+) deleted, (\d+) already gone, (\d+) skipped")
@@ -180,3 +180,19 @@ def test_delete_takes_several_keys_and_skips_the_missing_one(redis_server: Redis
     plan = plan_delete(target_of(redis_server), [b"keep", b"keep"])
     assert plan.spec.keys == (b"keep",) and plan.count == 1      # each key once
 
+
+
+def test_memcached_several_keys_and_a_pattern_that_matches_nothing(
+        mc_server: MemcachedServer) -> None:
+    client = mc_server.client()
+    client.set_many({b"user:1": b"v", b"user:2": b"v", b"keep": b"v"}, noreply=False)
+    plan = plan_delete(target_of(mc_server), [b"user:1", b"user:2", b"nope"])
+    assert (plan.count, plan.count_exact) == (2, True)
+    assert plan.warnings == ("no such key 'nope': skipped",)
+    result = execute(plan)
+    assert (result.deleted, result.already_gone, result.scanned) == (2, 1, 3)
+    assert client.get(b"user:1") is None and client.get(b"keep") == b"v"
+    assert plan_delete(target_of(mc_server), b"nope").nothing == "no such key 'nope'"
+    empty = plan_flush(target_of(mc_server), b"usr:*")
+    assert empty.count == 0
+    assert empty.warnings[0] == "no key matches 'usr:*'; keys here look like: 'keep'"
