@@ -30,7 +30,7 @@ def plan_lines(plan: ActionPlan) -> list[str]:
         note = f" ({plan.memory_note})" if plan.memory_note else ""
         lines.append(f"memory: ~{size(plan.memory_bytes)}{note}")
     if plan.sample:
-        lines.append(f"sample ({len(plan.sample)} keys):")
+        lines.append(f"sample ({len(plan.sample)} key{'' if len(plan.sample) == 1 else 's'}):")
         for key in plan.sample:
             extra = f"  {size(key.size_bytes)}" if key.size_bytes is not None else ""
             lines.append(f"  {key.display}  {ttl_text(key.ttl_s, key.exists)}{extra}")

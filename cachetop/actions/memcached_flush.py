@@ -30,7 +30,12 @@ from cachetop.actions.plan import (
     SampleKey,
     target_label,
 )
-from cachetop.actions.redis_keys import keys_subject, missing_text, unique_keys
+from cachetop.actions.redis_keys import (
+    keys_subject,
+    missing_text,
+    missing_warning,
+    unique_keys,
+)
 from cachetop.actions.runner import ProgressFn, Tally, run_action
 from cachetop.actions.safety import (
     confirm_name_for,
@@ -307,7 +312,7 @@ def plan_memcached_delete(target: Target, keys: Sequence[bytes], *,
         args=(("keys" if len(keys) > 1 else "key", ",".join(escaped(k) for k in keys)),),
         count=len(there) if known else None, count_exact=known, count_note=note,
         sample=sample,
-        warnings=(f"{missing_text(missing, '')}: skipped",) if missing and there else (),
+        warnings=missing_warning(missing, bool(there)),
         nothing=missing_text(missing, "") if known and not there else "",
         refusal=policy_refusal(target, read_only), confirm_name=confirm_name_for(target))
 

@@ -138,6 +138,14 @@ def missing_text(missing: Sequence[bytes], where: str) -> str:
         f" {where}" if where else "")
 
 
+def missing_warning(missing: Sequence[bytes], others_exist: bool) -> tuple[str, ...]:
+    """The warning for named keys that do not exist while others do (when none exists, the
+    plan's `nothing` says so instead)."""
+    if not missing or not others_exist:
+        return ()
+    return (f"{missing_text(missing, '')} now: sent anyway, it counts as already gone",)
+
+
 def repr_key(key: bytes) -> str:
     return f"'{escaped(key)}'"
 
@@ -183,7 +191,7 @@ def plan_redis_delete(target: Target, keys: Sequence[bytes], *, db: int | None =
         count_note="not counted: refused" if refusal else note,
         sample=sample, memory_bytes=sum(sizes) if sizes else None,
         memory_note="MEMORY USAGE" if len(sizes) > 1 else "",
-        warnings=(f"{missing_text(missing, '')}: skipped",) if missing and there else (),
+        warnings=missing_warning(missing, bool(there)),
         nothing=missing_text(missing, f"in db {db}") if sample and not there else "",
         refusal=refusal, confirm_name=confirm_name_for(target), instance_id=state.run_id,
         server_version=state.version)

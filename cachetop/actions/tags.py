@@ -179,7 +179,8 @@ def _plan_redis(target: Target, tags: Sequence[bytes], spec: InvalidateSpec, rea
     finally:
         client.close()
     n = walk.indexes_found
-    note = (f"live keys: {walk.live} of the {walk.members} the indexes list exist"
+    note = ("no index found" if not n else
+            f"live keys: {walk.live} of the {walk.members} the indexes list exist"
             if walk.exact else f"estimate: the {budget_s:g}s preview walked part of the indexes "
             f"({walk.members} members) and extrapolated")
     return ActionPlan(

@@ -171,7 +171,7 @@ def test_delete_takes_several_keys_and_skips_the_missing_one(redis_server: Redis
     fill(client, [b"a", b"b", b"keep"])
     out = cachetop("delete", redis_server.url, "a", "b", "nope", "--yes", state=state_home)
     assert out.returncode == 0, out.stderr
-    assert "warning: no such key 'nope': skipped" in out.stderr
+    assert "warning: no such key 'nope' now: sent anyway, it counts as already gone" in out.stderr
     last = out.stdout.splitlines()[-1]
     assert last.startswith(f"delete 127.0.0.1:{redis_server.port} 3 keys 'a', 'b', 'nope'") or (
         last.startswith(f"delete 127.0.0.1:{redis_server.port} keys 'a', 'b', 'nope'"))
@@ -188,7 +188,7 @@ def test_memcached_several_keys_and_a_pattern_that_matches_nothing(
     client.set_many({b"user:1": b"v", b"user:2": b"v", b"keep": b"v"}, noreply=False)
     plan = plan_delete(target_of(mc_server), [b"user:1", b"user:2", b"nope"])
     assert (plan.count, plan.count_exact) == (2, True)
-    assert plan.warnings == ("no such key 'nope': skipped",)
+    assert plan.warnings == ("no such key 'nope' now: sent anyway, it counts as already gone",)
     result = execute(plan)
     assert (result.deleted, result.already_gone, result.scanned) == (2, 1, 3)
     assert client.get(b"user:1") is None and client.get(b"keep") == b"v"

@@ -27,6 +27,7 @@ from collectors.base import Target
 
 TITLES = {"flush": "Flush keys by pattern", "flushdb": "Flush the database",
           "delete": "Delete keys", "tags": "Invalidate a tag"}
+RUN_LABELS = {"flush": "Delete", "flushdb": "Flush", "delete": "Delete", "tags": "Invalidate"}
 
 
 def run_label(plan: actions.ActionPlan) -> str:
@@ -130,7 +131,8 @@ class ActionScreen(ModalScreen[None]):
             yield Static(id="action-status")
             with Horizontal(id="action-buttons"):
                 yield Button("Preview", id="action-preview-button", variant="primary")
-                yield Button("Delete", id="action-run", variant="error", disabled=True)
+                yield Button(RUN_LABELS[self.kind], id="action-run", variant="error",
+                             disabled=True)
                 yield Button("Close", id="action-close")
 
     def on_mount(self) -> None:
@@ -138,6 +140,8 @@ class ActionScreen(ModalScreen[None]):
         self.query_one("#action-progress", ProgressBar).display = False
         if self.kind == "delete":
             self.query_one("#action-keys", SelectionList).display = False
+        if self.kind == "tags":  # enter on a tag previews it: no second way to say so
+            self.query_one("#action-preview-button", Button).display = False
         if self.kind == "flushdb":
             self.make_plan(None)
         elif self.kind == "tags":
@@ -316,7 +320,8 @@ class ActionScreen(ModalScreen[None]):
             return
         if plan.nothing or plan.count == 0:  # nothing to run: no "Delete 0 keys" button
             run.disabled = True
-            self._say(f"nothing to delete: {plan.nothing or 'the preview found no key'}",
+            run.label = "Nothing to delete"
+            self._say(f"nothing to delete: {plan.nothing or 'no key for ' + plan.subject}",
                       "yellow")
             return
         run.disabled = False
