@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Button, OptionList, SelectionList
 
@@ -276,3 +277,40 @@ def test_delete_several_keys_from_the_dialog(redis_server: RedisServer,
     assert client.exists("a", "c") == 0 and client.exists("b", "keep") == 2
     entry = json.loads((audit_dir / "cachetop" / "audit.log").read_text().splitlines()[-1])
     assert (entry["done"], entry["status"], entry["args"]["keys"]) == (2, "done", "a,c")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45)])
+def test_the_buttons_stay_on_screen_with_the_tag_list_and_a_long_preview(
+        redis_server: RedisServer, size: tuple[int, int]) -> None:
+    """Found in the tmux pass: with the tag list open and a 20-key sample previewed, the run
+    button was below the dialog's edge (cut off) at 140x45, and more so at 80x24."""
+    from cachetop.tagging import tag_cache
+
+    cache = tag_cache(redis_server.client())
+    for n in range(12):
+        for i in range(30):
+            cache.set(f"c{n}:{i}", b"v", ttl=600, tags=[f"category:{n}"])
+    config = config_for(redis_server.url, names=["cache"])
+    seen: dict[str, Region] = {}
+    label: list[str] = []
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=size) as pilot:
+            await _open(pilot, app, "t")
+            options = app.screen.query_one("#action-tags", OptionList)
+            await wait_for(pilot, lambda: options.option_count == 12)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "keys: 30" in _preview_text(app))
+            await pilot.pause(0.2)
+            run = app.screen.query_one("#action-run", Button)
+            box = app.screen.query_one("#action-box")
+            seen.update(run=run.region, box=box.region, label_room=run.content_region)
+            label.append(str(run.label))
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    run, box = seen["run"], seen["box"]
+    assert run.height == 3 and run.bottom <= box.bottom - 1 <= size[1], seen  # inside the frame
+    assert label == ["Invalidate 30 keys"]
+    assert seen["label_room"].width >= len(label[0]), seen          # not cut to "Invalidate 30"
