@@ -18,7 +18,6 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
@@ -33,9 +32,7 @@ from cachetop.engine.protocol import (
     series_to_wire,
     target_from_wire,
 )
-from cachetop.fleet import TargetFigures
 from cachetop.malloc_tuning import limit_malloc_arenas
-from cachetop.metrics.top_caches import top_caches
 from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
 from collectors.poller import poll_all
@@ -139,14 +136,17 @@ class Engine:
         self.targets = [target_from_wire(t) for t in config["targets"]]
         self.interval_s = float(config["interval_s"])
         self.collectors = make_collectors(self.targets)
+        limit = config.get("caches_limit")
+        # An endpoint's caches past this many arrive as the busiest and one "N more" row
+        # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
+        self.caches_limit: int | None = int(limit) if limit is not None else None
         self.monitor = Monitor(self.collectors, self.interval_s,
-                               history_s=float(config.get("history_s", 600.0)), loop=loop)
+                               history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               caches_limit=self.caches_limit)
         self._sent_version = 0
         self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
         self._history_at = 0.0
         self._paused = False
-        limit = config.get("caches_limit")
-        self.caches_limit: int | None = int(limit) if limit is not None else None
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -187,7 +187,7 @@ class Engine:
             self._sent_version = version
             self.channel.send({"t": "snap", "v": version, "at": time.time(),
                                "iv": self.monitor.interval_s, "paused": self._paused,
-                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed]})
+                               "ch": [[i, figures_to_wire(f)] for i, f in changed]})
         for name, sent in list(self._watched.items()):
             figures = self.monitor.figures(name)
             detail = figures.detail if figures is not None else None
@@ -201,25 +201,6 @@ class Engine:
                 series = self.monitor.history.series(name)
                 self.channel.send({"t": "hist", "name": name, "at": time.time(),
                                    "s": series_to_wire(series)})
-
-    def _cut(self, figures: TargetFigures) -> TargetFigures:
-        """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
-        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds)."""
-        limit = self.caches_limit
-        if limit is None or len(figures.caches) <= limit:
-            return figures
-        top = top_caches(figures.caches, limit)
-        rest = top.rest
-        if rest is None:
-            return figures
-        more = TargetFigures(
-            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
-            status="up", status_since=figures.status_since, updated_at=figures.updated_at,
-            interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
-            hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,
-            evictions_per_s=rest.evictions_per_s, expirations_per_s=rest.expirations_per_s,
-            memory_used_bytes=rest.memory_used_bytes, keys=rest.keys)
-        return replace(figures, caches=(*top.shown, more), last_good=None)
 
     def stop(self) -> None:
         self.monitor.stop()
