@@ -119,9 +119,9 @@ class Pacer:
         return rate is not None and grown > 2 * rate
 
 
-SIZE_WINDOW = 8  # probes per sizing decision: a median of 8 shrugs off one late wake-up
+SIZE_WINDOW = 16  # probes per sizing decision: a median of 16 shrugs off late wake-ups
 MIN_BATCH = 16
-SHRINK, GROW = 0.6, 1.25
+SHRINK, GROW = 0.75, 1.2
 
 
 class BatchSizer:
@@ -131,8 +131,10 @@ class BatchSizer:
     A probe sent at a random moment waits on average half of the command then running (and at
     worst a whole one, or two when ours comes first in the server's next round): so the median
     probe's wait above the idle baseline is held between a fifth and two fifths of the budget,
-    which puts the worst wait near the budget. Sizes move by a factor, between MIN_BATCH and
-    `ceiling`.
+    which puts the worst wait near the budget. Two slow windows in a row shrink the size (on a
+    shared host a burst of late wake-ups spoils one window, and smaller commands would not
+    help: they cost more round trips for the same keys); one fast window grows it. Sizes
+    move by a factor, between MIN_BATCH and `ceiling`.
     """
 
     def __init__(self, start: int, ceiling: int, max_latency_s: float) -> None:
@@ -142,6 +144,7 @@ class BatchSizer:
         self.baseline_s = 0.0
         self.changes = 0
         self._window: list[float] = []
+        self._slow_windows = 0
 
     def set_baseline(self, probes_s: list[float]) -> None:
         """The idle probe round trip (median), measured before the first write."""
@@ -159,12 +162,16 @@ class BatchSizer:
             return self.size
         wait = sorted(self._window)[len(self._window) // 2] - self.baseline_s
         self._window.clear()
-        if wait > 0.4 * self.max_latency_s:
-            size = max(MIN_BATCH, int(self.size * SHRINK))
-        elif wait < 0.2 * self.max_latency_s:
-            size = min(self.ceiling, int(self.size * GROW) + 1)
-        else:
-            return self.size
+        slow = wait > 0.4 * self.max_latency_s
+        self._slow_windows = self._slow_windows + 1 if slow else 0
+        if self._slow_windows >= 2:
+            self._slow_windows = 0
+            return self._resize(max(MIN_BATCH, int(self.size * SHRINK)))
+        if wait < 0.2 * self.max_latency_s:
+            return self._resize(min(self.ceiling, int(self.size * GROW) + 1))
+        return self.size
+
+    def _resize(self, size: int) -> int:
         if size != self.size:
             self.size = size
             self.changes += 1
