@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,10 +76,23 @@ class Outcome:
     seconds: float
     latency: dict[str, float]
     detail: str = ""
+    server_cpu_s: float = 0.0  # redis-server's user+sys during the contender's run
+    client_cpu_s: float = 0.0  # the contender's processes' user+sys
 
     @property
     def rate(self) -> float:
         return self.keys / self.seconds if self.seconds > 0 else 0.0
+
+
+def cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def children_cpu_s() -> float:
+    """User+sys of the bench's finished children (a contender's whole process tree)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load_avg() -> str:
@@ -157,14 +173,18 @@ def one_run(server: RedisServer, n: int, args: argparse.Namespace, state: Path,
         fill(server, n)
         load = Load(server.port, args.load_rate, "other:")
         before = load_avg()
+        server_cpu, client_cpu = cpu_s(server.pid), children_cpu_s()
         took, deleted, summary = go()
+        server_cpu, client_cpu = cpu_s(server.pid) - server_cpu, children_cpu_s() - client_cpu
         latency = load.stop()
         check_redis(server, n)
         if deleted >= 0:
             assert deleted == n, summary  # cachetop's own count is exact
-        results.append(Outcome(name, n, took, latency, f"{before}; {summary}".strip("; ")))
+        results.append(Outcome(name, n, took, latency, f"{before}; {summary}".strip("; "),
+                               server_cpu, client_cpu))
     for r in results:
-        figure = f"{r.rate / 1e6:6.3f} M keys/s in {r.seconds:6.2f}s" if r.keys else " " * 25
+        figure = (f"{r.rate / 1e6:6.3f} M keys/s in {r.seconds:6.2f}s (CPU s: server "
+                  f"{r.server_cpu_s:5.2f}, client {r.client_cpu_s:5.2f})" if r.keys else " " * 55)
         print(f"run {run} {r.name:9s} {figure}  GET p50 {r.latency['p50_ms']:6.2f} ms "
               f"p99 {r.latency['p99_ms']:6.2f} ms ({r.latency['n']:.0f} GETs)  {r.detail}",
               flush=True)

@@ -120,7 +120,7 @@ class Pacer:
 
 
 SIZE_WINDOW = 16  # probes per sizing decision: a median of 16 shrugs off late wake-ups
-MIN_BATCH = 16
+MIN_BATCH = 100  # below this a command's own cost outweighs its keys': more server CPU a key
 SHRINK, GROW = 0.75, 1.2
 
 
@@ -130,16 +130,18 @@ class BatchSizer:
 
     A probe sent at a random moment waits on average half of the command then running (and at
     worst a whole one, or two when ours comes first in the server's next round): so the median
-    probe's wait above the idle baseline is held between a fifth and two fifths of the budget,
+    probe's wait above the idle baseline is held between a quarter and a half of the budget,
     which puts the worst wait near the budget. Two slow windows in a row shrink the size (on a
     shared host a burst of late wake-ups spoils one window, and smaller commands would not
     help: they cost more round trips for the same keys); one fast window grows it. Sizes
-    move by a factor, between MIN_BATCH and `ceiling`.
+    move by a factor, between MIN_BATCH (or `ceiling` if lower) and `ceiling`; below that floor
+    the pacer's rate slow-down takes over.
     """
 
     def __init__(self, start: int, ceiling: int, max_latency_s: float) -> None:
-        self.ceiling = max(MIN_BATCH, ceiling)
-        self.size = min(self.ceiling, max(MIN_BATCH, start))
+        self.ceiling = max(1, ceiling)
+        self.floor = min(MIN_BATCH, self.ceiling)
+        self.size = min(self.ceiling, max(self.floor, start))
         self.max_latency_s = max_latency_s
         self.baseline_s = 0.0
         self.changes = 0
@@ -153,7 +155,7 @@ class BatchSizer:
 
     @property
     def at_floor(self) -> bool:
-        return self.size <= MIN_BATCH
+        return self.size <= self.floor
 
     def observe(self, rtt_s: float) -> int:
         """Feed one probe round trip; returns the size for the next commands."""
@@ -162,12 +164,12 @@ class BatchSizer:
             return self.size
         wait = sorted(self._window)[len(self._window) // 2] - self.baseline_s
         self._window.clear()
-        slow = wait > 0.4 * self.max_latency_s
+        slow = wait > 0.5 * self.max_latency_s
         self._slow_windows = self._slow_windows + 1 if slow else 0
         if self._slow_windows >= 2:
             self._slow_windows = 0
-            return self._resize(max(MIN_BATCH, int(self.size * SHRINK)))
-        if wait < 0.2 * self.max_latency_s:
+            return self._resize(max(self.floor, int(self.size * SHRINK)))
+        if wait < 0.25 * self.max_latency_s:
             return self._resize(min(self.ceiling, int(self.size * GROW) + 1))
         return self.size
 

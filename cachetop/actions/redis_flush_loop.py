@@ -41,7 +41,7 @@ from cachetop.actions.safety import check_master, checked_state, verify_master
 from collectors.base import Target
 
 _SCAN, _ROLE, _UNLINK = "scan", "role", "unlink"
-START_SHARE = 2  # the first commands are half the largest size (--count)
+START_SHARE = 1  # the first commands are the largest size (--count); probes shrink them
 
 # Called with the keys of an UNLINK whose reply was lost with its connection, and the error.
 SettleFn = Callable[[list[bytes], BaseException], None]

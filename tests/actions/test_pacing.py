@@ -130,10 +130,10 @@ def _window(sizer: BatchSizer, rtt_s: float) -> int:
 def test_sizer_shrinks_after_two_slow_windows_and_grows_back_when_fast() -> None:
     sizer = BatchSizer(500, 1000, 0.001)
     sizer.set_baseline([0.0001, 0.0001, 0.0002])
-    assert _window(sizer, 0.0001 + 0.0006) == 500  # one slow window (0.6 ms > 0.4 ms): kept
+    assert _window(sizer, 0.0001 + 0.0006) == 500  # one slow window (0.6 ms > 0.5 ms): kept
     assert _window(sizer, 0.0001 + 0.0006) == 375  # the second in a row: x 0.75
-    assert _window(sizer, 0.0001 + 0.0003) == 375  # between a fifth and two fifths: kept
-    assert _window(sizer, 0.0001 + 0.0001) == 451  # under a fifth of the budget: x 1.2 (+1)
+    assert _window(sizer, 0.0001 + 0.0004) == 375  # between a quarter and a half: kept
+    assert _window(sizer, 0.0001 + 0.0002) == 451  # under a quarter of the budget: x 1.2 (+1)
     for _ in range(20):
         _window(sizer, 0.0001)
     assert sizer.size == 1000  # never above the ceiling (--count)
@@ -155,4 +155,5 @@ def test_sizer_never_goes_below_the_floor_and_says_so() -> None:
     for _ in range(100):
         _window(sizer, 0.01)
     assert sizer.size == MIN_BATCH and sizer.at_floor
-    assert BatchSizer(1, 5, 0.001).size == MIN_BATCH  # a start below the floor is raised
+    assert BatchSizer(1, 500, 0.001).size == MIN_BATCH  # a start below the floor is raised
+    assert BatchSizer(1, 5, 0.001).size == 5  # but never above --count
