@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +19,7 @@ from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.formatting import rate, size
 from cachetop.host_process import HostMemory, ProcessInfo, host_memory, is_local, process_for_port
 from cachetop.source import FleetSource
+from cachetop.tui.badges import badges
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView
 from cachetop.tui.widgets.instance_keys import KeysPane
 from cachetop.tui.widgets.instance_memcached import memcached_panes
@@ -154,10 +156,16 @@ class InstanceScreen(Screen[None]):
         if self.is_mounted:
             self._show(target)
 
+    def _badges(self) -> Text | None:
+        config = getattr(self.app, "config", None)
+        if self.target is None or config is None:
+            return None
+        return badges(self.target, read_only=config.is_read_only(self.target))
+
     def _show(self, t: TargetFigures) -> None:
         _, stale = shown_figures(t)
         self.set_class(stale, "-stale")
-        self.query_one("#instance-title", Static).update(title_text(t))
+        self.query_one("#instance-title", Static).update(title_text(t, badges=self._badges()))
         self.query_one("#instance-tiles", Static).update(tiles(t, self.thresholds))
         for pane in self._panes:
             pane.show(t)
