@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import statistics
 import re
+import statistics
 import threading
 
 import pytest
