@@ -212,8 +212,8 @@ class Engine:
         rest = top.rest
         if rest is None:
             return figures
-        more = TargetFigures(
-            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
+        more = TargetFigures(  # kind "more": a view tells it from a cache of that name
+            name=rest.label, kind="more", address=figures.address, group=figures.group,
             status="up", status_since=figures.status_since, updated_at=figures.updated_at,
             interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
             hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,

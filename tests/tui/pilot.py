@@ -34,4 +34,5 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],
 
 
 def row_order(table: FleetTable) -> list[str]:
-    return [table.coordinate_to_cell_key((i, 0))[0].value or "" for i in range(table.row_count)]
+    """The keys of the rows the table shows, top to bottom (scrolled into view or not)."""
+    return table.row_keys()

@@ -143,6 +143,8 @@ def tiles(t: TargetFigures, thresholds: Thresholds) -> RenderableType:
         memory += f" / {size(f.memory_max_bytes)}  {percent(f.memory_ratio, 0)}"
     elif f.memory_used_bytes is not None and f.kind == "redis":
         memory += " / no limit"
+        if f.memory_system_bytes:  # the fleet table's MEM% says '—': the host share is here
+            memory += f" ({percent(f.memory_used_bytes / f.memory_system_bytes, 1)} of host)"
     ratio = f.memory_ratio
     connections = count(f.connections)
     if f.max_connections:
