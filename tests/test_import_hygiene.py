@@ -29,3 +29,15 @@ def test_collectors_never_import_cachetop() -> None:
             "print([m for m in sys.modules if m == 'cachetop' or m.startswith('cachetop.')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_fleet_screen_loads_no_instance_screen_action_or_chart() -> None:
+    """The first frame waits for nothing it does not draw (issue 11): the instance and action
+    screens, the actions, plotext, redis-py and prometheus_client load when first needed."""
+    code = ("import sys, cachetop.cli, cachetop.tui.app, cachetop.tui.screens.fleet; "
+            "print([m for m in sys.modules if m.startswith(('plotext', 'redis', 'pymemcache', "
+            "'prometheus_client', 'cachetop.actions', 'cachetop.keys', "
+            "'cachetop.tui.screens.instance', 'cachetop.tui.screens.action', "
+            "'cachetop.tui.screens.help'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
