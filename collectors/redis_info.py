@@ -28,11 +28,14 @@ from collectors.sample import (
     LOADING,
     LOADING_ETA_S,
     LOADING_PERCENT,
+    MASTER_ADDRESS,
+    MASTER_LINK,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
     OWN_OPS,
+    REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -88,6 +91,14 @@ def info_parts(raw: bytes) -> Parts:
     gauges[KEYS] = float(sum(keys for keys, _, _ in redis_parse.keyspace(raw).values()))
     info = {VERSION: str(fields.get("redis_version", "")), ROLE: str(fields.get("role", "")),
             INSTANCE_ID: str(fields.get("run_id", ""))}
+    if info[ROLE] == "slave" and isinstance(fields.get("master_host"), str):
+        port = fields.get("master_port")
+        info[MASTER_ADDRESS] = (f"{fields['master_host']}:{port:.0f}"
+                                if isinstance(port, float) else str(fields["master_host"]))
+        info[MASTER_LINK] = str(fields.get("master_link_status", ""))
+        lag = fields.get("master_last_io_seconds_ago")
+        if isinstance(lag, float) and lag >= 0:  # -1: never heard from it
+            gauges[REPLICATION_LAG_S] = lag
     if fields.get("loading") == 1.0:
         info[LOADING] = "1"
         for raw_name, name in (("loading_loaded_perc", LOADING_PERCENT),

@@ -29,12 +29,15 @@ MAX_CONNECTIONS = "max_connections"
 UPTIME_S = "uptime_s"
 LOADING_PERCENT = "loading_percent"
 LOADING_ETA_S = "loading_eta_s"
+REPLICATION_LAG_S = "replication_lag_s"  # a replica: seconds since its master last spoke
 
 # Info strings.
 VERSION = "version"
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
 LOADING = "loading"
+MASTER_ADDRESS = "master_address"  # a replica's master, host:port as the replica names it
+MASTER_LINK = "master_link"  # a replica's link to its master: up or down
 
 # Histograms and quantiles.
 SERVER_LATENCY = "server_latency_s"

@@ -29,11 +29,14 @@ from collectors.sample import (
     LOADING,
     LOADING_ETA_S,
     LOADING_PERCENT,
+    MASTER_ADDRESS,
+    MASTER_LINK,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
     OWN_OPS,
+    REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -93,9 +96,10 @@ def with_children_totals(f: TargetFigures) -> TargetFigures:
 
 def more_caches_row(parent: TargetFigures | Target, rest: MoreCaches, *, since: float,
                     updated_at: float, interval_s: float | None) -> TargetFigures:
-    """The "N more caches" row: the caches not shown, summed (top_caches.more_caches)."""
+    """The "N more caches" row: the caches not shown, summed (top_caches.more_caches). Its
+    kind is "more", so a view tells it from a cache that happens to bear that name."""
     return TargetFigures(
-        name=rest.label, kind=parent.kind, address=parent.address, group=parent.group,
+        name=rest.label, kind="more", address=parent.address, group=parent.group,
         status="up", status_since=since, updated_at=updated_at, interval_s=interval_s,
         ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio, hits_delta=rest.hits_delta,
         misses_delta=rest.misses_delta, evictions_per_s=rest.evictions_per_s,
@@ -244,6 +248,9 @@ class TargetTracker:
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
+            master_address=cur.info.get(MASTER_ADDRESS, ""),
+            master_link=cur.info.get(MASTER_LINK, ""),
+            replication_lag_s=g.get(REPLICATION_LAG_S),
             interval_s=dt if prev is not None else None,
             ops_per_s=foreign_rate(rate(OPS), rate(OWN_OPS)),
             hit_ratio=window_hit_ratio(d_hits, d_misses),
