@@ -34,7 +34,7 @@ log = logging.getLogger("cachetop")
 
 # Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
-COMMANDS = ("demo", *sorted(ACTION_COMMANDS))
+COMMANDS = ("agent", "demo", *sorted(ACTION_COMMANDS))
 # A first word like this is meant as a command: a target is always a URL (scheme://...).
 _COMMAND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
@@ -241,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["agent"]:
+        from cachetop.agent.main import main as agent_main
+
+        return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
         from cachetop.keys_cli import main as keys_main
 
