@@ -21,6 +21,7 @@ from typing import Any
 from cachetop.agent.exposition import FleetExposition, monitor_rows
 from cachetop.agent.server import AgentServer, is_loopback, parse_listen, tls_context
 from cachetop.agent.shard import Shard, parse_shard, shard_targets
+from cachetop.agent.stream import StreamHub
 from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
@@ -88,7 +89,9 @@ class Agent:
                                history_s=config.history_s)
         self.exposition = FleetExposition(lambda: monitor_rows(self.monitor),
                                           lambda: self.monitor.version)
-        self.server = AgentServer(host, port, self.exposition, token=token, tls=tls)
+        self.hub = StreamHub(self.monitor, self.targets, allow_actions=allow_actions)
+        self.server = AgentServer(host, port, self.exposition, token=token, tls=tls,
+                                  stream=self.hub.serve)
 
     def start(self) -> None:
         self.monitor.start()
@@ -97,6 +100,7 @@ class Agent:
         self.server.serve_forever(poll_interval=0.5)
 
     def stop(self) -> None:
+        self.hub.stop()
         self.server.shutdown()
         self.server.server_close()
         self.monitor.stop()
@@ -154,6 +158,7 @@ def main(argv: Sequence[str]) -> int:
     def stop(signum: int, frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
+            agent.hub.stop()
             threading.Thread(target=agent.server.shutdown, daemon=True).start()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -10,10 +11,13 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from tests.ci import missing
+from tests.servers import MemcachedServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +125,49 @@ def write_config(path: Path, targets: Sequence[tuple[str, str]], interval_s: flo
         lines += ["[[targets]]", f'name = "{name}"', f'url = "{url}"', ""]
     path.write_text("\n".join(lines))
     return path
+
+
+PASSWORD = "S3cr#t-p@ss/word"
+
+
+def credential_forms(password: str) -> list[str]:
+    """The password as it could leak: raw, percent-encoded, base64 (alone and as userinfo)."""
+    return [password, quote(password, safe=""), quote(password),
+            base64.b64encode(password.encode()).decode(),
+            base64.b64encode(f":{password}".encode()).decode()]
+
+
+def redis_workload(server: RedisServer, hits: int, misses: int, **kwargs: object) -> None:
+    """Exactly `hits` hits and `misses` misses (and one SET)."""
+    client = server.client(**kwargs)
+    client.set("present", "v")
+    for _ in range(hits):
+        client.get("present")
+    for i in range(misses):
+        client.get(f"absent:{i}")
+
+
+def memcached_workload(server: MemcachedServer, hits: int, misses: int) -> None:
+    client = server.client()
+    client.set("present", "v")
+    for _ in range(hits):
+        client.get("present")
+    for i in range(misses):
+        client.get(f"absent:{i}")
+
+
+@contextmanager
+def agent_of_a_password_redis() -> Iterator[tuple[AgentProcess, RedisServer]]:
+    """A Redis with `requirepass PASSWORD`, some traffic, and an agent given its URL."""
+    server = RedisServer("--requirepass", PASSWORD)
+    server.start()
+    try:
+        redis_workload(server, hits=10, misses=1, password=PASSWORD)
+        url = f"redis://:{quote(PASSWORD, safe='')}@127.0.0.1:{server.port}"
+        agent = AgentProcess(url, "--interval", "0.3").wait_ready()
+        try:
+            yield agent, server
+        finally:
+            agent.stop()
+    finally:
+        server.close()
