@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
-from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
     CODECS,
     PROTOCOL,
@@ -29,9 +28,9 @@ from cachetop.engine.protocol import (
     ProtocolError,
     figures_to_wire,
     frame,
-    series_to_wire,
     target_from_wire,
 )
+from cachetop.engine.publish import Publisher
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
@@ -41,7 +40,6 @@ from collectors.registry import make_collectors
 log = logging.getLogger("cachetop.engine")
 
 FLUSH_S = 0.1  # snapshots leave at most this often; a slow reader gets the latest, not a queue
-HISTORY_EVERY_S = 1.0
 FD_RESERVE = 64  # descriptors kept for the channel, logs, name resolution
 
 
@@ -150,10 +148,8 @@ class Engine:
         self.monitor = Monitor(self.collectors, self.interval_s,
                                history_s=float(config.get("history_s", 600.0)), loop=loop,
                                caches_limit=self.caches_limit)
-        self._sent_version = 0
-        self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
-        self._history_at = 0.0
         self._paused = False
+        self.publisher = Publisher(self.monitor, self.caches_limit)
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -175,39 +171,14 @@ class Engine:
         elif kind == "poll_now":
             self.monitor.poll_now()
         elif kind == "watch":
-            name, on = str(message["name"]), bool(message["on"])
-            self.monitor.watch(name, on)
-            if on:
-                self._watched[name] = None
-                self._history_at = 0.0  # send its history at the next tick
-            else:
-                self._watched.pop(name, None)
+            self.publisher.watch(str(message["name"]), bool(message["on"]))
         elif kind == "stop":
             self.loop.stop()
 
     def _tick(self) -> None:
         self.loop.call_later(FLUSH_S, self._tick)
-        if self.channel.busy:
-            return
-        version, changed = self.monitor.changes_since(self._sent_version)
-        if changed:
-            self._sent_version = version
-            self.channel.send({"t": "snap", "v": version, "at": time.time(),
-                               "iv": self.monitor.interval_s, "paused": self._paused,
-                               "ch": [[i, figures_to_wire(f)] for i, f in changed]})
-        for name, sent in list(self._watched.items()):
-            figures = self.monitor.figures(name)
-            detail = figures.detail if figures is not None else None
-            if detail is not None and detail is not sent:
-                self._watched[name] = detail
-                self.channel.send({"t": "detail", "name": name, "d": detail_to_wire(detail)})
-        now = time.monotonic()
-        if self._watched and now - self._history_at >= HISTORY_EVERY_S:
-            self._history_at = now
-            for name in self._watched:
-                series = self.monitor.history.series(name)
-                self.channel.send({"t": "hist", "name": name, "at": time.time(),
-                                   "s": series_to_wire(series)})
+        if not self.channel.busy:
+            self.publisher.tick(self.channel.send, self._paused)
 
     def stop(self) -> None:
         self.monitor.stop()

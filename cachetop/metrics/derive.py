@@ -191,6 +191,20 @@ class TargetTracker:
         self._detail: Detail | None = None
         self._children: dict[str, TargetTracker] = {}
 
+    @property
+    def last_sample(self) -> Sample | None:
+        """The latest sample read (raw counters and gauges, for an exposition of them)."""
+        return self._prev
+
+    @property
+    def last_histogram_sample(self) -> Sample | None:
+        """The latest sample that carried the server's latency histogram."""
+        return self._hist_prev
+
+    def child(self, name: str) -> TargetTracker | None:
+        """The tracker of one cache of a metrics endpoint, once seen."""
+        return self._children.get(name)
+
     def _set_status(self, status: str) -> float:
         if status != self._status:
             self._status, self._since = status, time.time()

@@ -22,6 +22,8 @@ from cachetop.tui.screens.fleet import FleetScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
+REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
+                    "need a direct connection with the target's credentials")
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
 
 
@@ -145,6 +147,9 @@ class CachetopApp(App[None]):
         from cachetop.tui.screens.action import ActionScreen
 
         target = next((t for t in self.config.targets if t.name == name), None)
+        if target is None and self.source.target(name) is not None:
+            self.notify(REMOTE_READ_ONLY, severity="warning", timeout=5)
+            return
         if target is None or target.kind not in ("redis", "memcached"):
             self.notify("actions work on Redis and memcached targets", severity="warning",
                         timeout=3)
@@ -185,12 +190,12 @@ class CachetopApp(App[None]):
         self.notify("polling every target now", timeout=2)
 
 
-def run_app(config: Config) -> int:
+def run_app(config: Config, source: FleetSource | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
     from cachetop.keys.memcached_detail import restore_all
 
-    app = CachetopApp(config, stop_on_signals=True)
+    app = CachetopApp(config, source, stop_on_signals=True)
     try:
         app.run()
     finally:
