@@ -115,6 +115,7 @@ def target_from_wire(doc: Mapping[str, Any]) -> Target:
     kwargs["password"] = Secret(password["secret"]) if isinstance(password, dict) else None
     tls = kwargs.get("tls")
     kwargs["tls"] = TlsOptions(**tls) if isinstance(tls, dict) else None
+    kwargs["seeds"] = tuple(kwargs.get("seeds") or ())
     known = {f.name for f in fields(Target)}
     return Target(**{k: v for k, v in kwargs.items() if k in known})
 
