@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -151,3 +152,21 @@ class SentinelSet:
     def close(self) -> None:
         for server in (*self.sentinels, self.replica, self.master):
             server.close()
+
+
+class _Servers(Protocol):
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Servers)
+
+
+def running(servers: S) -> Iterator[S]:
+    """A fixture's body: start the set, hand it over, stop exactly its processes."""
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.close()

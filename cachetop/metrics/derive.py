@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 
 from cachetop.detail import Detail, build_detail
@@ -31,6 +32,7 @@ from collectors.sample import (
     MISSES,
     OPS,
     OWN_OPS,
+    REPL_OFFSET,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -119,6 +121,7 @@ class TargetTracker:
         self._last_good: TargetFigures | None = None
         self._detail: Detail | None = None
         self._children: dict[str, TargetTracker] = {}
+        self._events: deque[Mapping[str, str]] = deque(maxlen=50)  # a topology's changes
 
     def _set_status(self, status: str) -> float:
         if status != self._status:
@@ -171,7 +174,11 @@ class TargetTracker:
 
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
-        caches = tuple(self._child(name).update(child) for name, child in cur.children.items())
+        if cur.topology is not None:
+            caches = self._topology_nodes(cur)
+        else:
+            caches = tuple(self._child(name).update(child)
+                           for name, child in cur.children.items())
         figures = TargetFigures(
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
@@ -191,13 +198,38 @@ class TargetTracker:
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
             caches=caches, detail=self._detail,
         )
+        if cur.topology is not None:
+            from cachetop.metrics.topology import group_figures  # it builds on this module
+
+            offsets = {name: int(child.gauges[REPL_OFFSET]) for name, child in
+                       cur.children.items() if REPL_OFFSET in child.gauges}
+            self._events.extend(cur.events)
+            return group_figures(figures, cur.topology, offsets, list(self._events))
         return with_children_totals(figures) if caches else figures
 
-    def _child(self, name: str) -> TargetTracker:
+    def _topology_nodes(self, cur: Sample) -> tuple[TargetFigures, ...]:
+        """Each node's figures in the topology's order; a node that failed its poll is a row
+        with its status; a node that left the topology is forgotten."""
+        assert cur.topology is not None
+        order = [str(n.get("address", "")) for n in cur.topology.get("nodes", [])]
+        order += [name for name in (*cur.children, *cur.child_errors) if name not in order]
+        nodes = []
+        for name in order:
+            if name in cur.children:
+                nodes.append(self._child(name, "redis").update(cur.children[name]))
+            elif name in cur.child_errors:
+                status, message = cur.child_errors[name]
+                nodes.append(self._child(name, "redis").fail(CollectError(status, message)))
+        for gone in set(self._children) - set(order):
+            del self._children[gone]
+        return tuple(nodes)
+
+    def _child(self, name: str, kind: str | None = None) -> TargetTracker:
         child = self._children.get(name)
         if child is None:
             t = self.target
-            child = TargetTracker(replace(t, name=name, address=t.address, group=t.group))
+            child = TargetTracker(replace(t, name=name, kind=kind or t.kind,
+                                          address=name if kind else t.address, group=t.group))
             self._children[name] = child
         return child
 
