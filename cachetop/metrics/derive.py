@@ -36,6 +36,7 @@ from collectors.sample import (
     MISSES,
     OPS,
     OWN_OPS,
+    REPL_OFFSET,
     REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
@@ -190,6 +191,7 @@ class TargetTracker:
         self._last_good: TargetFigures | None = None
         self._detail: Detail | None = None
         self._children: dict[str, TargetTracker] = {}
+        self._events: deque[Mapping[str, str]] = deque(maxlen=50)  # a topology's changes
 
     @property
     def last_sample(self) -> Sample | None:
@@ -256,8 +258,12 @@ class TargetTracker:
 
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
-        caches = self._caches(cur, dt, status_since=since, now_wall=now_wall) \
-            if cur.children else ()
+        if cur.topology is not None:
+            caches = self._topology_nodes(cur)
+        elif cur.children:
+            caches = self._caches(cur, dt, status_since=since, now_wall=now_wall)
+        else:
+            caches = ()
         figures = TargetFigures(
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
@@ -280,6 +286,13 @@ class TargetTracker:
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
             caches=caches, detail=self._detail,
         )
+        if cur.topology is not None:
+            from cachetop.metrics.topology import group_figures  # it builds on this module
+
+            offsets = {name: int(child.gauges[REPL_OFFSET]) for name, child in
+                       cur.children.items() if REPL_OFFSET in child.gauges}
+            self._events.extend(cur.events)
+            return group_figures(figures, cur.topology, offsets, list(self._events))
         return with_children_totals(figures) if caches else figures
 
     def _caches(self, cur: Sample, dt: float, *, status_since: float,
@@ -326,14 +339,35 @@ class TargetTracker:
                                interval_s=dt if dt > 0 else None)
         return (*shown, more)
 
-    def _child(self, name: str, prevs: Mapping[str, Sample]) -> TargetTracker:
+    def _topology_nodes(self, cur: Sample) -> tuple[TargetFigures, ...]:
+        """Each node's figures in the topology's order; a node that failed its poll is a row
+        with its status; a node that left the topology is forgotten."""
+        assert cur.topology is not None
+        order = [str(n.get("address", "")) for n in cur.topology.get("nodes", [])]
+        order += [name for name in (*cur.children, *cur.child_errors) if name not in order]
+        nodes = []
+        for name in order:
+            if name in cur.children:
+                nodes.append(self._child(name, kind="redis").update(cur.children[name]))
+            elif name in cur.child_errors:
+                status, message = cur.child_errors[name]
+                nodes.append(self._child(name, kind="redis").fail(CollectError(status, message)))
+        for gone in set(self._children) - set(order):
+            del self._children[gone]
+        return tuple(nodes)
+
+    def _child(self, name: str, prevs: Mapping[str, Sample] | None = None,
+               kind: str | None = None) -> TargetTracker:
+        """The tracker of one cache of an endpoint, or (with `kind`) one node of a topology,
+        whose address is its name."""
         child = self._children.get(name)
         if child is None:
             t = self.target
-            child = TargetTracker(replace(t, name=name, address=t.address, group=t.group))
+            child = TargetTracker(replace(t, name=name, kind=kind or t.kind,
+                                          address=name if kind else t.address, group=t.group))
             # A cache that was in the "more" row (no tracker) has its last sample kept: its
             # rates start from it rather than an interval later.
-            child._prev = prevs.get(name)
+            child._prev = prevs.get(name) if prevs is not None else None
             mark = self._child_resets.pop(name, None)
             if mark is not None:
                 child._restart_at, child._restart_reason = mark
