@@ -88,8 +88,13 @@ def _parser(command: str) -> _Parser:
         p.add_argument("--pattern", required=True, help="Redis glob: * ? [a-z] [^a] \\x")
         p.add_argument("--type", dest="type_name", help="only keys of this TYPE (Redis)")
         p.add_argument("--count", type=int, default=1000, help="SCAN COUNT per call")
-        p.add_argument("--count-budget", type=_positive("seconds"), default=2.0, metavar="S",
-                       help="seconds the preview may scan before it estimates")
+        p.add_argument("--count-budget", type=_positive("seconds"), metavar="S",
+                       help="seconds the preview may scan before it estimates (default 2; "
+                       "with --yes or --confirm the preview only samples, and the run "
+                       "counts as it deletes)")
+        p.add_argument("--max-latency-ms", type=_positive("milliseconds"), default=1.0,
+                       metavar="MS", help="how long other clients may wait behind one "
+                       "command of the flush (default 1): sizes SCAN COUNT and UNLINK batches")
     if command in ("flush", "invalidate"):
         p.add_argument("--rate", type=_positive("keys/s"), metavar="N",
                        help="at most N keys/s, N > 0 (default: "
@@ -157,10 +162,15 @@ def _plan(command: str, args: argparse.Namespace, target: Target, guard: Guard,
           prefix: bytes) -> ActionPlan:
     read_only = bool(getattr(args, "read_only", False))
     if command == "flush":
+        # Already said yes (and not a dry run): no counting scan before the run, which
+        # counts exactly as it deletes; an explicit --count-budget still asks for the count.
+        said_yes = (args.yes or args.confirm is not None) and not args.dry_run
         return plan_flush(target, os.fsencode(args.pattern), db=args.db,
                           type_name=args.type_name, read_only=read_only,
                           rate_keys_per_s=args.rate, scan_count=args.count,
-                          count_budget_s=args.count_budget, guard=guard)
+                          count_budget_s=args.count_budget or 2.0, guard=guard,
+                          max_latency_s=args.max_latency_ms / 1000,
+                          count_all=not said_yes or args.count_budget is not None)
     if command == "flushall" and target.kind == "redis":
         raise _CliError("FLUSHALL is not offered: it wipes every db at once; run `cachetop "
                     "flushdb TARGET --db N` for each db instead", 2)

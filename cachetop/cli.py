@@ -37,6 +37,7 @@ log = logging.getLogger("cachetop")
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
 # Every subcommand with its one-line purpose, in the order --help lists them.
 COMMAND_HELP = {
+    "agent": "serve this fleet's figures: Prometheus /metrics and a stream for --connect",
     "demo": "a local demo fleet and application, watched in the dashboard",
     "keys": "key analysis of one target: prefixes, biggest and hot keys",
     "flush": "delete the keys matching a pattern (preview, confirm, paced)",
@@ -83,6 +84,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--caches-limit", type=int, metavar="N",
                    help="with --json: at most N caches per endpoint, the busiest (default: all)")
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
+    p.add_argument("--connect", metavar="HOST:PORT",
+                   help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
+    p.add_argument("--token-file", metavar="FILE", help="with --connect: the agent's token")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"cachetop {__version__}")
@@ -144,10 +150,11 @@ def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
                         mode=mode, log_file=log_file)
 
 
-def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
+def run_once(config: Config, as_json: bool, log_file: str | None = None,
+             engine: EngineClient | None = None) -> int:
     """Poll every target twice, one interval apart (in the engine), and print the figures of
-    that interval."""
-    engine = _engine(config, "once", log_file)
+    that interval. `engine`: another source of the same kind (a remote agent's)."""
+    engine = engine or _engine(config, "once", log_file)
     engine.start()
     try:
         # Two polls, an interval apart, each bounded by its deadline; then some slack.
@@ -163,9 +170,9 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
 
 
 def run_batch(config: Config, as_json: bool, count: int | None,
-              log_file: str | None = None) -> int:
+              log_file: str | None = None, engine: EngineClient | None = None) -> int:
     """Like `top -b`: one snapshot per interval, until --count or a signal."""
-    engine = _engine(config, "live", log_file)
+    engine = engine or _engine(config, "live", log_file)
     engine.start()
     printed = 0
     said: str | None = None
@@ -190,12 +197,12 @@ def run_batch(config: Config, as_json: bool, count: int | None,
     return exit_code(snap)
 
 
-def run_tui(config: Config) -> int:
+def run_tui(config: Config, source: EngineClient | None = None) -> int:
     try:
         from cachetop.tui.app import run_app
     except ImportError:
-        return run_batch(config, as_json=False, count=None)
-    return run_app(config)
+        return run_batch(config, as_json=False, count=None, engine=source)
+    return run_app(config, source)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -280,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["agent"]:
+        from cachetop.agent.main import main as agent_main
+
+        return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
         from cachetop.keys_cli import main as keys_main
 
@@ -300,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.caches_limit is not None and args.caches_limit < 0:
         parser.error("--caches-limit must be 0 or more")
     _setup_logging(args)
+    if args.connect:
+        from cachetop.agent.connect import run_connected
+
+        return run_connected(args, parser)
     try:
         config = load(args)
     except ConfigError as exc:

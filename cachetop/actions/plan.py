@@ -50,13 +50,16 @@ class SampleKey:
 
 @dataclass(frozen=True, slots=True)
 class FlushPatternSpec:
-    """Delete the keys matching a Redis glob (`type_name`: only keys of that TYPE)."""
+    """Delete the keys matching a Redis glob (`type_name`: only keys of that TYPE).
+    `scan_count` is the largest SCAN COUNT (and keys per UNLINK) of the run; the sizes used
+    adapt below it to keep other clients' wait behind one command near `max_latency_s`."""
 
     pattern: bytes
     db: int
     type_name: str | None = None
     scan_count: int = 1000
     rate_keys_per_s: float | None = None
+    max_latency_s: float = 0.001
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ from tests.leak_oracle import leaked
 
 MASK = "***"
 PASSWORD = st.text(st.characters(exclude_categories=("Cs",)), min_size=4, max_size=16)
-UNKNOWN_OPTIONS = ("--listen", "--weird", "--colour", "--no-such-option")
-UNKNOWN_WORDS = ("agent", "frobnicate", "flsh", "invalidat", "tag", "dmo", "status")
+UNKNOWN_OPTIONS = ("--listen-on", "--weird", "--colour", "--no-such-option")
+UNKNOWN_WORDS = ("proxy", "frobnicate", "flsh", "invalidat", "tag", "dmo", "status")
 SECRET_OPTIONS = ("--password", "--token", "--auth", "--api-key")
 
 
@@ -52,6 +52,8 @@ class Command:
 COMMANDS = {
     "main": Command((), -1, ("--log",), ("--interval", "--timeout", "--count"),
                     ("--once", "--json", "-v")),
+    "agent": Command(("agent",), -1, ("--log", "--token-file", "--tls-cert"),
+                     ("--interval", "--timeout"), ("--allow-actions", "-v")),
     "demo": Command(("demo",), 0, (), ("--interval", "--rate", "--cold-start"), ("--no-tui",),
                     config=False),
     "flush": Command(("flush",), 1, ("--pattern", "--type", "--confirm"),
@@ -209,8 +211,10 @@ def test_no_mistyped_command_line_prints_a_password(line: Line) -> None:
 
 
 @pytest.mark.parametrize(("argv", "shown"), [
-    (["agent", "--listen", "127.0.0.1:9999", "redis://:S3cret@10.0.0.5:6379"],
-     "cachetop: error: no such command 'agent'; did you mean"),
+    (["agnt", "--listen", "127.0.0.1:9999", "redis://:S3cret@10.0.0.5:6379"],
+     "cachetop: error: no such command 'agnt'; did you mean 'agent'?"),
+    (["agent", "--weird", "redis://:S3cret@10.0.0.5:6379"],
+     "cachetop agent: error: unrecognized arguments: --weird"),
     (["demo", "--weird", "redis://:S3cret@10.0.0.5:6379"],
      "cachetop demo: error: unrecognized arguments: --weird redis://:***@10.0.0.5:6379"),
     (["--interval=redis://u:S3cret@h:1"],

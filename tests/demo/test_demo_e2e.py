@@ -195,9 +195,10 @@ def test_sigkill_of_cachetop_still_stops_every_child(headless: HeadlessDemo) -> 
 
 
 def _row_up(text: str, name: str) -> bool:
-    """The row of `name` says up, with a number of ops/s and a hit ratio."""
-    row = re.compile(rf"^\s*(?:└ )?{re.escape(name)}\s+\S+\s+● up\s+[0-9][0-9.]*[kM]?\s+"
-                     r"[0-9.]+%", re.MULTILINE)
+    """The row of `name` says up, with a number of ops/s and a hit ratio (after the ROLE
+    column's text, which the table shows when the fleet has a replica)."""
+    row = re.compile(rf"^\s*(?:└ )?{re.escape(name)}\s+\S+\s+● up\s+(?:[a-z][^\n]*?\s+)?"
+                     r"[0-9][0-9.]*[kM]?\s+[0-9.]+%", re.MULTILINE)
     return row.search(text) is not None
 
 

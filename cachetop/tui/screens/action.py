@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from cachetop import actions
 from cachetop.actions.describe import plan_lines, progress_line
 from cachetop.text_safety import plain
+from cachetop.tui.badges import badges
 from collectors.base import Target
 
 TITLES = {"flush": "Flush keys by pattern", "flushdb": "Flush the database",
@@ -113,6 +114,7 @@ class ActionScreen(ModalScreen[None]):
         with Vertical(id="action-box"):
             title = Text(f"{TITLES[self.kind]} on ", style="bold")
             title.append(plain(self.target.name), style="bold cyan")
+            title.append_text(badges(self.target, read_only=self.read_only))
             title.append(f"  {plain(self.target.address)}", style="grey70")
             yield Static(title, id="action-title")
             if self.kind == "flush":
