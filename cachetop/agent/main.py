@@ -67,10 +67,11 @@ def read_token(path: str) -> bytes:
         raw = read_regular_file(Path(path), MAX_TOKEN_BYTES)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"--token-file {path}: {reason}") from None
+        # repr: the parser masks a quoted typed word (`--token=SECRET` abbreviates this option)
+        raise ConfigError(f"--token-file {path!r}: {reason}") from None
     token = raw.strip()
     if len(token) < MIN_TOKEN_CHARS or not all(0x21 <= b <= 0x7E for b in token):
-        raise ConfigError(f"--token-file {path}: the token must be at least {MIN_TOKEN_CHARS} "
+        raise ConfigError(f"--token-file {path!r}: the token must be at least {MIN_TOKEN_CHARS} "
                           "printable characters without spaces")
     return token
 
