@@ -196,3 +196,15 @@ def test_memcached_several_keys_and_a_pattern_that_matches_nothing(
     empty = plan_flush(target_of(mc_server), b"usr:*")
     assert empty.count == 0
     assert empty.warnings[0] == "no key matches 'usr:*'; keys here look like: 'keep'"
+
+
+def test_memcached_unknown_tag_is_no_such_tag(mc_server: MemcachedServer,
+                                              state_home: Path) -> None:
+    from cachetop.tagging import tag_cache as tagged
+
+    tagged(mc_server.client()).set("a", b"v", ttl=60, tags=["known"])
+    out = cachetop("invalidate", mc_server.url, "--tag", "nope", "--yes", state=state_home)
+    assert out.returncode == 1
+    assert "no such tag 'nope'" in out.stdout.splitlines()[-1]
+    known = plan_invalidate(target_of(mc_server), [b"known"])
+    assert known.nothing == "" and known.refusal is None
