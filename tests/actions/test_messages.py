@@ -208,3 +208,14 @@ def test_memcached_unknown_tag_is_no_such_tag(mc_server: MemcachedServer,
     assert "no such tag 'nope'" in out.stdout.splitlines()[-1]
     known = plan_invalidate(target_of(mc_server), [b"known"])
     assert known.nothing == "" and known.refusal is None
+
+
+def test_whole_instance_flushes_add_up_too(redis_server: RedisServer,
+                                           mc_server: MemcachedServer) -> None:
+    fill(redis_server.client(), [b"k:%d" % i for i in range(300)])
+    mc_server.client().set_many({b"m:%d" % i: b"v" for i in range(200)}, noreply=False)
+    for plan in (plan_flushdb(target_of(redis_server)), plan_flushdb(target_of(mc_server))):
+        result = execute(plan, confirmation=plan.confirm_name)
+        assert result.status == "done", result.summary
+        assert result.deleted in (300, 200)                # DBSIZE / curr_items just before
+        assert _accounting(result.summary) == (result.deleted, result.deleted, 0, 0)
