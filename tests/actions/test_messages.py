@@ -219,3 +219,9 @@ def test_whole_instance_flushes_add_up_too(redis_server: RedisServer,
         assert result.status == "done", result.summary
         assert result.deleted in (300, 200)                # DBSIZE / curr_items just before
         assert _accounting(result.summary) == (result.deleted, result.deleted, 0, 0)
+    fill(redis_server.client(), [b"k:%d" % i for i in range(100)])
+    plan = plan_flushdb(target_of(redis_server))
+    fill(redis_server.client(), [b"late:%d" % i for i in range(20)])
+    result = execute(plan, confirmation=plan.confirm_name)
+    assert "deleted 120 of ~100 planned" in result.summary
+    assert "20 written since the preview counted 100" in result.summary
