@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from cachetop import __version__
-from cachetop.cli_parser import ArgumentParser, config_file
+from cachetop.cli_parser import ArgumentParser, add_token_file, config_file
 from cachetop.config import (
     Config,
     load_config,
@@ -86,7 +86,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
     p.add_argument("--connect", metavar="HOST:PORT",
                    help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
-    p.add_argument("--token-file", metavar="FILE", help="with --connect: the agent's token")
+    add_token_file(p, "with --connect: the agent's token")
     p.add_argument("--tls-ca", metavar="FILE",
                    help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")

@@ -154,6 +154,20 @@ def _masked_word(word: str) -> str:
     return redact_url(word)
 
 
+def no_token_here(value: str) -> str:
+    """argparse type of a hidden `--token`: without it, `--token=SECRET` abbreviates
+    --token-file and the error about a file named SECRET shows the token."""
+    raise argparse.ArgumentTypeError(
+        "a token on the command line is visible to other users (ps): put it in a file and "
+        "give --token-file FILE")
+
+
+def add_token_file(p: argparse.ArgumentParser, help_text: str) -> None:
+    """--token-file FILE, and a hidden --token that refuses a token typed in the clear."""
+    p.add_argument("--token-file", metavar="FILE", help=help_text)
+    p.add_argument("--token", type=no_token_here, help=argparse.SUPPRESS)
+
+
 def config_file(value: str) -> str:
     """argparse type of --config: a file path; a URL there is a target typed in the wrong place
     (and a path is echoed in errors, where the URL's password would be shown)."""

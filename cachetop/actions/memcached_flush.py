@@ -280,6 +280,7 @@ def _flush_all_body(plan: ActionPlan, tally: Tally) -> None:
         tally.sent(before)
         conn.command(b"flush_all" + (b" %d" % spec.delay_s if spec.delay_s else b""))
         tally.deleted_batch(before, before)
+        tally.scanned = before
         tally.notes.append("deleted is curr_items just before flush_all (which reports no "
                            "count)" + (f"; items go in {spec.delay_s}s" if spec.delay_s else ""))
         tally.complete = True

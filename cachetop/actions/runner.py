@@ -25,6 +25,7 @@ from cachetop.actions.plan import (
     ActionError,
     ActionPlan,
     ActionResult,
+    FlushDbSpec,
     FlushPatternSpec,
     Progress,
     RefusedError,
@@ -238,6 +239,11 @@ def accounting_text(plan: ActionPlan, tally: Tally) -> str:
         elif tally.scanned > plan.count:
             text += (f"; {tally.scanned - plan.count} more than planned (written since the "
                      "preview, or returned twice by SCAN)")
+    elif (isinstance(plan.spec, FlushDbSpec) and plan.count is not None and tally.complete
+          and tally.scanned != plan.count):  # the size just before, against the preview's
+        change = "written" if tally.scanned > plan.count else "expired or deleted"
+        text += (f"; {abs(tally.scanned - plan.count)} {change} since the preview counted "
+                 f"{plan.count}")
     return text
 
 

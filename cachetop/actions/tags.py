@@ -138,6 +138,7 @@ def _plan_memcached(target: Target, tags: Sequence[bytes], read_only: bool,
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     now = ", ".join(f"'{escaped(t)}' at {versions[k] if versions[k] is not None else 'none'}"
                     for t, k in zip(tags, keys, strict=True))
+    unknown = [t for t, k in zip(tags, keys, strict=True) if versions[k] is None]
     return ActionPlan(
         **common, description=f"version bump: incr the version key of {_shown(tags)} "
         f"(now {now}); nothing is deleted", count=None, count_exact=False,
@@ -145,6 +146,8 @@ def _plan_memcached(target: Target, tags: Sequence[bytes], read_only: bool,
         "cannot list them, so they are not counted", warnings=(
             "stale values are not deleted: they age out by TTL or LRU, and readers using "
             "cachetop.tagging treat them as misses at once",),
+        nothing=_no_such_tag(unknown, "cachetop") + " (no version key: never used here, or "
+        "evicted)" if len(unknown) == len(tags) else "",
         refusal=policy_refusal(target, read_only))
 
 

@@ -22,7 +22,7 @@ from cachetop.agent.exposition import FleetExposition, monitor_rows
 from cachetop.agent.server import AgentServer, is_loopback, parse_listen, tls_context
 from cachetop.agent.shard import Shard, parse_shard, shard_targets
 from cachetop.agent.stream import StreamHub
-from cachetop.cli_parser import ArgumentParser, config_file
+from cachetop.cli_parser import ArgumentParser, add_token_file, config_file
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
 from cachetop.errors import ConfigError
@@ -47,9 +47,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="S", help="per-target poll timeout")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"where to serve (default {DEFAULT_LISTEN}; port 0 picks a free one)")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="a file holding the bearer token clients must send (required to "
-                        "listen on a non-loopback address)")
+    add_token_file(p, "a file holding the bearer token clients must send (required to "
+                      "listen on a non-loopback address)")
     p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key")
     p.add_argument("--shard", metavar="I/N", help="poll only share I of N of the targets "

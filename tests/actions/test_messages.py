@@ -196,3 +196,32 @@ def test_memcached_several_keys_and_a_pattern_that_matches_nothing(
     empty = plan_flush(target_of(mc_server), b"usr:*")
     assert empty.count == 0
     assert empty.warnings[0] == "no key matches 'usr:*'; keys here look like: 'keep'"
+
+
+def test_memcached_unknown_tag_is_no_such_tag(mc_server: MemcachedServer,
+                                              state_home: Path) -> None:
+    from cachetop.tagging import tag_cache as tagged
+
+    tagged(mc_server.client()).set("a", b"v", ttl=60, tags=["known"])
+    out = cachetop("invalidate", mc_server.url, "--tag", "nope", "--yes", state=state_home)
+    assert out.returncode == 1
+    assert "no such tag 'nope'" in out.stdout.splitlines()[-1]
+    known = plan_invalidate(target_of(mc_server), [b"known"])
+    assert known.nothing == "" and known.refusal is None
+
+
+def test_whole_instance_flushes_add_up_too(redis_server: RedisServer,
+                                           mc_server: MemcachedServer) -> None:
+    fill(redis_server.client(), [b"k:%d" % i for i in range(300)])
+    mc_server.client().set_many({b"m:%d" % i: b"v" for i in range(200)}, noreply=False)
+    for plan in (plan_flushdb(target_of(redis_server)), plan_flushdb(target_of(mc_server))):
+        result = execute(plan, confirmation=plan.confirm_name)
+        assert result.status == "done", result.summary
+        assert result.deleted in (300, 200)                # DBSIZE / curr_items just before
+        assert _accounting(result.summary) == (result.deleted, result.deleted, 0, 0)
+    fill(redis_server.client(), [b"k:%d" % i for i in range(100)])
+    plan = plan_flushdb(target_of(redis_server))
+    fill(redis_server.client(), [b"late:%d" % i for i in range(20)])
+    result = execute(plan, confirmation=plan.confirm_name)
+    assert "deleted 120 of ~100 planned" in result.summary
+    assert "20 written since the preview counted 100" in result.summary

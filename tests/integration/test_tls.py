@@ -398,7 +398,7 @@ tls_ca_file = "{pki.ca}"
          "--config", str(config),
          f"rediss://:{PASSWORD}@127.0.0.1:{tls_redis.port}?ssl_cert_reqs=none"],
         capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # bad-ca is not up: 1 (README's exit codes)
     assert PASSWORD not in out.stdout and PASSWORD not in out.stderr
     docs = {d["name"]: d for d in json.loads(out.stdout)["targets"]}
     insecure = docs[f"127.0.0.1:{tls_redis.port}"]

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Button, OptionList, SelectionList
 
@@ -148,10 +149,10 @@ async def _type(pilot: Pilot[None], text: str) -> None:
 
 async def _open(pilot: Pilot[None], app: CachetopApp, key: str, row: str = "cache") -> None:
     table = app.fleet_screen.query_one(FleetTable)
-    await wait_for(pilot, lambda: cell(table, row, "status") == "● up")
+    await wait_for(pilot, lambda: cell(table, row, "status") == "● up", timeout_s=30)
     table.move_cursor(row=table.get_row_index(row))
     await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen), timeout_s=30)
 
 
 def test_a_replica_is_refused_once_and_the_flushdb_button_says_flushdb(
@@ -167,14 +168,14 @@ def test_a_replica_is_refused_once_and_the_flushdb_button_says_flushdb(
         app = CachetopApp(config)
         async with app.run_test(size=(140, 45)) as pilot:
             await _open(pilot, app, "F", "cache-replica")
-            await wait_for(pilot, lambda: "replica" in _status(app))
+            await wait_for(pilot, lambda: "replica" in _status(app), timeout_s=30)
             assert _status(app).count("refused") == 1, _status(app)
             assert "refused: refused" not in _preview_text(app)
             assert app.screen.query_one("#action-run", Button).disabled
             await pilot.press("escape")
-            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), timeout_s=30)
             await _open(pilot, app, "F", "cache")
-            await wait_for(pilot, lambda: "keys: " in _preview_text(app))
+            await wait_for(pilot, lambda: "keys: " in _preview_text(app), timeout_s=30)
             labels["flushdb"] = str(app.screen.query_one("#action-run", Button).label)
             await pilot.press("escape")
             await pilot.press("q")
@@ -199,7 +200,7 @@ def test_a_pattern_that_matches_nothing_shows_the_naming_and_cannot_run(
             await _open(pilot, app, "f")
             await _type(pilot, "usr:*")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: "keys: 0" in _preview_text(app))
+            await wait_for(pilot, lambda: "keys: 0" in _preview_text(app), timeout_s=30)
             text = _preview_text(app)
             assert "no key matches 'usr:*'; keys here look like: '" in text
             shown = re.findall(r"'((?:user|other):\d+)'", text.split("look like:")[1])
@@ -232,12 +233,12 @@ def test_the_tag_picker_highlights_the_biggest_live_tag_and_sorts_by_live_keys(
         async with app.run_test(size=(140, 45)) as pilot:
             await _open(pilot, app, "t")
             options = app.screen.query_one("#action-tags", OptionList)
-            await wait_for(pilot, lambda: options.option_count == 4)
+            await wait_for(pilot, lambda: options.option_count == 4, timeout_s=30)
             assert options.highlighted == 0
             order.extend(str(options.get_option_at_index(i).id) for i in range(4))
             assert "9 live of 13 keys" in str(options.get_option_at_index(0).prompt)
             await pilot.press("enter")                # the highlighted one, at once
-            await wait_for(pilot, lambda: "keys: 9" in _preview_text(app))
+            await wait_for(pilot, lambda: "keys: 9" in _preview_text(app), timeout_s=30)
             await pilot.press("q")
 
     asyncio.run(scenario())
@@ -257,22 +258,61 @@ def test_delete_several_keys_from_the_dialog(redis_server: RedisServer,
             await _open(pilot, app, "d")
             await _type(pilot, "nope")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: "no such key 'nope'" in _preview_text(app))
+            await wait_for(pilot, lambda: "no such key 'nope'" in _preview_text(app), timeout_s=30)
             assert app.screen.query_one("#action-run", Button).disabled
             chosen = app.screen.query_one("#action-keys", SelectionList)
             chosen.deselect(b"nope".hex())
             for key in ("a", "b", "c"):
                 await _type(pilot, key)
                 await pilot.press("enter")
-            await wait_for(pilot, lambda: "keys: 3" in _preview_text(app))
+            await wait_for(pilot, lambda: "keys: 3" in _preview_text(app), timeout_s=30)
             chosen.deselect(b"b".hex())               # unticked: kept
-            await wait_for(pilot, lambda: "keys: 2" in _preview_text(app))
+            await wait_for(pilot, lambda: "keys: 2" in _preview_text(app), timeout_s=30)
             assert str(app.screen.query_one("#action-run", Button).label) == "Delete 2 keys"
             await pilot.click("#action-run")
-            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+            await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen), timeout_s=30)
             await pilot.press("q")
 
     asyncio.run(scenario())
     assert client.exists("a", "c") == 0 and client.exists("b", "keep") == 2
     entry = json.loads((audit_dir / "cachetop" / "audit.log").read_text().splitlines()[-1])
     assert (entry["done"], entry["status"], entry["args"]["keys"]) == (2, "done", "a,c")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45)])
+def test_the_buttons_stay_on_screen_with_the_tag_list_and_a_long_preview(
+        redis_server: RedisServer, size: tuple[int, int]) -> None:
+    """Found in the tmux pass: with the tag list open and a 20-key sample previewed, the run
+    button was below the dialog's edge (cut off) at 140x45, and more so at 80x24."""
+    from cachetop.tagging import tag_cache
+
+    cache = tag_cache(redis_server.client())
+    for n in range(12):
+        for i in range(30):
+            cache.set(f"c{n}:{i}", b"v", ttl=600, tags=[f"category:{n}"])
+    config = config_for(redis_server.url, names=["cache"])
+    seen: dict[str, Region] = {}
+    label: list[str] = []
+
+    async def scenario() -> None:
+        app = CachetopApp(config)
+        async with app.run_test(size=size) as pilot:
+            await _open(pilot, app, "t")
+            options = app.screen.query_one("#action-tags", OptionList)
+            await wait_for(pilot, lambda: options.option_count == 12, timeout_s=30)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "keys: 30" in _preview_text(app), timeout_s=30)
+            run = app.screen.query_one("#action-run", Button)
+            box = app.screen.query_one("#action-box")
+            # The label is set with the preview; the layout that widens the button follows.
+            await wait_for(pilot, lambda: run.content_region.width >= len("Invalidate 30 keys"),
+                           timeout_s=5)
+            seen.update(run=run.region, box=box.region, label_room=run.content_region)
+            label.append(str(run.label))
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    run, box = seen["run"], seen["box"]
+    assert run.height == 3 and run.bottom <= box.bottom - 1 <= size[1], seen  # inside the frame
+    assert label == ["Invalidate 30 keys"]
+    assert seen["label_room"].width >= len(label[0]), seen          # not cut to "Invalidate 30"

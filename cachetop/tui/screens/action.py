@@ -313,6 +313,7 @@ class ActionScreen(ModalScreen[None]):
         self.query_one("#action-preview", Static).update(preview)
         run = self.query_one("#action-run", Button)
         run.label = run_label(plan)
+        run.refresh(layout=True)  # a longer label needs a wider button (width: auto)
         if plan.refusal:
             run.disabled = True
             refusal = plan.refusal
@@ -323,6 +324,7 @@ class ActionScreen(ModalScreen[None]):
         if plan.nothing or plan.count == 0:  # nothing to run: no "Delete 0 keys" button
             run.disabled = True
             run.label = "Nothing to delete"
+            run.refresh(layout=True)
             self._say(f"nothing to delete: {plan.nothing or 'no key for ' + plan.subject}",
                       "yellow")
             return
