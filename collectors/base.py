@@ -56,6 +56,9 @@ class Target:
     read_only: bool = False
     env: str = ""
     dialect: str = "cachetop"
+    # A metrics endpoint's caches that live on a server of the fleet: cache label -> the
+    # server target's name (config `[targets.caches]`), so fleet totals count it once.
+    cache_servers: Mapping[str, str] = field(default_factory=dict)
 
 
 class CollectError(Exception):

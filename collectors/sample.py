@@ -34,6 +34,9 @@ LOADING_ETA_S = "loading_eta_s"
 VERSION = "version"
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
+# An application cache's server, as its endpoint names it (`cache_server_info{server=...}`):
+# "host:port" or a URL, which the engine matches against the fleet's targets.
+CACHE_SERVER = "cache_server"
 LOADING = "loading"
 
 # Histograms and quantiles.

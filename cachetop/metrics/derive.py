@@ -9,15 +9,17 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 
 from cachetop.detail import Detail, build_detail
-from cachetop.fleet import Latency, TargetFigures
+from cachetop.fleet import Latency, TargetFigures, layer_of
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
 from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
 from collectors.base import CollectError, Target
 from collectors.sample import (
+    CACHE_SERVER,
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,
@@ -103,8 +105,12 @@ class TargetTracker:
     """Keeps what the next interval needs: the previous sample, the last histogram sample,
     the probe window, the restart mark, and the last good figures."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, resolve: Callable[[str], str] | None = None) -> None:
+        """`resolve` names the fleet target at an address an endpoint gives for one of its
+        caches ("" when none is); see Monitor.server_named."""
         self.target = target
+        self.layer = layer_of(target)
+        self._resolve = resolve
         self._prev: Sample | None = None
         self._hist_prev: Sample | None = None
         self._server: Latency = Latency()
@@ -133,7 +139,7 @@ class TargetTracker:
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=error.status,
             error=error.message, status_since=since, last_success=self._last_success,
             updated_at=time.time(), tls_insecure=bool(t.tls and not t.tls.verify),
-            detail=self._detail, last_good=self._last_good,
+            detail=self._detail, last_good=self._last_good, layer=self.layer,
         )
 
     def update(self, sample: Sample) -> TargetFigures:
@@ -171,7 +177,8 @@ class TargetTracker:
 
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
-        caches = tuple(self._child(name).update(child) for name, child in cur.children.items())
+        caches = tuple(self._linked(name, self._child(name).update(child), child)
+                       for name, child in cur.children.items())
         figures = TargetFigures(
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
@@ -189,9 +196,18 @@ class TargetTracker:
             server_latency=self._server_latency(cur),
             probe_latency=self._probe_latency(cur),
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
-            caches=caches, detail=self._detail,
+            caches=caches, detail=self._detail, layer=self.layer,
         )
         return with_children_totals(figures) if caches else figures
+
+    def _linked(self, name: str, figures: TargetFigures, sample: Sample) -> TargetFigures:
+        """A cache's figures with the server it lives on: the config's word first
+        (`[targets.caches]`), else the one its endpoint names, if that is in the fleet."""
+        server = self.target.cache_servers.get(name, "")
+        address = sample.info.get(CACHE_SERVER)
+        if not server and address and self._resolve is not None:
+            server = self._resolve(address)
+        return replace(figures, lives_on=server) if server else figures
 
     def _child(self, name: str) -> TargetTracker:
         child = self._children.get(name)

@@ -30,11 +30,12 @@ def _sorted(targets: list[TargetFigures], view: View) -> list[TargetFigures]:
     return known + unknown
 
 
-def _with_children(targets: list[TargetFigures], view: View,
-                   thresholds: Thresholds) -> list[Row]:
+def _with_children(targets: list[TargetFigures], view: View, thresholds: Thresholds,
+                   serves: dict[str, tuple[str, ...]]) -> list[Row]:
     rows = []
     for t in targets:
-        rows.append(Row(t.name, target_cells(t, thresholds, probe_only=view.probe_only), t))
+        rows.append(Row(t.name, target_cells(t, thresholds, probe_only=view.probe_only,
+                                             serves=serves.get(t.name, ())), t))
         for c in _sorted(list(t.caches), view):
             rows.append(Row(f"{t.name}\x00{c.name}",
                             target_cells(c, thresholds, probe_only=view.probe_only, child=True),
@@ -42,12 +43,18 @@ def _with_children(targets: list[TargetFigures], view: View,
     return rows
 
 
+def filtered(snap: FleetSnapshot, needle: str) -> list[TargetFigures]:
+    """The targets the `/` filter leaves: matching, or one of whose caches matches."""
+    return [t for t in snap.targets if matches(t, needle)
+            or any(matches(c, needle) for c in t.caches)]
+
+
 def fleet_rows(snap: FleetSnapshot, view: View, thresholds: Thresholds) -> list[Row]:
     """Rows in display order: filtered, sorted, grouped, each endpoint's caches under it."""
-    targets = [t for t in snap.targets if matches(t, view.needle)
-               or any(matches(c, view.needle) for c in t.caches)]
+    targets = filtered(snap, view.needle)
+    serves = snap.serves()
     if not view.grouped:
-        return _with_children(_sorted(targets, view), view, thresholds)
+        return _with_children(_sorted(targets, view), view, thresholds, serves)
     rows: list[Row] = []
     groups: dict[str, list[TargetFigures]] = {}
     for t in targets:
@@ -56,5 +63,5 @@ def fleet_rows(snap: FleetSnapshot, view: View, thresholds: Thresholds) -> list[
         members = groups[name]
         rows.append(Row(f"\x01group\x00{name}", group_cells(name, aggregate(members), thresholds),
                         None))
-        rows.extend(_with_children(_sorted(members, view), view, thresholds))
+        rows.extend(_with_children(_sorted(members, view), view, thresholds, serves))
     return rows

@@ -75,8 +75,10 @@ def _cell(value: str, style: str = "", *, bad: bool = False, warn: bool = False)
 
 
 def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool = False,
-                 child: bool = False) -> tuple[Text, ...]:
-    """One row's cells. A failing target shows its last good figures, greyed."""
+                 child: bool = False, serves: tuple[str, ...] = ()) -> tuple[Text, ...]:
+    """One row's cells. A failing target shows its last good figures, greyed. A cache that
+    lives on a fleet server names it (→), and the server names the caches (←): the figures
+    are one store's, seen from the application and from the server."""
     shown, dim = f, ""
     if not f.live and f.last_good is not None:
         shown, dim = f.last_good, "grey50"
@@ -84,6 +86,11 @@ def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool =
     p99_ms = latency.p99_s * 1000 if latency.p99_s is not None else None
     name = NameCell(("  └ " if child else "") + plain(f.name, 60), style=dim)
     name.row_key = ""
+    if f.lives_on:
+        name.append(f" → {plain(f.lives_on, 40)}", style="grey50")
+    if serves:
+        more = f" +{len(serves) - 1}" if len(serves) > 1 else ""
+        name.append(f" ← {plain(serves[0], 60)}{more}", style="grey50")
     hit = shown.hit_ratio
     return (
         name,

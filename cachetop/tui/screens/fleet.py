@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from cachetop.config import Thresholds
 from cachetop.fleet import FleetSnapshot
 from cachetop.text_safety import plain
-from cachetop.tui.layout import View, fleet_rows
+from cachetop.tui.layout import View, filtered, fleet_rows
 from cachetop.tui.rows import COLUMN_KEYS
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
@@ -44,6 +44,7 @@ class FleetScreen(Screen[None]):
         self.thresholds = thresholds
         self.view = View()
         self._snap: FleetSnapshot | None = None
+        self._paused = False
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet-header")
@@ -59,7 +60,7 @@ class FleetScreen(Screen[None]):
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
         if self._snap is not None:
-            self.query_one(FleetHeader).show(self._snap)
+            self._show_header()
             self._redraw()
 
     @property
@@ -74,8 +75,18 @@ class FleetScreen(Screen[None]):
         header = self.query_one(FleetHeader)
         if new_interval:
             header.record(snap)
-        header.show(snap, paused=paused)
+        self._paused = paused
+        self._show_header()
         self._redraw()
+
+    def _show_header(self) -> None:
+        """The fleet's totals, or, while a filter is on, those of the rows it leaves."""
+        if self._snap is None:
+            return
+        needle = self.view.needle
+        self.query_one(FleetHeader).show(
+            self._snap, paused=self._paused,
+            shown=filtered(self._snap, needle) if needle else None)
 
     def _redraw(self) -> None:
         if self._snap is None:
@@ -171,6 +182,7 @@ class FleetScreen(Screen[None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.view = replace(self.view, needle=event.value.strip())
+        self._show_header()
         self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -183,4 +195,5 @@ class FleetScreen(Screen[None]):
         box.display = False
         self.view = replace(self.view, needle="")
         self.table.focus()
+        self._show_header()
         self._redraw()
