@@ -48,8 +48,14 @@ class TargetFigures:
 
     `hits_delta` / `misses_delta` are the interval's raw increases, kept so that group and fleet
     hit ratios can be weighted by traffic. `last_good` is the last figures with status up, kept
-    while the target is failing so a view can show them greyed. `layer` is layer_of(target);
-    `lives_on`, for an endpoint's cache, the fleet target whose server holds it ("" if none).
+    while the target is failing so a view can show them greyed.
+
+    A topology target (redis-cluster, redis-sentinel) has its nodes as `caches`, and
+    `topology` holds plain data: for the group, the last read (nodes, shards, slots covered,
+    nodes up, quorum); for a node, its role, shard, slots, link, offset and lag. `events` are
+    the group's recent topology changes ({time, target, kind, text, node}), newest last.
+    `layer` is layer_of(target); `lives_on`, for an endpoint's cache, the fleet target whose
+    server holds it ("" if none).
     """
 
     name: str
@@ -82,11 +88,17 @@ class TargetFigures:
     probe_latency: Latency = field(default_factory=Latency)
     degraded: tuple[str, ...] = ()
     tls_insecure: bool = False
+    topology: Mapping[str, Any] | None = None
+    events: tuple[Mapping[str, str], ...] = ()
     caches: tuple[TargetFigures, ...] = ()
     detail: Any = None
     last_good: TargetFigures | None = None
+    master_address: str = ""  # a replica's master as it names it (host:port)
+    master_link: str = ""  # a replica's link to it: "up" or "down"
+    replication_lag_s: float | None = None  # a replica: seconds since its master last spoke
     layer: str = SERVERS
     lives_on: str = ""
+    serves: tuple[str, ...] = ()  # a server: the "endpoint/cache" names that live on it
 
     @property
     def live(self) -> bool:
@@ -193,17 +205,27 @@ class FleetSnapshot:
     def build(cls, targets: Sequence[TargetFigures], interval_s: float, taken_at: float,
               version: int = 0) -> FleetSnapshot:
         layers = layer_totals(targets)
+        links = serves_of(targets)
+        if links:  # each server row names the caches that live on it
+            targets = [replace(t, serves=links[t.name]) if links.get(t.name, ()) != t.serves
+                       else t for t in targets]
         return cls(taken_at, interval_s, tuple(targets), fleet_totals(targets, layers), version,
                    layers)
 
     def serves(self) -> dict[str, tuple[str, ...]]:
         """Server target name -> the "endpoint/cache" names that live on it."""
-        out: dict[str, list[str]] = {}
-        for t in self.targets:
-            for c in t.caches:
-                if c.lives_on:
-                    out.setdefault(c.lives_on, []).append(f"{t.name}/{c.name}")
-        return {name: tuple(caches) for name, caches in out.items()}
+        return serves_of(self.targets)
+
+
+def serves_of(targets: Sequence[TargetFigures]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for t in targets:
+        if t.layer != APP_CACHES:
+            continue
+        for c in t.caches:
+            if c.lives_on:
+                out.setdefault(c.lives_on, []).append(f"{t.name}/{c.name}")
+    return {name: tuple(caches) for name, caches in out.items()}
 
     def groups(self) -> dict[str, FleetFigures]:
         by_group: dict[str, list[TargetFigures]] = {}

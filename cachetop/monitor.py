@@ -44,7 +44,8 @@ class Monitor:
     """Polls a fleet and keeps its latest figures and history."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 history_s: float = 600.0, loop: PollLoop | None = None) -> None:
+                 history_s: float = 600.0, loop: PollLoop | None = None,
+                 caches_limit: int | None = None) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
@@ -52,7 +53,7 @@ class Monitor:
             if large:
                 collector.defer_first_detail(math.inf)
         resolve = server_resolver([c.target for c in self.collectors])
-        self.trackers = [TargetTracker(c.target, resolve) for c in self.collectors]
+        self.trackers = [TargetTracker(c.target, caches_limit, resolve) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
         self._figures: list[TargetFigures] = [

@@ -18,11 +18,9 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
-from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
     CODECS,
     PROTOCOL,
@@ -30,12 +28,10 @@ from cachetop.engine.protocol import (
     ProtocolError,
     figures_to_wire,
     frame,
-    series_to_wire,
     target_from_wire,
 )
-from cachetop.fleet import TargetFigures
+from cachetop.engine.publish import Publisher
 from cachetop.malloc_tuning import limit_malloc_arenas
-from cachetop.metrics.top_caches import top_caches
 from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
 from collectors.poller import poll_all
@@ -45,7 +41,6 @@ from collectors.secret import Secret
 log = logging.getLogger("cachetop.engine")
 
 FLUSH_S = 0.1  # snapshots leave at most this often; a slow reader gets the latest, not a queue
-HISTORY_EVERY_S = 1.0
 FD_RESERVE = 64  # descriptors kept for the channel, logs, name resolution
 
 
@@ -147,14 +142,15 @@ class Engine:
         self.targets = [target_from_wire(t) for t in config["targets"]]
         self.interval_s = float(config["interval_s"])
         self.collectors = make_collectors(self.targets)
-        self.monitor = Monitor(self.collectors, self.interval_s,
-                               history_s=float(config.get("history_s", 600.0)), loop=loop)
-        self._sent_version = 0
-        self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
-        self._history_at = 0.0
-        self._paused = False
         limit = config.get("caches_limit")
+        # An endpoint's caches past this many arrive as the busiest and one "N more" row
+        # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
         self.caches_limit: int | None = int(limit) if limit is not None else None
+        self.monitor = Monitor(self.collectors, self.interval_s,
+                               history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               caches_limit=self.caches_limit)
+        self._paused = False
+        self.publisher = Publisher(self.monitor, self.caches_limit)
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -183,58 +179,14 @@ class Engine:
                 str(message["name"]), message.get("username"),
                 Secret(password["secret"]) if isinstance(password, dict) else None)
         elif kind == "watch":
-            name, on = str(message["name"]), bool(message["on"])
-            self.monitor.watch(name, on)
-            if on:
-                self._watched[name] = None
-                self._history_at = 0.0  # send its history at the next tick
-            else:
-                self._watched.pop(name, None)
+            self.publisher.watch(str(message["name"]), bool(message["on"]))
         elif kind == "stop":
             self.loop.stop()
 
     def _tick(self) -> None:
         self.loop.call_later(FLUSH_S, self._tick)
-        if self.channel.busy:
-            return
-        version, changed = self.monitor.changes_since(self._sent_version)
-        if changed:
-            self._sent_version = version
-            self.channel.send({"t": "snap", "v": version, "at": time.time(),
-                               "iv": self.monitor.interval_s, "paused": self._paused,
-                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed]})
-        for name, sent in list(self._watched.items()):
-            figures = self.monitor.figures(name)
-            detail = figures.detail if figures is not None else None
-            if detail is not None and detail is not sent:
-                self._watched[name] = detail
-                self.channel.send({"t": "detail", "name": name, "d": detail_to_wire(detail)})
-        now = time.monotonic()
-        if self._watched and now - self._history_at >= HISTORY_EVERY_S:
-            self._history_at = now
-            for name in self._watched:
-                series = self.monitor.history.series(name)
-                self.channel.send({"t": "hist", "name": name, "at": time.time(),
-                                   "s": series_to_wire(series)})
-
-    def _cut(self, figures: TargetFigures) -> TargetFigures:
-        """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
-        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds)."""
-        limit = self.caches_limit
-        if limit is None or len(figures.caches) <= limit:
-            return figures
-        top = top_caches(figures.caches, limit)
-        rest = top.rest
-        if rest is None:
-            return figures
-        more = TargetFigures(
-            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
-            status="up", status_since=figures.status_since, updated_at=figures.updated_at,
-            interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
-            hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,
-            evictions_per_s=rest.evictions_per_s, expirations_per_s=rest.expirations_per_s,
-            memory_used_bytes=rest.memory_used_bytes, keys=rest.keys)
-        return replace(figures, caches=(*top.shown, more), last_good=None)
+        if not self.channel.busy:
+            self.publisher.tick(self.channel.send, self._paused)
 
     def stop(self) -> None:
         self.monitor.stop()

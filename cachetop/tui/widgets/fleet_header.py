@@ -81,11 +81,12 @@ def figures_text(snap: FleetSnapshot, *, paused: bool = False,
         layers = layer_totals(shown)
         fleet = fleet_totals(shown, layers)
     head = [("fleet ", "bold"), _up(fleet)]
+    short_head = list(head)
     if shown is not None:
         head.append((f" (filter: {len(shown)} of {len(snap.targets)})", "bold cyan"))
+        short_head.append((f" (filter {len(shown)}/{len(snap.targets)})", "bold cyan"))
     servers, apps = layers.get(SERVERS), layers.get(APP_CACHES)
     both = servers is not None and apps is not None
-    short_head = list(head)
     if both:
         head.append(("   servers:", "bold"))
         short_head.append((" servers:", "bold"))
@@ -155,17 +156,23 @@ class FleetHeader(Vertical):
         self._append(snap.fleet)
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
-            self.query_one(f"#spark-{key}", Sparkline).data = data or [0.0]
+            # A snapshot can land before the sparklines are composed (the first frame is
+            # drawn before the engine answers): the history is kept and drawn next time.
+            for spark in self.query(f"#spark-{key}").results(Sparkline):
+                spark.data = data or [0.0]
         self.show(snap)
 
     def show(self, snap: FleetSnapshot, *, paused: bool = False,
              shown: Sequence[TargetFigures] | None = None) -> None:
         """The fleet's totals; with `shown` (the rows a filter leaves), theirs, said so."""
-        self.query_one("#fleet-figures", Static).update(
-            figures_text(snap, paused=paused, shown=shown))  # a line per layer (height: auto)
+        text = figures_text(snap, paused=paused, shown=shown)  # a line per layer
+        # A snapshot can land before the header is composed: drawn next time then.
+        for figures in self.query("#fleet-figures").results(Static):
+            figures.update(text)
         f = snap.fleet
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",
                   "p99": f"worst p99 {millis(f.worst_p99_s)} ms",
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}
         for key, title in titles.items():
-            self.query_one(f"#spark-title-{key}", Static).update(Text(title))
+            for static in self.query(f"#spark-title-{key}").results(Static):
+                static.update(Text(title))
