@@ -254,6 +254,7 @@ _TARGET_SCHEMA: dict[str, tuple[Callable[[object], Any], str]] = {
     "tls_key_file": (_text, "tls.key_file"), "tls_server_name": (_text, "tls.server_name"),
     "tls_verify": (_bool, "tls.verify"), "public_params": (_string_list, ""),
     "remap": (_remap, "remap"),
+    "caches": (_string_table, "cache_servers"),
 }
 _TARGET_KEYS = {key: check for key, (check, _) in _TARGET_SCHEMA.items()}
 
@@ -450,6 +451,7 @@ def _from_document(doc: Mapping[str, Any], path: Path, env: Mapping[str, str]) -
         targets.append(target)
         options[target.name] = extra
         warnings += notes
+    _check_cache_servers(targets, file)
     warnings += _file_mode_warning(path, raw_targets)
     read_only = top.get("read_only", defaults.read_only)
     return Config(
@@ -459,6 +461,22 @@ def _from_document(doc: Mapping[str, Any], path: Path, env: Mapping[str, str]) -
         timeout_s=timeout_s, options=MappingProxyType(options), warnings=tuple(warnings),
         read_only_by=(f"read_only = true in {file}",) if read_only else (),
     )
+
+
+def _check_cache_servers(targets: Sequence[Target], file: str) -> None:
+    """`[targets.caches]` links a cache to a Redis or memcached target of this file."""
+    kinds = {t.name: t.kind for t in targets}
+    for index, target in enumerate(targets):
+        for cache, server in target.cache_servers.items():
+            where = f"{file}: targets[{index}].caches.{cache if cache.isprintable() else '?'}"
+            if server not in kinds:
+                close = get_close_matches(server, list(kinds), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                shown = repr(server) if _SAFE_RE.fullmatch(server) else "this name"
+                raise ConfigError(f"no target named {shown} in this file{hint}", where=where)
+            if kinds[server] not in ("redis", "memcached"):
+                raise ConfigError(f"{server!r} is a {kinds[server]} target; a cache lives on a "
+                                  "redis or memcached target", where=where)
 
 
 def _thresholds(raw: object, file: str) -> Thresholds:
@@ -507,7 +525,7 @@ def _target(
 def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> None:
     """Reject keys that would be silently ignored for this kind of target."""
     metrics = target.kind == "metrics"
-    for key in ("convention", "sample_limit"):
+    for key in ("convention", "sample_limit", "caches"):
         if key in keys and not metrics:
             raise ConfigError("applies only to http(s) metrics targets", where=f"{where}.{key}")
     if keys.get("convention") == "custom" and "mapping" not in keys:

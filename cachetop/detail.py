@@ -41,11 +41,32 @@ class SlowlogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientEntry:
+    """One CLIENT LIST line: who, since when, idle how long, holding how much memory, and its
+    last command's name (never an argument). `commands` is `tot-cmds` where the server gives
+    it (newer Redis), with its rate between two refreshes."""
+
+    id: int
+    addr: str
+    name: str
+    user: str
+    db: int
+    age_s: float | None
+    idle_s: float | None
+    flags: str
+    last_cmd: str
+    memory_bytes: float | None
+    commands: float | None
+    commands_per_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RedisDetail:
     """INFO all, keyspace, slowlog (None when refused) and commandstats with rates.
 
     `rates_over_s` is the time between the two refreshes the rates cover (None before the
-    second refresh); `server_time_s` is the server's clock when INFO was read.
+    second refresh); `server_time_s` is the server's clock when INFO was read. `clients` is
+    CLIENT LIST (None when refused), at most a few thousand of `clients_total`.
     """
 
     info: Mapping[str, str]
@@ -54,6 +75,9 @@ class RedisDetail:
     commands: tuple[CommandStat, ...]
     rates_over_s: float | None
     server_time_s: float | None
+    clients: tuple[ClientEntry, ...] | None = None
+    clients_total: int = 0
+    clients_refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +173,32 @@ def redis_detail(raw: Mapping[str, Any], prev: RedisDetail | None) -> RedisDetai
     ) for e in entries)
     keyspace = {int(db): (int(k), int(x), int(t)) for db, (k, x, t) in
                 raw.get("keyspace", {}).items()}
-    return RedisDetail(info, keyspace, slowlog, commands, over, now)
+    clients = raw.get("clients")
+    return RedisDetail(info, keyspace, slowlog, commands, over, now,
+                       None if clients is None else client_entries(
+                           clients, prev.clients if prev is not None else None, over),
+                       int(raw.get("clients_total", 0)), str(raw.get("clients_refused", "")))
+
+
+def client_entries(raw: list[Mapping[str, str]], prev: tuple[ClientEntry, ...] | None,
+                   over_s: float | None) -> tuple[ClientEntry, ...]:
+    """CLIENT LIST fields as records; commands/s by client id against the previous refresh."""
+    before = {c.id: c.commands for c in prev or () if c.commands is not None}
+    entries = []
+    for fields in raw:
+        ident = int(_float(fields.get("id")) or 0)
+        commands = _float(fields.get("tot-cmds"))
+        old = before.get(ident)
+        rate = (None if commands is None or old is None or over_s is None or over_s <= 0
+                or commands < old else (commands - old) / over_s)
+        entries.append(ClientEntry(
+            id=ident, addr=fields.get("addr", ""), name=fields.get("name", ""),
+            user=fields.get("user", ""), db=int(_float(fields.get("db")) or 0),
+            age_s=_float(fields.get("age")), idle_s=_float(fields.get("idle")),
+            flags=fields.get("flags", ""), last_cmd=fields.get("cmd", ""),
+            memory_bytes=_float(fields.get("tot-mem")), commands=commands,
+            commands_per_s=rate))
+    return tuple(entries)
 
 
 def memcached_detail(raw: Mapping[str, Any]) -> MemcachedDetail:
@@ -188,7 +237,11 @@ def detail_to_wire(detail: Detail) -> dict[str, Any]:
                     for e in detail.slowlog],
                 "commands": [[c.name, c.calls, c.usec, c.usec_per_call, c.rejected_calls,
                               c.failed_calls, c.calls_per_s, c.own] for c in detail.commands],
-                "rates_over_s": detail.rates_over_s, "server_time_s": detail.server_time_s}
+                "rates_over_s": detail.rates_over_s, "server_time_s": detail.server_time_s,
+                "clients": None if detail.clients is None else [
+                    [c.id, c.addr, c.name, c.user, c.db, c.age_s, c.idle_s, c.flags, c.last_cmd,
+                     c.memory_bytes, c.commands, c.commands_per_s] for c in detail.clients],
+                "clients_total": detail.clients_total, "clients_refused": detail.clients_refused}
     if isinstance(detail, MemcachedDetail):
         return {"type": "memcached", "stats": dict(detail.stats),
                 "settings": dict(detail.settings),
@@ -210,7 +263,11 @@ def detail_from_wire(doc: Mapping[str, Any]) -> Detail | None:
                                        bool(own))
                            for n, calls, usec, per_call, rejected, failed, rate, own
                            in doc["commands"]),
-            rates_over_s=doc["rates_over_s"], server_time_s=doc["server_time_s"])
+            rates_over_s=doc["rates_over_s"], server_time_s=doc["server_time_s"],
+            clients=None if doc.get("clients") is None else tuple(
+                ClientEntry(*row) for row in doc["clients"]),
+            clients_total=int(doc.get("clients_total", 0)),
+            clients_refused=str(doc.get("clients_refused", "")))
     if kind == "memcached":
         return MemcachedDetail(
             stats={str(k): str(v) for k, v in doc["stats"].items()},

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cachetop.metrics.ratios import weighted_hit_ratio
+from collectors.base import Target
 
 # Statuses a target row can have; "up" and "restarted" carry live figures.
 LIVE_STATUSES = frozenset({"up", "restarted"})
+
+# Fleet layers (README, "How fleet totals are made"): cache servers, and the caches that
+# applications report through their metrics endpoints. Totals are made per layer.
+SERVERS = "servers"
+APP_CACHES = "app caches"
+# Endpoint conventions that describe a server (an exporter beside one Redis or memcached).
+SERVER_CONVENTIONS = frozenset({"redis_exporter", "memcached_exporter"})
+
+
+def layer_of(target: Target) -> str:
+    """A metrics endpoint is an application's caches unless an exporter serves it."""
+    if target.kind == "metrics" and target.convention not in SERVER_CONVENTIONS:
+        return APP_CACHES
+    return SERVERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +54,8 @@ class TargetFigures:
     `topology` holds plain data: for the group, the last read (nodes, shards, slots covered,
     nodes up, quorum); for a node, its role, shard, slots, link, offset and lag. `events` are
     the group's recent topology changes ({time, target, kind, text, node}), newest last.
+    `layer` is layer_of(target); `lives_on`, for an endpoint's cache, the fleet target whose
+    server holds it ("" if none).
     """
 
     name: str
@@ -79,6 +96,9 @@ class TargetFigures:
     master_address: str = ""  # a replica's master as it names it (host:port)
     master_link: str = ""  # a replica's link to it: "up" or "down"
     replication_lag_s: float | None = None  # a replica: seconds since its master last spoke
+    layer: str = SERVERS
+    lives_on: str = ""
+    serves: tuple[str, ...] = ()  # a server: the "endpoint/cache" names that live on it
 
     @property
     def live(self) -> bool:
@@ -127,6 +147,49 @@ def aggregate(targets: Sequence[TargetFigures]) -> FleetFigures:
     )
 
 
+def _own(t: TargetFigures) -> tuple[float | None, float | None]:
+    """An endpoint's memory and evictions/s without its caches that live on a fleet server
+    (those are the server's, counted in the servers layer); (None, None) when none is known."""
+    if not t.caches:
+        return t.memory_used_bytes, t.evictions_per_s
+    own = [c for c in t.caches if c.live and not c.lives_on]
+    return _sum([c.memory_used_bytes for c in own]), _sum([c.evictions_per_s for c in own])
+
+
+def aggregate_app(targets: Sequence[TargetFigures]) -> FleetFigures:
+    """The application-cache layer: lookups, hit ratio and latency as the applications see
+    them (every cache, weighted by traffic); memory and evictions only of the caches that do
+    not live on a fleet server."""
+    totals = aggregate(targets)
+    owns = [_own(t) for t in targets if t.live]
+    return replace(totals, memory_used_bytes=_sum([m for m, _ in owns]),
+                   evictions_per_s=_sum([e for _, e in owns]))
+
+
+def layer_totals(targets: Sequence[TargetFigures]) -> dict[str, FleetFigures]:
+    """Totals per layer that has targets, servers first."""
+    servers = [t for t in targets if t.layer != APP_CACHES]
+    apps = [t for t in targets if t.layer == APP_CACHES]
+    layers: dict[str, FleetFigures] = {}
+    if servers:
+        layers[SERVERS] = aggregate(servers)
+    if apps:
+        layers[APP_CACHES] = aggregate_app(apps)
+    return layers
+
+
+def fleet_totals(targets: Sequence[TargetFigures],
+                 layers: Mapping[str, FleetFigures]) -> FleetFigures:
+    """The fleet line: the servers layer's figures (or the application layer's when there is
+    no server), and how many of all the targets are up: no server counted twice through an
+    application cache that lives on it, and no app lookups added to server commands."""
+    first = layers.get(SERVERS) or layers.get(APP_CACHES)
+    if first is None:
+        return aggregate(targets)
+    return replace(first, targets_up=sum(1 for t in targets if t.live),
+                   targets_total=len(targets))
+
+
 @dataclass(frozen=True, slots=True)
 class FleetSnapshot:
     """Every target's latest figures, in configured order, and the fleet totals."""
@@ -136,11 +199,33 @@ class FleetSnapshot:
     targets: tuple[TargetFigures, ...]
     fleet: FleetFigures
     version: int = 0
+    layers: Mapping[str, FleetFigures] = field(default_factory=dict)
 
     @classmethod
     def build(cls, targets: Sequence[TargetFigures], interval_s: float, taken_at: float,
               version: int = 0) -> FleetSnapshot:
-        return cls(taken_at, interval_s, tuple(targets), aggregate(targets), version)
+        layers = layer_totals(targets)
+        links = serves_of(targets)
+        if links:  # each server row names the caches that live on it
+            targets = [replace(t, serves=links[t.name]) if links.get(t.name, ()) != t.serves
+                       else t for t in targets]
+        return cls(taken_at, interval_s, tuple(targets), fleet_totals(targets, layers), version,
+                   layers)
+
+    def serves(self) -> dict[str, tuple[str, ...]]:
+        """Server target name -> the "endpoint/cache" names that live on it."""
+        return serves_of(self.targets)
+
+
+def serves_of(targets: Sequence[TargetFigures]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for t in targets:
+        if t.layer != APP_CACHES:
+            continue
+        for c in t.caches:
+            if c.lives_on:
+                out.setdefault(c.lives_on, []).append(f"{t.name}/{c.name}")
+    return {name: tuple(caches) for name, caches in out.items()}
 
     def groups(self) -> dict[str, FleetFigures]:
         by_group: dict[str, list[TargetFigures]] = {}

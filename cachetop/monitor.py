@@ -9,19 +9,22 @@ its main thread; in-process users (tests, benches) let the Monitor run it on a t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
+from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
+from cachetop.links import server_resolver
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
 from collectors.base import Collector, Target
 from collectors.netloop import PollLoop
 from collectors.poller import LARGE_FLEET, Poller, PollResult
+from collectors.secret import Secret
 
 # A small fleet fetches each target's drill-down detail once at the start (it also finds
 # refused optional commands, such as SLOWLOG under an ACL, before anyone opens a screen); a
@@ -49,12 +52,14 @@ class Monitor:
             collector.want_detail(False)  # detail only for what a screen shows (watch())
             if large:
                 collector.defer_first_detail(math.inf)
-        self.trackers = [TargetTracker(c.target, caches_limit) for c in self.collectors]
+        resolve = server_resolver([c.target for c in self.collectors])
+        self.trackers = [TargetTracker(c.target, caches_limit, resolve) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
         self._figures: list[TargetFigures] = [
             TargetFigures(name=c.target.name, kind=c.target.kind, address=c.target.address,
-                          group=c.target.group, status="pending", status_since=time.time())
+                          group=c.target.group, status="pending", status_since=time.time(),
+                          layer=layer_of(c.target))
             for c in self.collectors
         ]
         self._version = 0
@@ -162,3 +167,26 @@ class Monitor:
 
     def poll_now(self) -> None:
         self._poller.poll_now()
+
+    def watch_clients(self, name: str, on: bool = True) -> None:
+        """Fetch CLIENT LIST with target `name`'s detail (its Clients tab is shown) or stop."""
+        def apply() -> None:
+            for collector in self.collectors:
+                if collector.target.name == name:
+                    setattr(collector, "clients_wanted", on)  # noqa: B010 - redis only reads it
+                    if on:
+                        collector.want_detail(True)  # at the next poll, not in ~10 s
+
+        self.loop.call_soon_threadsafe(apply)
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None:
+        """Credentials for target `name` from its next connection on. A connection open now
+        keeps the session it has; a failed one was dropped, so the next poll logs in anew."""
+        def apply() -> None:
+            for collector in self.collectors:
+                if collector.target.name == name:
+                    collector.target = dataclasses.replace(
+                        collector.target, username=username, password=password)
+
+        self.loop.call_soon_threadsafe(apply)

@@ -11,7 +11,7 @@ import functools
 import math
 from typing import Any
 
-from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
+from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.top_caches import top_caches
 from collectors.base import TOPOLOGY_KINDS
 
@@ -71,6 +71,8 @@ def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[s
         "status_since": _iso(t.status_since),
         "last_success": _iso(t.last_success),
     }
+    if t.lives_on:
+        doc["lives_on"] = t.lives_on
     if t.kind in TOPOLOGY_KINDS:
         return _topology_document(t, doc)
     caches = list(t.caches) if live else []
@@ -122,14 +124,18 @@ def snapshot_events(snap: FleetSnapshot) -> list[dict[str, Any]]:
 
 def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None) -> dict[str, Any]:
     """The document metrics.md defines; caches_limit (None: all) caps each target's caches."""
-    f = snap.fleet
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
-        "fleet": {"ops_per_sec": f.ops_per_s, "hit_ratio": f.hit_ratio,
-                  "evictions_per_sec": f.evictions_per_s,
-                  "memory_used_bytes": _int(f.memory_used_bytes),
-                  "p99_ms_worst": ms3(f.worst_p99_s),
-                  "targets_up": f.targets_up, "targets_total": f.targets_total},
+        "fleet": _totals(snap.fleet),
+        "layers": {name: _totals(f) for name, f in snap.layers.items()},
         "targets": [target_document(t, caches_limit) for t in snap.targets],
         "events": snapshot_events(snap),
     }
+
+
+def _totals(f: FleetFigures) -> dict[str, Any]:
+    return {"ops_per_sec": f.ops_per_s, "hit_ratio": f.hit_ratio,
+            "evictions_per_sec": f.evictions_per_s,
+            "memory_used_bytes": _int(f.memory_used_bytes),
+            "p99_ms_worst": ms3(f.worst_p99_s),
+            "targets_up": f.targets_up, "targets_total": f.targets_total}

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from cachetop.fleet import FleetFigures, FleetSnapshot
 from collectors.base import Target
+from collectors.secret import Secret
 
 
 class FleetSource(Protocol):
@@ -58,3 +59,11 @@ class FleetSource(Protocol):
     def set_paused(self, paused: bool) -> None: ...
 
     def poll_now(self) -> None: ...
+
+    def watch_clients(self, name: str, on: bool = True) -> None:
+        """Fetch target `name`'s CLIENT LIST with its detail while its Clients tab is shown."""
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None:
+        """Use these credentials for target `name` from its next connection on (`R` after a
+        password file changed)."""

@@ -65,6 +65,9 @@ class Target:
     seeds: tuple[str, ...] = ()
     master_name: str = ""
     remap: Mapping[str, str] = field(default_factory=dict)
+    # A metrics endpoint's caches that live on a server of the fleet: cache label -> the
+    # server target's name (config `[targets.caches]`), so fleet totals count it once.
+    cache_servers: Mapping[str, str] = field(default_factory=dict)
 
 
 class CollectError(Exception):

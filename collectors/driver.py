@@ -27,6 +27,9 @@ class LoopCollector:
     # fetches it once at the start (it also finds optional commands the server refuses) and
     # then only for targets a screen shows. Alone, a collector keeps fetching it.
     detail_wanted = True
+    # CLIENT LIST with the detail: only while a screen shows the Clients tab (the README's
+    # least-privilege monitor user is not granted it, and the ACL LOG would say so each time).
+    clients_wanted = False
     _next_detail_at = 0.0
     _detail_fetched = False
 

@@ -107,6 +107,7 @@ class Convention:
     latency: tuple[Latency, ...] = ()  # alternatives: the first one present wins
     up: str = ""  # the exporter's own up gauge; 0 means its server is unreachable
     info: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # key -> (sample, label)
+    server_info: str = ""  # a gauge whose `server` label names the server each cache lives on
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class Mapped:
     info: Mapping[str, str]
     used_names: frozenset[str]
     degraded: tuple[str, ...]
+    servers: Mapping[str, str] = field(default_factory=dict)  # cache -> its server's address
 
 
 def _sel(name: str, **labels: str) -> tuple[Selector, ...]:
@@ -148,6 +150,7 @@ CACHETOP = Convention(
         KEYS: _sel("cache_entries"),
     },
     latency=(Latency("cache_operation_duration_seconds"),),
+    server_info="cache_server_info",
 )
 MICROMETER = Convention(
     "micrometer",
@@ -289,7 +292,22 @@ def map_families(convention: Convention, families: Iterable[Family]) -> Mapped:
         )
         for cache in sorted(names)
     }
-    return Mapped(caches, _info(convention, by_name, used), frozenset(used), degraded)
+    servers = _servers(convention, by_name, used)
+    return Mapped(caches, _info(convention, by_name, used), frozenset(used), degraded,
+                  {cache: server for cache, server in servers.items() if cache in caches})
+
+
+def _servers(
+    convention: Convention, by_name: Mapping[str, list[PromSample]], used: set[str]
+) -> dict[str, str]:
+    """Each cache's `server` label from the convention's server-info gauge (first wins)."""
+    servers: dict[str, str] = {}
+    for sample in by_name.get(convention.server_info, []) if convention.server_info else []:
+        server = sample.labels.get("server", "")
+        if server:
+            servers.setdefault(sample.labels.get(convention.cache_label, ""), server)
+            used.add(convention.server_info)
+    return servers
 
 
 def _index(families: Iterable[Family]) -> dict[str, list[PromSample]]:

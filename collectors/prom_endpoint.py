@@ -18,7 +18,15 @@ from collectors.netloop import Script
 from collectors.prom_conventions import CacheFigures, Mapped, convention_for, map_families
 from collectors.prom_http import classify, fetch_script
 from collectors.prom_text import family_lines, parse_exposition
-from collectors.sample import INSTANCE_ID, ROLE, SERVER_LATENCY, VERSION, Histogram, Sample
+from collectors.sample import (
+    CACHE_SERVER,
+    INSTANCE_ID,
+    ROLE,
+    SERVER_LATENCY,
+    VERSION,
+    Histogram,
+    Sample,
+)
 
 KIND = "metrics"
 DETAIL_MAX_LINES = 200
@@ -86,7 +94,8 @@ def sample_from_mapped(
     sum. The unlabelled cache, such as an exporter's single instance, takes the target's name.
     """
     children = {
-        _child_name(name, target.name, mapped.caches): _child(target.name, figures, rtt_s, taken_at)
+        _child_name(name, target.name, mapped.caches): _child(
+            target.name, figures, rtt_s, taken_at, mapped.servers.get(name))
         for name, figures in mapped.caches.items()
     }
     figures = list(mapped.caches.values())
@@ -135,7 +144,8 @@ def _parent_histograms(figures: list[CacheFigures]) -> dict[str, Histogram]:
     return {SERVER_LATENCY: total} if total is not None else {}
 
 
-def _child(target_name: str, figures: CacheFigures, rtt_s: float, taken_at: float) -> Sample:
+def _child(target_name: str, figures: CacheFigures, rtt_s: float, taken_at: float,
+           server: str | None = None) -> Sample:
     return Sample(
         target_name,
         KIND,
@@ -145,6 +155,7 @@ def _child(target_name: str, figures: CacheFigures, rtt_s: float, taken_at: floa
         gauges=dict(figures.gauges),
         histograms=dict(figures.histograms),
         quantiles=dict(figures.quantiles),
+        info={CACHE_SERVER: server} if server else {},
     )
 
 

@@ -174,6 +174,7 @@ _INFO_OLD = pack_command("INFO")
 _PING = pack_command("PING")
 _HISTOGRAM = pack_command("LATENCY", "HISTOGRAM")
 _SLOWLOG = pack_command("SLOWLOG", "GET", SLOWLOG_ENTRIES)
+_CLIENT_LIST = pack_command("CLIENT", "LIST")
 _REDIS_PING_REPLIES = (b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS", b"-NOPERM", b"-LOADING",
                        b"-BUSY")
 
@@ -365,6 +366,18 @@ class RedisInfoCollector(LoopCollector):
             if _first_line(exc).startswith("BUSY"):
                 raise
             self._degraded["slowlog"] = disabled_reason("SLOWLOG", exc)
+        if not self.clients_wanted:
+            return detail
+        try:  # the Clients tab: who is connected, idle, holding memory (no values)
+            self._sent += 1
+            clients = yield Request(self._conn, _CLIENT_LIST, self._resp)
+            detail["clients"], detail["clients_total"] = redis_parse.client_list(clients.value)
+        except RespError as exc:
+            if _first_line(exc).startswith("BUSY"):
+                raise
+            # Not a degraded figure: the README's monitor user leaves CLIENT LIST out on
+            # purpose. The Clients tab says why it is empty.
+            detail["clients_refused"] = disabled_reason("CLIENT LIST", exc)
         return detail
 
 

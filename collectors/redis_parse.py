@@ -16,7 +16,8 @@ from collectors.sample import Histogram
 # Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
 # not cachetop's own INFO, and greyed in the drill-down's commands table.
 OWN_COMMANDS = frozenset({
-    "info", "ping", "latency|histogram", "client|setname", "slowlog|get", "auth", "hello",
+    "info", "ping", "latency|histogram", "client|setname", "client|list", "slowlog|get", "auth",
+    "hello",
     "select", "latency", "client", "slowlog",
 })
 # Only what a poll turns into figures; the drill-down reads every field through info_all().
@@ -197,3 +198,27 @@ def latency_histogram(
         buckets.append((bound / 1e6, float(running)))
     buckets.append((math.inf, float(max(calls_total, running))))
     return Histogram(tuple(buckets)), calls_total
+
+
+# CLIENT LIST fields kept: what a person needs to find a client, never what it sent (no
+# `argv`, which CLIENT LIST does not give anyway; `cmd` is the last command's name only).
+CLIENT_FIELDS = ("id", "addr", "name", "user", "age", "idle", "db", "flags", "cmd", "tot-mem",
+                 "tot-cmds")
+MAX_CLIENTS = 2000  # a server with more clients: the first this many (and the total) are kept
+
+
+def client_list(raw: bytes, limit: int = MAX_CLIENTS) -> tuple[list[dict[str, str]], int]:
+    """CLIENT LIST's lines as field dicts (CLIENT_FIELDS only), at most `limit`, and the total
+    count of lines. A name cannot hold spaces (CLIENT SETNAME refuses them), so the text splits
+    on spaces; every value stays as the server sent it, decoded with invalid bytes escaped."""
+    lines = [line for line in raw.split(b"\n") if line.strip()]
+    clients: list[dict[str, str]] = []
+    for line in lines[:limit]:
+        fields: dict[str, str] = {}
+        for part in line.strip().split(b" "):
+            key, _, value = part.partition(b"=")
+            name = key.decode("ascii", "replace")
+            if name in CLIENT_FIELDS:
+                fields[name] = _text(value, 200)
+        clients.append(fields)
+    return clients, len(lines)

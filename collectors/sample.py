@@ -36,6 +36,9 @@ REPL_OFFSET = "repl_offset"  # Redis master_repl_offset: a replica's lag is its 
 VERSION = "version"
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
+# An application cache's server, as its endpoint names it (`cache_server_info{server=...}`):
+# "host:port" or a URL, which the engine matches against the fleet's targets.
+CACHE_SERVER = "cache_server"
 LOADING = "loading"
 MASTER_ADDRESS = "master_address"  # a replica's master, host:port as the replica names it
 MASTER_LINK = "master_link"  # a replica's link to its master: up or down

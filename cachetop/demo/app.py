@@ -26,7 +26,17 @@ from cachetop.cli_parser import ArgumentParser
 from cachetop.demo.app_metrics import AppMetrics
 from cachetop.demo.database import SimulatedDatabase, WriteBehind
 from cachetop.demo.phases import PHASES, Schedule
-from cachetop.demo.shop import CACHES, L2, LOCAL, OPERATIONS, Clients, Shop
+from cachetop.demo.shop import (
+    CACHES,
+    FRAGMENTS,
+    L2,
+    LOCAL,
+    OPERATIONS,
+    PAGES,
+    SESSIONS,
+    Clients,
+    Shop,
+)
 
 log = logging.getLogger("cachetop.demo.app")
 WORKERS = 8
@@ -179,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
     schedule = Schedule(cold_start_s=args.cold_start, burst_every_s=args.burst_every,
                         deploy_every_s=args.deploy_every)
     app = DemoApp(connect(args), args.rate, schedule)
+    app.metrics.set_servers({cache: ":".join(map(str, _address(url))) for cache, url in (
+        (L2, args.catalog), (SESSIONS, args.sessions), (PAGES, args.pages),
+        (FRAGMENTS, args.fragments))})
     app.start(args.metrics_port)
     rng, last_change = random.Random(3), time.monotonic()
     try:

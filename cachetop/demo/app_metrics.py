@@ -59,6 +59,11 @@ class _CacheFamilies(Collector):
                 if key in values:
                     gauge.add_metric([cache], values[key])
             yield gauge
+        servers = GaugeMetricFamily("cache_server_info", "The server a cache layer lives on",
+                                    labels=["cache", "server"])
+        for cache, server in self.metrics.servers.items():
+            servers.add_metric([cache, server], 1)
+        yield servers
 
 
 class AppMetrics:
@@ -72,6 +77,7 @@ class AppMetrics:
         self._counts: dict[str, dict[str, float]] = {c: {"hits": 0.0, "misses": 0.0}
                                                      for c in caches}
         self._sources: dict[str, Callable[[], Mapping[str, float]]] = {}
+        self.servers: dict[str, str] = {}
         self.registry.register(_CacheFamilies(self))
         self.latency = Histogram(
             "cache_operation_duration_seconds", "Time per cache operation",
@@ -93,6 +99,11 @@ class AppMetrics:
                                             registry=self.registry)
         self.phase = Gauge("demo_phase", "1 for the workload's current phase", ["phase"],
                            registry=self.registry)
+
+    def set_servers(self, servers: Mapping[str, str]) -> None:
+        """Which server ("host:port") each remote cache layer lives on: exposed as
+        `cache_server_info`, so cachetop counts its memory and evictions once, there."""
+        self.servers = dict(servers)
 
     def add_source(self, cache: str, read: Callable[[], Mapping[str, float]]) -> None:
         """A cache that counts itself (the local LRU, Redis INFO): read at scrape time."""

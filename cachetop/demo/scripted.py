@@ -11,9 +11,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
+from cachetop.fleet import APP_CACHES, FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.series import History
 from collectors.base import Target
+from collectors.secret import Secret
 
 FIXED_WALL = 1_795_000_000.0  # a fixed wall clock: pictures never show "now"
 
@@ -56,11 +57,12 @@ def scripted_fleet() -> list[TargetFigures]:
                           group="api", status="up", interval_s=1.0, ops_per_s=2400.0,
                           hit_ratio=0.81, hits_delta=1944, misses_delta=456, keys=10_000,
                           server_latency=Latency(0.000011, 0.000049, 0.00009, "interval"),
-                          status_since=FIXED_WALL)
+                          status_since=FIXED_WALL, layer=APP_CACHES)
     api = replace(local, name="api", caches=(
         replace(local, name="local-lru"),
         replace(local, name="redis-l2", ops_per_s=456.0, hit_ratio=0.64, hits_delta=292,
-                misses_delta=164, server_latency=Latency(0.00021, 0.0009, 0.0031, "interval"))),
+                misses_delta=164, server_latency=Latency(0.00021, 0.0009, 0.0031, "interval"),
+                lives_on="catalog-1")),
         ops_per_s=2856.0, hits_delta=2236, misses_delta=620, hit_ratio=2236 / 2856)
     return [redis("sessions-1"), restarted, down, catalog, pages, api]
 
@@ -125,3 +127,8 @@ class ScriptedMonitor:
     def set_paused(self, paused: bool) -> None: ...
 
     def poll_now(self) -> None: ...
+
+    def watch_clients(self, name: str, on: bool = True) -> None: ...
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None: ...

@@ -32,8 +32,9 @@ from cachetop.engine.protocol import (
     series_from_wire,
     target_to_wire,
 )
-from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
+from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
 from collectors.base import Target
+from collectors.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ STABLE_S = 10.0  # an engine that lived this long resets the restart backoff
 
 def pending_figures(target: Target, since: float) -> TargetFigures:
     return TargetFigures(name=target.name, kind=target.kind, address=target.address,
-                         group=target.group, status="pending", status_since=since)
+                         group=target.group, status="pending", status_since=since,
+                         layer=layer_of(target))
 
 
 def describe_exit(code: int | None) -> str:
@@ -84,6 +86,7 @@ class EngineClient:
         self._details: dict[str, Detail] = {}
         self._history: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._watched: set[str] = set()
+        self._clients: set[str] = set()  # targets whose Clients tab is shown
         self._paused = False
         self._notice: str | None = None
         self._warning: str | None = None
@@ -175,6 +178,23 @@ class EngineClient:
     def poll_now(self) -> None:
         self._send({"t": "poll_now"})
 
+    def watch_clients(self, name: str, on: bool = True) -> None:
+        with self._lock:
+            (self._clients.add if on else self._clients.discard)(name)
+        self._send({"t": "clients", "name": name, "on": on})
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None:
+        """New credentials for `name`, kept for an engine started later too."""
+        old = self._by_name.get(name)
+        if old is None:
+            return
+        new = replace(old, username=username, password=password)
+        self._targets = [new if t.name == name else t for t in self._targets]
+        self._by_name[name] = new
+        self._send({"t": "credentials", "name": name, "username": username,
+                    "password": None if password is None else {"secret": password.reveal()}})
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -238,6 +258,8 @@ class EngineClient:
         self._send(config)
         for name in sorted(self._watched):
             self._send({"t": "watch", "name": name, "on": True})
+        for name in sorted(self._clients):
+            self._send({"t": "clients", "name": name, "on": True})
         if self._paused:
             self._send({"t": "pause", "on": True})
 

@@ -36,6 +36,7 @@ from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
 from collectors.poller import poll_all
 from collectors.registry import make_collectors
+from collectors.secret import Secret
 
 log = logging.getLogger("cachetop.engine")
 
@@ -170,6 +171,13 @@ class Engine:
             self.monitor.set_paused(self._paused)
         elif kind == "poll_now":
             self.monitor.poll_now()
+        elif kind == "clients":
+            self.monitor.watch_clients(str(message["name"]), bool(message["on"]))
+        elif kind == "credentials":  # the private channel: it carries the password
+            password = message.get("password")
+            self.monitor.set_credentials(
+                str(message["name"]), message.get("username"),
+                Secret(password["secret"]) if isinstance(password, dict) else None)
         elif kind == "watch":
             self.publisher.watch(str(message["name"]), bool(message["on"]))
         elif kind == "stop":

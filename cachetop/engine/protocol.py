@@ -128,6 +128,7 @@ def target_from_wire(doc: Mapping[str, Any]) -> Target:
 _NAMES = tuple(f.name for f in fields(TargetFigures) if f.name != "detail")
 _LATENCY_AT = tuple(_NAMES.index(name) for name in ("server_latency", "probe_latency"))
 _DEGRADED_AT = _NAMES.index("degraded")
+_SERVES_AT = _NAMES.index("serves")
 _CACHES_AT = _NAMES.index("caches")
 _EVENTS_AT = _NAMES.index("events")
 _LAST_GOOD_AT = _NAMES.index("last_good")
@@ -163,6 +164,7 @@ def figures_from_wire(row: Sequence[Any]) -> TargetFigures:
         latency = values[at]
         values[at] = _NO_LATENCY if latency is None else Latency(*latency)
     values[_DEGRADED_AT] = tuple(values[_DEGRADED_AT] or ())
+    values[_SERVES_AT] = tuple(values[_SERVES_AT] or ())
     values[_EVENTS_AT] = tuple(values[_EVENTS_AT] or ())
     caches = values[_CACHES_AT]
     values[_CACHES_AT] = tuple(figures_from_wire(c) for c in caches) if caches else ()

@@ -10,17 +10,18 @@ import bisect
 import heapq
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from cachetop.detail import Detail, build_detail
-from cachetop.fleet import Latency, TargetFigures
+from cachetop.fleet import Latency, TargetFigures, layer_of
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
 from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
 from cachetop.metrics.top_caches import MoreCaches
 from collectors.base import CollectError, Target
 from collectors.sample import (
+    CACHE_SERVER,
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,
@@ -169,8 +170,13 @@ class TargetTracker:
     """Keeps what the next interval needs: the previous sample, the last histogram sample,
     the probe window, the restart mark, and the last good figures."""
 
-    def __init__(self, target: Target, caches_limit: int | None = None) -> None:
+    def __init__(self, target: Target, caches_limit: int | None = None,
+                 resolve: Callable[[str], str] | None = None) -> None:
+        """`resolve` names the fleet target at an address an endpoint gives for one of its
+        caches ("" when none is); see cachetop.links."""
         self.target = target
+        self.layer = layer_of(target)
+        self._resolve = resolve
         # An endpoint's caches past this many (the busiest kept) become one "N more" row, with
         # no tracker each: 20,000 child trackers cost the engine ~0.3 s a poll (bench/README).
         self._caches_limit = caches_limit
@@ -220,7 +226,7 @@ class TargetTracker:
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=error.status,
             error=error.message, status_since=since, last_success=self._last_success,
             updated_at=time.time(), tls_insecure=bool(t.tls and not t.tls.verify),
-            detail=self._detail, last_good=self._last_good,
+            detail=self._detail, last_good=self._last_good, layer=self.layer,
         )
 
     def update(self, sample: Sample) -> TargetFigures:
@@ -284,7 +290,7 @@ class TargetTracker:
             server_latency=self._server_latency(cur),
             probe_latency=self._probe_latency(cur),
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
-            caches=caches, detail=self._detail,
+            caches=caches, detail=self._detail, layer=self.layer,
         )
         if cur.topology is not None:
             from cachetop.metrics.topology import group_figures  # it builds on this module
@@ -300,7 +306,7 @@ class TargetTracker:
         children, prevs = cur.children, self._child_prev
         limit = self._caches_limit
         if limit is None or len(children) <= limit:
-            every = tuple(self._child(name, prevs).update(child)
+            every = tuple(self._linked(name, self._child(name, prevs).update(child), child)
                           for name, child in children.items())
             prevs.update(children)
             return every
@@ -326,7 +332,7 @@ class TargetTracker:
                 continue
             tracker = self._child(name, prevs)
             trackers[name] = tracker
-            shown.append(tracker.update(child))
+            shown.append(self._linked(name, tracker.update(child), child))
         self._children = trackers
         prevs.update(children)  # a cache that skips a poll resumes from its last sample
         resets = self._child_resets
@@ -338,6 +344,15 @@ class TargetTracker:
                                since=status_since, updated_at=now_wall,
                                interval_s=dt if dt > 0 else None)
         return (*shown, more)
+
+    def _linked(self, name: str, figures: TargetFigures, sample: Sample) -> TargetFigures:
+        """A cache's figures with the server it lives on: the config's word first
+        (`[targets.caches]`), else the one its endpoint names, if that is in the fleet."""
+        server = self.target.cache_servers.get(name, "")
+        address = sample.info.get(CACHE_SERVER)
+        if not server and address and self._resolve is not None:
+            server = self._resolve(address)
+        return replace(figures, lives_on=server) if server else figures
 
     def _topology_nodes(self, cur: Sample) -> tuple[TargetFigures, ...]:
         """Each node's figures in the topology's order; a node that failed its poll is a row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 from pathlib import Path
@@ -186,8 +187,25 @@ class CachetopApp(App[None]):
         self._step_interval(1)
 
     def action_retry(self) -> None:
+        """R: re-read the config file and the passwords it names, hand changed credentials
+        to the engine, and poll every target now; say what changed."""
+        from cachetop.errors import ConfigError
+        from cachetop.reload import reread
+
+        said = ""
+        if self.config.path is not None:
+            try:
+                result = reread(self.config, os.environ)
+            except ConfigError as exc:
+                self.notify(f"config not re-read (the running settings stay): {exc}",
+                            severity="error", timeout=10)
+            else:
+                for target in result.changed:
+                    self.source.set_credentials(target.name, target.username, target.password)
+                self.config = result.config
+                said = "; ".join(result.lines) + "; "
         self.source.poll_now()
-        self.notify("polling every target now", timeout=2)
+        self.notify(f"{said}polling every target now", timeout=6)
 
 
 def run_app(config: Config, source: FleetSource | None = None) -> int:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from cachetop.actions.safety import PROD_ENVS
+from cachetop.config import PROD_ENVS
 from collectors.base import Target
 
-PROD_STYLE = "bold white on red"
+PROD_STYLE = "bold white on dark_red"  # as the fleet row's badge (rows.name_text)
 READ_ONLY_STYLE = "bold black on yellow"
 
 

@@ -98,15 +98,23 @@ def name_text(name: str, dim: str, *, child: bool = False, badge: str = "") -> T
 
 def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool = False,
                  child: bool = False, role: Text | None = None, badge: str = "") -> Cells:
-    """One row's cells. A failing target shows its last good figures, greyed."""
+    """One row's cells. A failing target shows its last good figures, greyed. A cache that
+    lives on a fleet server names it (→), and the server names the caches (←): the figures
+    are one store's, seen from the application and from the server."""
     shown, dim = f, ""
     if not f.live and f.last_good is not None:
         shown, dim = f.last_good, DIM
     latency, source = latency_of(shown, probe_only)
     p99_ms = latency.p99_s * 1000 if latency.p99_s is not None else None
     hit = shown.hit_ratio
+    name = name_text(f.name, dim, child=child, badge=badge)
+    if f.lives_on:
+        name.append(f" → {plain(f.lives_on, 40)}", style=DIM)
+    if f.serves:
+        more = f" +{len(f.serves) - 1}" if len(f.serves) > 1 else ""
+        name.append(f" ← {plain(f.serves[0], 60)}{more}", style=DIM)
     return {
-        "name": name_text(f.name, dim, child=child, badge=badge),
+        "name": name,
         "kind": Text(KIND_LABEL.get(f.kind, f.kind) if not child else "cache",
                      style=dim or "grey70"),
         "status": status_text(f),

@@ -196,8 +196,10 @@ def test_sigkill_of_cachetop_still_stops_every_child(headless: HeadlessDemo) -> 
 
 def _row_up(text: str, name: str) -> bool:
     """The row of `name` says up, with a number of ops/s and a hit ratio (after the ROLE
-    column's text, which the table shows when the fleet has a replica)."""
-    row = re.compile(rf"^\s*(?:└ )?{re.escape(name)}\s+\S+\s+● up\s+(?:[a-z][^\n]*?\s+)?"
+    column's text, which the table shows when the fleet has a replica). A name may be followed
+    by its link: `catalog ← app/redis-l2`, `redis-l2 → catalog` (README, fleet totals)."""
+    row = re.compile(rf"^\s*(?:└ )?{re.escape(name)}(?: [←→] \S+)?\s+\S+\s+● up\s+"
+                     r"(?:[a-z][^\n]*?\s+)?"
                      r"[0-9][0-9.]*[kM]?\s+[0-9.]+%", re.MULTILINE)
     return row.search(text) is not None
 

@@ -36,7 +36,9 @@ async def _render(keys: list[str], size: tuple[int, int], instance: str | None =
     config = dataclasses.replace(load_config(None, {}), targets=())
     app = CachetopApp(config, source=ScriptedMonitor())  # type: ignore[arg-type]
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(0.3)
+        # The header grows to a line per layer after the first snapshot: give the layout
+        # and the footer's redraw time to settle (0.3 s sometimes caught it half way).
+        await pilot.pause(1.0)
         if instance is not None:
             app.open_instance(instance)
             await pilot.pause(1.2)

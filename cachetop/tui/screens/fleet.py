@@ -22,6 +22,7 @@ from cachetop.tui.table_model import (
     TableRow,
     View,
     build_model,
+    matches,
 )
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
@@ -67,6 +68,7 @@ class FleetScreen(Screen[None]):
         self.badges = dict(badges or {})
         self.view = View()
         self._snap: FleetSnapshot | None = None
+        self._paused = False
         self._model: tuple[int, View] | None = None  # what the table's model was built from
         self._names: tuple[FleetSnapshot, dict[str, TargetFigures]] | None = None
 
@@ -84,7 +86,7 @@ class FleetScreen(Screen[None]):
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
         if self._snap is not None:
-            self.query_one(FleetHeader).show(self._snap)
+            self._show_header()
             self._redraw()
 
     @property
@@ -99,8 +101,19 @@ class FleetScreen(Screen[None]):
         header = self.query_one(FleetHeader)
         if new_interval:
             header.record(snap)
-        header.show(snap, paused=paused)
+        self._paused = paused
+        self._show_header()
         self._redraw()
+
+    def _show_header(self) -> None:
+        """The fleet's totals, or, while a filter is on, those of the rows it leaves."""
+        if self._snap is None:
+            return
+        needle = self.view.needle
+        self.query_one(FleetHeader).show(
+            self._snap, paused=self._paused,
+            shown=[t for t in self._snap.targets if matches(t, needle)
+                   or any(matches(c, needle) for c in t.caches)] if needle else None)
 
     def _redraw(self) -> None:
         """A new row model when the snapshot or the view changed (sorting, filtering and
@@ -254,6 +267,7 @@ class FleetScreen(Screen[None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.view = replace(self.view, needle=event.value.strip())
+        self._show_header()
         self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -266,4 +280,5 @@ class FleetScreen(Screen[None]):
         box.display = False
         self.view = replace(self.view, needle="")
         self.table.focus()
+        self._show_header()
         self._redraw()

@@ -23,8 +23,10 @@ KEYS = (
     ("l", "latency: server (where known) or probe for the whole table"),
     ("p", "pause / resume polling"),
     ("+ / -", "poll more / less often"),
-    ("R", "retry every target now (after an auth failure, say)"),
-    ("1-7, [ ]", "instance screen: jump to a tab, previous / next tab"),
+    ("R", "re-read the config file and its password files (new credentials apply at once; "
+          "what changed is said), then poll every target now"),
+    ("1-9, [ ]", "instance screen: jump to a tab, previous / next tab"),
+    ("o (Clients tab)", "Redis: order the top clients by memory, idle time or commands/s"),
     ("/ (instance)", "search the raw INFO, stats or metrics"),
     ("f", "flush keys by pattern (Redis SCAN + UNLINK; memcached metadump): preview, "
           "confirm, progress, escape cancels"),
@@ -44,7 +46,11 @@ KEYS = (
 )
 FIGURES = (
     ("OPS/s", "commands (Redis), command counters (Memcached) or lookups (endpoint) per "
-              "second over the last interval"),
+              "second over the last interval; cachetop's own commands are not counted"),
+    ("fleet header", "servers: Redis and memcached (each once); app caches: lookups and hit "
+                     "ratio as the applications see them, memory and evictions only of caches "
+                     "that live in the apps (→ a server: counted there). With a filter, the "
+                     "rows it leaves"),
     ("HIT%", "hits / (hits + misses) over the last interval, never since start; '—' means "
              "no lookups. Groups and the fleet weight it by traffic"),
     ("P50/P95/P99, LAT", "latency in ms; LAT says whose. srv: the server's own, Redis ≥ 7 "

@@ -25,7 +25,7 @@ from cachetop.tui.widgets.instance_keys import KeysPane
 from cachetop.tui.widgets.instance_memcached import memcached_panes
 from cachetop.tui.widgets.instance_metrics import metrics_panes
 from cachetop.tui.widgets.instance_process import process_text, remote_text
-from cachetop.tui.widgets.instance_redis import redis_panes
+from cachetop.tui.widgets.instance_redis import RedisClients, redis_panes
 from cachetop.tui.widgets.instance_tiles import latency_unit, shown_figures, tiles, title_text
 from cachetop.tui.widgets.metric_chart import ChartLine, MetricChart
 
@@ -35,6 +35,7 @@ PROCESS_EVERY_S = 3.0
 WINDOWS_S = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 OVERVIEW = "tab-overview"
 KEYS_TAB = "tab-keys"
+CLIENTS_TAB = "tab-redis-clients"
 
 
 def chart_window(oldest_age_s: float, history_s: float) -> float:
@@ -55,7 +56,8 @@ class InstanceScreen(Screen[None]):
         Binding("left_square_bracket", "switch_tab(-1)", "Prev tab", id="instance.prev_tab"),
         Binding("slash", "search", "Search raw", id="instance.search"),
         *(Binding(str(n), f"goto_tab({n - 1})", f"Tab {n}", show=False, id=f"instance.tab_{n}")
-          for n in range(1, 8)),
+          for n in range(1, 10)),
+        Binding("o", "clients_order", "Clients order", show=False, id="instance.clients_order"),
         Binding("f", "act('flush')", "Flush keys", id="instance.flush_keys"),
         Binding("F", "act('flushdb')", "Flush db", show=False, id="instance.flush_db"),
         Binding("t", "act('tags')", "Tags", show=False, id="instance.tags"),
@@ -88,6 +90,7 @@ class InstanceScreen(Screen[None]):
         self._charts_at = 0.0
         self._latency_factor = 1e3  # the latency chart's unit, from seconds
         self._process_seen = False
+        self._clients = False  # CLIENT LIST asked for (the Clients tab was opened)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -245,6 +248,14 @@ class InstanceScreen(Screen[None]):
             self.call_after_refresh(self._tick_charts)
         if event.pane is not None and event.pane.id == KEYS_TAB:
             self.query_one(KeysPane).activated()
+        if event.pane is not None and event.pane.id == CLIENTS_TAB and not self._clients:
+            self._clients = True  # CLIENT LIST from now on, until this screen closes
+            self.source.watch_clients(self.target_name, True)
+
+    def action_clients_order(self) -> None:
+        """o: the Clients tab's next order (memory, idle, commands)."""
+        for pane in self.query(RedisClients):
+            pane.cycle_order()
 
     def action_keys(self) -> None:
         """k: the Keys tab (its first opening starts an analysis)."""
@@ -307,6 +318,8 @@ class InstanceScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.source.watch(self.target_name, False)
+        if self._clients:
+            self.source.watch_clients(self.target_name, False)
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):

@@ -4,17 +4,115 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from rich.console import Console, ConsoleOptions
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from cachetop.fleet import FleetFigures, FleetSnapshot
+from cachetop.fleet import (
+    APP_CACHES,
+    SERVERS,
+    FleetFigures,
+    FleetSnapshot,
+    TargetFigures,
+    fleet_totals,
+    layer_totals,
+)
 from cachetop.formatting import millis, percent, rate, size
 
 SPARK_POINTS = 120
+
+
+class FitLines:
+    """Lines each drawn in full when it fits the width, else in its compact form (which
+    wraps if it must): an 80-column terminal keeps the header to a line per layer."""
+
+    def __init__(self, lines: Sequence[tuple[Text, Text]]) -> None:
+        self.lines = lines
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(full.plain for full, _ in self.lines)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        for full, compact in self.lines:
+            yield full if full.cell_len <= options.max_width else compact
+
+
+Parts = Sequence[tuple[str, str]]  # (text, style)
+
+
+def _line(head: Parts, pairs: Sequence[tuple[str, str, str]], tail: Parts,
+          compact: bool) -> Text:
+    """`pairs`: (label, short label, value); compact lines use the short labels."""
+    line = Text()
+    for text, style in head:
+        line.append(text, style=style)
+    gap = " " if compact else "   "
+    for label, short, value in pairs:
+        line.append(f"{gap}{short if compact else label} ", style="grey70")
+        line.append(value, style="bold")
+    for text, style in tail:
+        line.append(text, style=style)
+    return line
+
+
+def _fit(head: tuple[Parts, Parts], pairs: Sequence[tuple[str, str, str]],
+         tail: tuple[Parts, Parts] = ((), ())) -> tuple[Text, Text]:
+    """A line in full and compact form: (full, compact) heads and tails."""
+    return _line(head[0], pairs, tail[0], False), _line(head[1], pairs, tail[1], True)
+
+
+def _up(f: FleetFigures) -> tuple[str, str]:
+    return (f"{f.targets_up}/{f.targets_total} up",
+            "bold green" if f.targets_up == f.targets_total else "bold red")
+
+
+def figures_text(snap: FleetSnapshot, *, paused: bool = False,
+                 shown: Sequence[TargetFigures] | None = None) -> FitLines:
+    """One line per layer (README, "How fleet totals are made"): the servers' figures, then
+    the application caches' as the applications see them, with memory and evictions only of
+    the caches that live in the applications (the others are their servers')."""
+    layers, fleet = snap.layers, snap.fleet
+    if shown is not None:
+        layers = layer_totals(shown)
+        fleet = fleet_totals(shown, layers)
+    head = [("fleet ", "bold"), _up(fleet)]
+    short_head = list(head)
+    if shown is not None:
+        head.append((f" (filter: {len(shown)} of {len(snap.targets)})", "bold cyan"))
+        short_head.append((f" (filter {len(shown)}/{len(snap.targets)})", "bold cyan"))
+    servers, apps = layers.get(SERVERS), layers.get(APP_CACHES)
+    both = servers is not None and apps is not None
+    if both:
+        head.append(("   servers:", "bold"))
+        short_head.append((" servers:", "bold"))
+    first = servers or apps or fleet
+    lookups = "lookups/s" if servers is None and apps is not None else "ops/s"
+    tail = [(f"   every {snap.interval_s:g}s", "grey70")]
+    short_tail = [(f" {snap.interval_s:g}s", "grey70")]
+    if paused:
+        tail.append(("   PAUSED", "bold black on yellow"))
+        short_tail.append((" PAUSED", "bold black on yellow"))
+    lines = [_fit((head, short_head), (
+        (lookups, lookups.removesuffix("/s"), rate(first.ops_per_s)),
+        ("hit", "hit", percent(first.hit_ratio)),
+        ("worst p99", "p99", f"{millis(first.worst_p99_s)} ms"),
+        ("memory", "mem", size(first.memory_used_bytes)),
+        ("evictions/s", "ev/s", rate(first.evictions_per_s))), (tail, short_tail))]
+    if apps is not None and both:
+        count = _up(apps)
+        lines.append(_fit(([("app caches ", "bold"), count, (":", "bold")],
+                           [("apps ", "bold"), count, (":", "bold")]), (
+            ("lookups/s", "lookups", rate(apps.ops_per_s)),
+            ("hit", "hit", percent(apps.hit_ratio)),
+            ("worst p99", "p99", f"{millis(apps.worst_p99_s)} ms"),
+            ("own memory", "own mem", size(apps.memory_used_bytes)),
+            ("own evictions/s", "own ev/s", rate(apps.evictions_per_s)))))
+    return FitLines(lines)
 
 
 class _Spark(Vertical):
@@ -64,23 +162,14 @@ class FleetHeader(Vertical):
                 spark.data = data or [0.0]
         self.show(snap)
 
-    def show(self, snap: FleetSnapshot, *, paused: bool = False) -> None:
-        f = snap.fleet
-        line = Text()
-        line.append("fleet ", style="bold")
-        line.append(f"{f.targets_up}/{f.targets_total} up",
-                    style="bold green" if f.targets_up == f.targets_total else "bold red")
-        for label, value in (("ops/s", rate(f.ops_per_s)), ("hit", percent(f.hit_ratio)),
-                             ("worst p99", f"{millis(f.worst_p99_s)} ms"),
-                             ("memory", size(f.memory_used_bytes)),
-                             ("evictions/s", rate(f.evictions_per_s))):
-            line.append(f"   {label} ", style="grey70")
-            line.append(value, style="bold")
-        line.append(f"   every {snap.interval_s:g}s", style="grey70")
-        if paused:
-            line.append("   PAUSED", style="bold black on yellow")
+    def show(self, snap: FleetSnapshot, *, paused: bool = False,
+             shown: Sequence[TargetFigures] | None = None) -> None:
+        """The fleet's totals; with `shown` (the rows a filter leaves), theirs, said so."""
+        text = figures_text(snap, paused=paused, shown=shown)  # a line per layer
+        # A snapshot can land before the header is composed: drawn next time then.
         for figures in self.query("#fleet-figures").results(Static):
-            figures.update(line)
+            figures.update(text)
+        f = snap.fleet
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",
                   "p99": f"worst p99 {millis(f.worst_p99_s)} ms",
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}

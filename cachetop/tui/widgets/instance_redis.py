@@ -1,10 +1,11 @@
-"""Provides the Redis detail tabs: keyspace, top commands, slowlog, server sections, raw INFO."""
+"""Provides the Redis detail tabs: keyspace, top commands, slowlog, server sections, top
+clients, raw INFO."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rich.columns import Columns
@@ -13,8 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from cachetop.detail import RedisDetail
+from cachetop.detail import ClientEntry, RedisDetail
 from cachetop.fleet import TargetFigures
+from cachetop.formatting import size
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.instance_detail import (
     DetailPane,
@@ -142,6 +144,73 @@ class RedisSlowlog(TablePane):
         self.note(note)
 
 
+CLIENT_ORDERS = ("memory", "idle", "commands")
+CLIENTS_SHOWN = 50
+OWN_CLIENT = "cachetop"  # the name cachetop's own connection gives itself (CLIENT SETNAME)
+
+
+def client_order_key(order: str) -> Callable[[ClientEntry], tuple[int, float]]:
+    """Sort key for the top clients: most memory, longest idle, most commands/s first; an
+    unknown figure last."""
+    def key(c: ClientEntry) -> tuple[int, float]:
+        value = {"memory": c.memory_bytes, "idle": c.idle_s,
+                 "commands": c.commands_per_s}.get(order)
+        return (1, 0.0) if value is None else (0, -value)
+
+    return key
+
+
+class RedisClients(TablePane):
+    """CLIENT LIST: the top clients by memory, idle time or commands/s. Who and what state,
+    never what they sent; names shown literally (escaped)."""
+
+    COLUMNS = (("name", "NAME"), ("addr", "ADDRESS"), ("user", "USER"), ("db", "DB"),
+               ("age", "AGE"), ("idle", "IDLE"), ("cmd", "LAST CMD"), ("mem", "MEMORY"),
+               ("rate", "CMDS/s"))
+
+    order = "memory"
+
+    def cycle_order(self) -> None:
+        self.order = CLIENT_ORDERS[(CLIENT_ORDERS.index(self.order) + 1) % len(CLIENT_ORDERS)]
+        self._draw()
+
+    def show(self, figures: TargetFigures) -> None:
+        if self.detail_changed(figures):
+            self._draw()
+
+    def _draw(self) -> None:
+        detail = self._detail
+        clients = detail.clients if isinstance(detail, RedisDetail) else None
+        total = detail.clients_total if isinstance(detail, RedisDetail) else 0
+        top = sorted(clients or (), key=client_order_key(self.order))[:CLIENTS_SHOWN]
+        rows = []
+        for c in top:
+            style = DIM if c.name == OWN_CLIENT else ""
+            name = Text(plain(c.name, 60), style=style) if c.name else Text("(no name)", DIM)
+            rows.append((str(c.id), (
+                name, Text(plain(c.addr, 60), style=style), Text(plain(c.user, 40), style=style),
+                num(float(c.db), style=style),
+                Text(age(c.age_s) if c.age_s is not None else "—", style=style,
+                     justify="right"),
+                Text(age(c.idle_s) if c.idle_s is not None else "—", style=style,
+                     justify="right"),
+                Text(plain(c.last_cmd, 40), style=style),
+                Text(size(c.memory_bytes), style=style, justify="right"),
+                num(c.commands_per_s, "{:.1f}", style))))
+        sync_rows(self.table(), rows)
+        if clients is None:
+            refused = detail.clients_refused if isinstance(detail, RedisDetail) else ""
+            note = Text(f"{plain(refused, 200)} (grant +client|list to see clients)" if refused
+                        else "no CLIENT LIST yet", style="yellow" if refused else DIM)
+        else:
+            note = Text(f"top {len(top)} of {total} clients by {self.order}")
+            others = [o for o in CLIENT_ORDERS if o != self.order]
+            note.append(f"  (o: by {others[0]}, then {others[1]}; grey: cachetop's own; "
+                        "CMDS/s needs a Redis that reports tot-cmds)", style=DIM)
+            note.append(as_of(_info(detail)), style=DIM)
+        self.note(note)
+
+
 def _pick(info: Mapping[str, str], names: Iterable[str]) -> list[tuple[str, str | Text]]:
     return [(name, info[name]) for name in names if name in info]
 
@@ -227,6 +296,7 @@ def redis_panes() -> list[tuple[str, DetailPane]]:
             ("Commands", RedisCommands(id="redis-commands")),
             ("Slowlog", RedisSlowlog(id="redis-slowlog")),
             ("Server", RedisServerInfo(id="redis-server")),
+            ("Clients", RedisClients(id="redis-clients")),
             ("Raw INFO", RawView(info_lines, "search INFO: type a substring, e.g. mem or repl",
                                  id="raw"))]
 
