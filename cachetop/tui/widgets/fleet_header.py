@@ -76,9 +76,9 @@ class FleetHeader(Vertical):
         line.append(f"   every {snap.interval_s:g}s", style="grey70")
         if paused:
             line.append("   PAUSED", style="bold black on yellow")
-        self.query_one("#fleet-figures", Static).update(line)
+        self.query_one("#fleet-figures", Static).update(line, layout=False)  # fixed size
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",
                   "p99": f"worst p99 {millis(f.worst_p99_s)} ms",
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}
         for key, title in titles.items():
-            self.query_one(f"#spark-title-{key}", Static).update(Text(title))
+            self.query_one(f"#spark-title-{key}", Static).update(Text(title), layout=False)
