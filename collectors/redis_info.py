@@ -35,6 +35,7 @@ from collectors.sample import (
     MISSES,
     OPS,
     OWN_OPS,
+    REPL_OFFSET,
     REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
@@ -57,6 +58,7 @@ _COUNTERS = {
 _GAUGES = {
     "used_memory": USED_MEMORY_BYTES, "total_system_memory": SYSTEM_MEMORY_BYTES,
     "connected_clients": CONNECTIONS, "maxclients": MAX_CONNECTIONS, "uptime_in_seconds": UPTIME_S,
+    "master_repl_offset": REPL_OFFSET,
 }
 # Fetch LATENCY HISTOGRAM (costly on the server: one histogram per command) only when enough
 # foreign commands ran since the last fetch to make percentiles meaningful, or when it is stale.
@@ -99,6 +101,8 @@ def info_parts(raw: bytes) -> Parts:
         lag = fields.get("master_last_io_seconds_ago")
         if isinstance(lag, float) and lag >= 0:  # -1: never heard from it
             gauges[REPLICATION_LAG_S] = lag
+    if "master_link_status" in fields and MASTER_LINK not in info:
+        info[MASTER_LINK] = str(fields["master_link_status"])
     if fields.get("loading") == 1.0:
         info[LOADING] = "1"
         for raw_name, name in (("loading_loaded_perc", LOADING_PERCENT),

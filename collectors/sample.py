@@ -30,6 +30,7 @@ UPTIME_S = "uptime_s"
 LOADING_PERCENT = "loading_percent"
 LOADING_ETA_S = "loading_eta_s"
 REPLICATION_LAG_S = "replication_lag_s"  # a replica: seconds since its master last spoke
+REPL_OFFSET = "repl_offset"  # Redis master_repl_offset: a replica's lag is its primary's less it
 
 # Info strings.
 VERSION = "version"
@@ -86,3 +87,9 @@ class Sample:
     children: Mapping[str, Sample] = field(default_factory=dict)
     detail: Mapping[str, Any] | None = None
     degraded: tuple[str, ...] = ()
+    # A topology target (redis-cluster, redis-sentinel): the last read of the topology as plain
+    # data (collectors.topology.Topology.as_dict), the nodes that failed this poll by name
+    # (status, message), and the topology changes first seen by this poll.
+    topology: Mapping[str, Any] | None = None
+    child_errors: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    events: tuple[Mapping[str, str], ...] = ()

@@ -20,24 +20,28 @@ from textual.binding import Binding
 from cachetop.config import Config
 from cachetop.fleet import FleetSnapshot
 from cachetop.source import FleetSource
+from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
 INPUT_QUIET_S = 0.3  # after a key or a click, figures wait this long: the answer comes first
+REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
+                    "need a direct connection with the target's credentials")
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
 
 
 def protection_badges(config: Config) -> dict[str, str]:
     """`prod`, `ro` or `prod ro` per target the config protects, for its row's badge. The
     read-only mode of the whole run (--read-only) would badge every row alike: only a
-    target's own `read_only` does."""
-    badges = {}
+    target's own `read_only` does (the instance header and dialogs show both)."""
+    short = {"read-only": "ro"}
+    out = {}
     for t in config.targets:
-        words = [word for word, on in (("prod", config.is_prod(t)), ("ro", t.read_only)) if on]
-        if words:
-            badges[t.name] = " ".join(words)
-    return badges
+        names = badge_names(t, read_only=False)
+        if names:
+            out[t.name] = " ".join(short.get(name, name) for name in names)
+    return out
 
 
 class CachetopApp(App[None]):
@@ -167,6 +171,9 @@ class CachetopApp(App[None]):
         from cachetop.tui.screens.action import ActionScreen
 
         target = next((t for t in self.config.targets if t.name == name), None)
+        if target is None and self.source.target(name) is not None:
+            self.notify(REMOTE_READ_ONLY, severity="warning", timeout=5)
+            return
         if target is None or target.kind not in ("redis", "memcached"):
             self.notify("actions work on Redis and memcached targets", severity="warning",
                         timeout=3)
@@ -207,12 +214,12 @@ class CachetopApp(App[None]):
         self.notify("polling every target now", timeout=2)
 
 
-def run_app(config: Config) -> int:
+def run_app(config: Config, source: FleetSource | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
     from cachetop.keys.memcached_detail import restore_all
 
-    app = CachetopApp(config, stop_on_signals=True)
+    app = CachetopApp(config, source, stop_on_signals=True)
     try:
         app.run()
     finally:

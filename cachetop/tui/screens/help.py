@@ -29,8 +29,9 @@ KEYS = (
     ("f", "flush keys by pattern (Redis SCAN + UNLINK; memcached metadump): preview, "
           "confirm, progress, escape cancels"),
     ("F", "flush the database (Redis FLUSHDB ASYNC, memcached flush_all)"),
-    ("t", "tags: list the tag indexes, pick one, preview, invalidate"),
-    ("d", "delete one key"),
+    ("t", "tags: the tag indexes, most live keys first (s: by name); enter previews, invalidate"),
+    ("d", "delete keys: enter adds the typed key to a ticked list and previews; enter on an "
+          "empty line deletes the ticked keys"),
     ("k", "instance screen: the Keys tab (memory and keys per prefix, TTL mix, biggest and hot "
           "keys; memcached: hit % per prefix)"),
     ("s / S, x (Keys tab)", "analyse a sample of keys (or resume) / every key, cancel; D cycles "
