@@ -216,13 +216,14 @@ class CachetopApp(App[None]):
 
 def run_app(config: Config, source: FleetSource | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
-    changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
-    from cachetop.keys.memcached_detail import restore_all
-
+    changed on servers (memcached `stats detail on`), off the UI thread that has ended.
+    That module (and the actions and redis-py it imports, ~0.5 s) is loaded only if the Keys
+    tab loaded it: importing it up front delayed the first frame."""
     app = CachetopApp(config, source, stop_on_signals=True)
     try:
         app.run()
     finally:
-        for error in restore_all():
+        detail = sys.modules.get("cachetop.keys.memcached_detail")
+        for error in detail.restore_all() if detail is not None else ():
             print(f"cachetop: {error}", file=sys.stderr)
     return 0
