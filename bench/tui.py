@@ -27,6 +27,7 @@ import fcntl
 import gc
 import io
 import json
+import math
 import os
 import pstats
 import re
@@ -84,6 +85,7 @@ def _same(a: Text, b: Text) -> bool:
     return a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 COLS, ROWS = 140, 45
+BIG_CONFIG = 1000  # targets in the config whose first frame is timed beside the bare app
 STARTUP_TIMEOUT_S = 20.0
 CACHETOP_INTERVAL_S = 0.5
 
@@ -146,14 +148,14 @@ def stop_child(child: subprocess.Popen[bytes], master: int, quit_keys: bytes) ->
     child.wait(2)
 
 
-def spawn_in_pty(argv: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def spawn_in_pty(argv: list[str], cwd: Path = REPO) -> tuple[subprocess.Popen[bytes], int]:
     """argv on a fresh 140x45 pseudo-terminal; returns the child and the terminal's master."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
     try:
         child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                 cwd=REPO, start_new_session=True, close_fds=True)
+                                 cwd=cwd, start_new_session=True, close_fds=True)
     except BaseException:
         os.close(master)
         raise
@@ -255,13 +257,18 @@ def startup(reps: int) -> list[StartupRow]:
     imp_cachetop = StartupRow("import cachetop: cli, tui.app, 2 collectors (to exit)")
     bare = StartupRow("bare Textual app (one Static)")
     top = StartupRow("cachetop, redis + memcached")
+    big = StartupRow(f"cachetop, {BIG_CONFIG:,}-target config")
     frame = re.compile(r"NAME|bare textual ready")
+    raise_nofile(BIG_CONFIG)
     with tempfile.TemporaryDirectory(prefix="cachetop-bench-") as tmp, \
             servers_started() as (redis_server, memcached_server):
         bare_py = Path(tmp) / "bare_app.py"
         bare_py.write_text(BARE_APP)
         top_argv = [py, "-m", "cachetop", "--interval", f"{CACHETOP_INTERVAL_S:g}",
                     redis_server.url, memcached_server.url]
+        big_config = Path(tmp) / "fleet.toml"
+        write_fleet_config(big_config, BIG_CONFIG, [redis_server, memcached_server])
+        big_argv = [py, "-m", "cachetop", "--config", str(big_config)]
         top_markers = {
             "frame": frame,
             "figures": re.compile(r"2/2 up"),  # the header, once both first polls landed
@@ -277,6 +284,7 @@ def startup(reps: int) -> list[StartupRow]:
             (bare, lambda: run_in_pty([py, str(bare_py)], {"frame": frame}, b"\x11",
                                       inspect=True)),
             (top, lambda: run_in_pty(top_argv, top_markers, b"q", inspect=True)),
+            (big, lambda: run_in_pty(big_argv, {"frame": frame}, b"q", inspect=True)),
         ]
         for _, job in jobs:
             job()
@@ -284,7 +292,7 @@ def startup(reps: int) -> list[StartupRow]:
             for row, job in jobs:
                 row.runs.append(job())
             print(f"  startup {rep + 1}/{reps} done", file=sys.stderr)
-    return [floor, imp_textual, imp_cachetop, bare, top]
+    return [floor, imp_textual, imp_cachetop, bare, top, big]
 
 
 # -- a live fleet (--live N) -------------------------------------------------------------------
@@ -318,6 +326,166 @@ raise SystemExit(main())
 """
 
 
+def raise_nofile(targets: int) -> None:
+    """The child inherits it: a socket per target, and some."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 2 * targets + 256
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY
+                                                    else min(needed, hard), hard))
+
+
+def write_fleet_config(path: Path, n: int, servers: list[Any]) -> None:
+    """n targets named t0000.. taking turns over the servers, polled every second."""
+    path.write_text("interval = 1.0\n" + "".join(
+        f'[[targets]]\nname = "t{i:04d}"\nurl = "{servers[i % len(servers)].url}"\n'
+        for i in range(n)))
+
+
+@contextmanager
+def fleet_servers() -> Iterator[list[Any]]:
+    """2 redis-server and 2 memcached that a thousand targets can share (like bench/poll.py)."""
+    servers: list[Any] = []
+    try:
+        for server in (RedisServer("--maxclients", "4000"), RedisServer("--maxclients", "4000"),
+                       MemcachedServer("-c", "4096"), MemcachedServer("-c", "4096")):
+            servers.append(server)
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.close()
+
+
+BARE_KEYS_APP = '''\
+from textual.app import App
+from textual.widgets import Static
+
+
+class Bare(App):
+    """A bare Textual app whose Down key rewrites one line, as cachetop's selection line."""
+
+    BINDINGS = [("down", "next", "")]
+    n = 0
+
+    def compose(self):
+        yield Static("t0000  redis  ready")
+
+    def action_next(self):
+        self.n += 1
+        self.query_one(Static).update(f"t{self.n:04d}  redis  ready")
+
+
+Bare().run()
+'''
+
+
+@dataclass
+class KeySubject:
+    """One program on its own pseudo-terminal, Down pressed in turns with the others."""
+
+    label: str
+    argv: list[str]
+    ready: re.Pattern[str]
+    cwd: Path = REPO
+    latencies_s: list[float] = field(default_factory=list)
+    missed: int = 0
+    child: subprocess.Popen[bytes] | None = None
+    master: int = -1
+
+
+def _wait_ready(subject: KeySubject, timeout_s: float) -> None:
+    seen = bytearray()
+    deadline = time.monotonic() + timeout_s
+    while not subject.ready.search(screen_text(bytes(seen[-20000:]))):
+        chunk = read_some(subject.master, 0.1)
+        if chunk is None or time.monotonic() > deadline:
+            tail = screen_text(bytes(seen[-3000:]))[-600:]
+            raise RuntimeError(f"{subject.label}: never showed {subject.ready.pattern}; "
+                               f"last output: {tail!r}")
+        seen += chunk
+
+
+def _press(subject: KeySubject, k: int) -> None:
+    """Down, then read until the line naming row k arrives (2 s at most: a miss)."""
+    wanted = re.compile(rf"t{k:04d}  (?:redis|memcached) ")
+    out = bytearray()
+    started = time.perf_counter()
+    os.write(subject.master, b"\x1b[B")
+    while time.perf_counter() - started < 2.0:
+        chunk = read_some(subject.master, 0.01)
+        if chunk is None:
+            raise RuntimeError(f"{subject.label} exited")
+        out += chunk
+        if chunk and wanted.search(screen_text(bytes(out))):
+            subject.latencies_s.append(time.perf_counter() - started)
+            return
+    subject.missed += 1
+
+
+def key_latency(n: int, presses: int, other_python: str | None = None) -> list[KeySubject]:
+    """cachetop with n live targets (polled every second) on a 140x45 pseudo-terminal, beside
+    a bare Textual app on its own: the time from writing Down to the terminal receiving the
+    selection line of the next row (`tNNNN  redis …`). The programs take turns, so the
+    machine's load falls on each alike; presses are 0.1-0.35 s apart, so they land anywhere
+    in the refresh cycle. `other_python`: also another checkout's cachetop (its venv's
+    python, run from that checkout), e.g. the version before a change."""
+    raise_nofile(2 * n)
+    with tempfile.TemporaryDirectory(prefix="cachetop-bench-") as tmp, \
+            fleet_servers() as servers:
+        config = Path(tmp) / "fleet.toml"
+        write_fleet_config(config, n, servers)
+        bare_py = Path(tmp) / "bare_keys.py"
+        bare_py.write_text(BARE_KEYS_APP)
+        # The header's first fleet rate: every target polled twice (a loaded machine may
+        # leave a few timing out, so "N/N up" is not waited for).
+        up = re.compile(r"ops/s \d")
+        subjects = [KeySubject("bare Textual app, one line rewritten", [sys.executable,
+                                                                          str(bare_py)],
+                               re.compile("ready")),
+                    KeySubject(f"cachetop, {n:,} live targets",
+                               [sys.executable, "-m", "cachetop", "--config", str(config)], up)]
+        if other_python:
+            subjects.append(KeySubject(f"{other_python}: cachetop, {n:,} live targets",
+                                       [other_python, "-m", "cachetop", "--config",
+                                        str(config)], up,
+                                       cwd=Path(other_python).absolute().parents[2]))
+        try:
+            for subject in subjects:
+                subject.child, subject.master = spawn_in_pty(subject.argv, cwd=subject.cwd)
+            for subject in subjects:
+                _wait_ready(subject, 120.0)
+            settle = time.monotonic() + 5.0  # a few refreshes with every figure in
+            while time.monotonic() < settle:
+                for subject in subjects:
+                    read_some(subject.master, 0.02)
+            for k in range(1, presses + 1):
+                for subject in subjects:
+                    _press(subject, k)
+                    gap = time.monotonic() + 0.1 + 0.25 * ((k * 7) % 11) / 10
+                    while time.monotonic() < gap:
+                        for other in subjects:
+                            read_some(other.master, 0.01)
+        finally:
+            for subject in subjects:
+                if subject.child is not None:
+                    stop_child(subject.child, subject.master, b"\x11" if "bare" in
+                               subject.label else b"q")
+                    os.close(subject.master)
+    return subjects
+
+
+def print_keys(subjects: list[KeySubject], presses: int) -> None:
+    print(f"\nkey press to screen, {COLS}x{ROWS} pseudo-terminal, Down x{presses} each, "
+          "in turns (ms)")
+    rows = []
+    for s in subjects:
+        ms_ = sorted(1e3 * v for v in s.latencies_s) or [math.nan]
+        rows.append([s.label, f"{statistics.median(ms_):.0f}",
+                     f"{ms_[int(0.9 * (len(ms_) - 1))]:.0f}", f"{ms_[-1]:.0f}", str(s.missed)])
+    print_table(["what", "median", "p90", "worst", "missed (> 2 s)"], rows)
+
+
 @dataclass
 class LiveRun:
     n: int
@@ -340,49 +508,35 @@ def live(n: int, warmup_s: float, window_s: float) -> LiveRun:
     """cachetop on a pseudo-terminal with n real targets (2 redis-server + 2 memcached shared
     by them, like bench/poll.py) at a 1 s interval: main-thread and process CPU over a window,
     and every show_fleet call in it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 2 * n + 256  # the child inherits it: a socket per target, and some
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY
-                                                    else min(needed, hard), hard))
-    servers: list[Any] = []
-    with tempfile.TemporaryDirectory(prefix="cachetop-bench-") as tmp:
+    raise_nofile(n)
+    with tempfile.TemporaryDirectory(prefix="cachetop-bench-") as tmp, \
+            fleet_servers() as servers:
+        config = Path(tmp) / "fleet.toml"
+        write_fleet_config(config, n, servers)
+        launcher, out = Path(tmp) / "launch.py", Path(tmp) / "calls.json"
+        launcher.write_text(LIVE_LAUNCHER)
+        child, master = spawn_in_pty([sys.executable, str(launcher), str(out), "--config",
+                                      str(config)])
         try:
-            for server in (RedisServer("--maxclients", "4000"), RedisServer("--maxclients", "4000"),
-                           MemcachedServer("-c", "4096"), MemcachedServer("-c", "4096")):
-                servers.append(server)
-                server.start()
-            config = Path(tmp) / "fleet.toml"
-            config.write_text("interval = 1.0\n" + "".join(
-                f'[[targets]]\nname = "t{i:04d}"\nurl = "{servers[i % 4].url}"\n'
-                for i in range(n)))
-            launcher, out = Path(tmp) / "launch.py", Path(tmp) / "calls.json"
-            launcher.write_text(LIVE_LAUNCHER)
-            child, master = spawn_in_pty([sys.executable, str(launcher), str(out), "--config",
-                                          str(config)])
-            try:
-                proc = psutil.Process(child.pid)
+            proc = psutil.Process(child.pid)
 
-                def cpu() -> tuple[float, float, float]:
-                    main = sum(t.user_time + t.system_time for t in proc.threads()
-                               if t.id == child.pid)
-                    times = proc.cpu_times()
-                    return time.monotonic(), main, times.user + times.system
+            def cpu() -> tuple[float, float, float]:
+                main = sum(t.user_time + t.system_time for t in proc.threads()
+                           if t.id == child.pid)
+                times = proc.cpu_times()
+                return time.monotonic(), main, times.user + times.system
 
-                started = time.monotonic()
-                while time.monotonic() < started + warmup_s:
-                    read_some(master, 0.05)
-                (t0, main0, proc0), threads = cpu(), proc.num_threads()
-                while time.monotonic() < t0 + window_s:
-                    read_some(master, 0.05)
-                t1, main1, proc1 = cpu()
-            finally:
-                stop_child(child, master, b"q")
-                os.close(master)
-            calls = [tuple(c) for c in json.loads(out.read_text()) if t0 <= c[0] < t1]
+            started = time.monotonic()
+            while time.monotonic() < started + warmup_s:
+                read_some(master, 0.05)
+            (t0, main0, proc0), threads = cpu(), proc.num_threads()
+            while time.monotonic() < t0 + window_s:
+                read_some(master, 0.05)
+            t1, main1, proc1 = cpu()
         finally:
-            for server in servers:
-                server.close()
+            stop_child(child, master, b"q")
+            os.close(master)
+        calls = [tuple(c) for c in json.loads(out.read_text()) if t0 <= c[0] < t1]
     wall = t1 - t0
     return LiveRun(n, wall, 100 * (main1 - main0) / wall, 100 * (proc1 - proc0) / wall,
                    threads, calls)  # type: ignore[arg-type]
@@ -803,7 +957,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true",
                    help="10 and 100 rows, 2 startups each, a few refreshes (CI, < 60 s)")
-    p.add_argument("--sizes", default="10,100,1000", help="fleet rows, comma-separated")
+    p.add_argument("--sizes", default="10,100,1000,10000", help="fleet rows, comma-separated")
     p.add_argument("--reps", type=int, default=5, help="process starts per startup row")
     p.add_argument("--refreshes", type=int, default=20, help="measured refreshes per variant")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured refreshes per app")
@@ -813,6 +967,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-refresh", action="store_true", help="skip the refresh part")
     p.add_argument("--live", type=int, default=0, metavar="N",
                    help="also run cachetop with N real targets and time its refreshes")
+    p.add_argument("--keys", type=int, default=0, metavar="N",
+                   help="also time key press to screen with N live targets")
+    p.add_argument("--presses", type=int, default=40, help="Down presses for --keys")
+    p.add_argument("--other-python", metavar="PYTHON",
+                   help="--keys: also another checkout's cachetop, run by its venv's python")
     p.add_argument("--profile", action="store_true",
                    help="also cProfile show_fleet at the largest size")
     args = p.parse_args(argv)
@@ -839,6 +998,8 @@ def main(argv: list[str] | None = None) -> int:
         print_refresh(runs, args.refreshes)
     if args.live:
         print_live(live(args.live, warmup_s=10.0, window_s=20.0))
+    if args.keys:
+        print_keys(key_latency(args.keys, args.presses, args.other_python), args.presses)
     if args.profile:
         print(f"\ncProfile of show_fleet at {max(sizes)} rows, 10 refreshes")
         print(asyncio.run(profile_show_fleet(max(sizes), 10)))

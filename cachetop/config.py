@@ -90,11 +90,6 @@ class Config:
         (actions.protection.Guard): every config target covering the same instance counts."""
         return self.read_only or target.read_only
 
-    @staticmethod
-    def is_prod(target: Target) -> bool:
-        """`env = "prod"` (or "production"): writes need the target's name typed."""
-        return target.env.strip().lower() in PROD_ENVS
-
     def read_only_sources(self) -> tuple[str, ...]:
         """What makes every target read-only, for actions.protection.Guard."""
         if not self.read_only:

@@ -11,18 +11,22 @@ import gc
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
 from cachetop.config import Config
 from cachetop.fleet import FleetSnapshot
 from cachetop.source import FleetSource
+from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
+INPUT_QUIET_S = 0.3  # after a key or a click, figures wait this long: the answer comes first
 REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
                     "need a direct connection with the target's credentials")
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
@@ -31,13 +35,14 @@ CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N
 def protection_badges(config: Config) -> dict[str, str]:
     """`prod`, `ro` or `prod ro` per target the config protects, for its row's badge. The
     read-only mode of the whole run (--read-only) would badge every row alike: only a
-    target's own `read_only` does."""
-    badges = {}
+    target's own `read_only` does (the instance header and dialogs show both)."""
+    short = {"read-only": "ro"}
+    out = {}
     for t in config.targets:
-        words = [word for word, on in (("prod", config.is_prod(t)), ("ro", t.read_only)) if on]
-        if words:
-            badges[t.name] = " ".join(words)
-    return badges
+        names = badge_names(t, read_only=False)
+        if names:
+            out[t.name] = " ".join(short.get(name, name) for name in names)
+    return out
 
 
 class CachetopApp(App[None]):
@@ -71,6 +76,8 @@ class CachetopApp(App[None]):
         self.snapshot: FleetSnapshot | None = None
         self._seen_version = -1
         self._last_point_at = 0.0
+        self._input_at = 0.0
+        self._refreshed_at = 0.0
         self.fleet_screen = FleetScreen(config.thresholds, badges=protection_badges(config))
 
     def _fatal_error(self) -> None:
@@ -108,8 +115,18 @@ class CachetopApp(App[None]):
     def on_unmount(self) -> None:
         self.source.stop()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
+                      | events.MouseScrollUp):
+            self._input_at = time.monotonic()
+        await super().on_event(event)
+
     def refresh_figures(self) -> None:
-        """Pull the newest snapshot if it changed, and hand it to the visible screen."""
+        """Pull the newest snapshot if it changed, and hand it to the visible screen. While
+        a person is pressing keys, new figures wait (INPUT_QUIET_S): on a busy machine a
+        refresh in progress would delay the key's frame behind it."""
+        if self.snapshot is not None and time.monotonic() - self._input_at < INPUT_QUIET_S:
+            return
         notice = self.source.notice()
         if notice != self._notice:
             self._notice = notice
@@ -118,8 +135,15 @@ class CachetopApp(App[None]):
         version = self.source.version
         if version == self._seen_version and self.snapshot is not None:
             return
-        # A refresh costs the sort of the fleet and the ~40 lines on screen (bench/tui.py), so
-        # every new version is shown at the next tick, whatever the fleet's size.
+        # A refresh costs the sort of the fleet and the lines on screen whose figures changed
+        # (bench/tui.py). On a busy machine each one still delays a key behind it, so a big
+        # fleet is redrawn about twice a second (every 0.5 s at 1,000 targets), a small one
+        # at every tick.
+        now = time.monotonic()
+        spacing = min(self.source.interval_s, max(REFRESH_S, len(self.config.targets) / 2000))
+        if self.snapshot is not None and now - self._refreshed_at < spacing * 0.95:
+            return
+        self._refreshed_at = now
         self._seen_version = version
         snap = self.source.snapshot()
         self.snapshot = snap
@@ -210,13 +234,14 @@ class CachetopApp(App[None]):
 
 def run_app(config: Config, source: FleetSource | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
-    changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
-    from cachetop.keys.memcached_detail import restore_all
-
+    changed on servers (memcached `stats detail on`), off the UI thread that has ended.
+    That module (and the actions and redis-py it imports, ~0.5 s) is loaded only if the Keys
+    tab loaded it: importing it up front delayed the first frame."""
     app = CachetopApp(config, source, stop_on_signals=True)
     try:
         app.run()
     finally:
-        for error in restore_all():
+        detail = sys.modules.get("cachetop.keys.memcached_detail")
+        for error in detail.restore_all() if detail is not None else ():
             print(f"cachetop: {error}", file=sys.stderr)
     return 0

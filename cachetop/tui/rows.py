@@ -12,6 +12,7 @@ from cachetop.config import Thresholds
 from cachetop.fleet import FleetFigures, TargetFigures
 from cachetop.formatting import DASH, count, millis, percent, rate, size
 from cachetop.text_safety import plain
+from cachetop.tui.badges import PROD_STYLE, READ_ONLY_STYLE
 from cachetop.tui.table_model import COLUMN_KEYS, TableRow, latency_of
 
 __all__ = ["COLUMN_KEYS", "Cells", "group_cells", "latency_of", "role_text", "row_cells",
@@ -89,8 +90,7 @@ def name_text(name: str, dim: str, *, child: bool = False, badge: str = "") -> T
     no long name can push it out of the column."""
     text = Text("  └ " if child else "", style=dim)
     if badge:
-        text.append(badge, style="bold white on dark_red" if "prod" in badge
-                    else "bold black on yellow")
+        text.append(badge, style=PROD_STYLE if "prod" in badge else READ_ONLY_STYLE)
         text.append(" ")
     text.append(plain(name, 60), style=dim)
     return text

@@ -127,13 +127,15 @@ class FleetScreen(Screen[None]):
             model = build_model(self._snap, self.view)
             table.empty_text = (f"no row matches the filter {plain(self.view.needle, 40)!r}"
                                 if self.view.needle else "no targets")
-            table.show(model, self._cell_maker(model))
+            cells, context = self._cell_maker(model)
+            table.show(model, cells, context)
         table.set_sort_marker(self.view.sort_column, self.view.reverse)
         self._show_selection()
 
-    def _cell_maker(self, model: TableModel) -> Callable[[TableRow], Cells]:
-        """Cells for the rows the table paints; what they need of the whole fleet (the
-        masters by address, replicas per master) is worked out here, once per model."""
+    def _cell_maker(self, model: TableModel) -> tuple[Callable[[TableRow], Cells], object]:
+        """Cells for the rows the table paints, and what they depend on beyond each row's
+        figures (lines painted under the same context are kept). What they need of the whole
+        fleet (the masters by address, replicas per master) is worked out here, once."""
         thresholds, probe_only, badges = self.thresholds, self.view.probe_only, self.badges
         masters: dict[str, str] = {}
         replicas: dict[str, int] = {}
@@ -153,7 +155,8 @@ class FleetScreen(Screen[None]):
             return row_cells(row, thresholds, probe_only, role=role,
                              badge=badges.get(f.name, ""))
 
-        return cells
+        context = (probe_only, tuple(sorted(masters.items())), tuple(sorted(replicas.items())))
+        return cells, context
 
     def _show_selection(self) -> None:
         row = self.table.selected_row
@@ -183,7 +186,7 @@ class FleetScreen(Screen[None]):
                     line.append(f"  ⚠ {plain(reason, 120)}", style="yellow")
         if self.view.needle:
             line.append(f"   filter: {plain(self.view.needle)}", style="bold cyan")
-        self.query_one("#selection", Static).update(line)
+        self.query_one("#selection", Static).update(line, layout=False)  # one fixed line
 
     def on_fleet_table_highlighted(self, event: FleetTable.Highlighted) -> None:
         self._show_selection()

@@ -175,4 +175,4 @@ class FleetHeader(Vertical):
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}
         for key, title in titles.items():
             for static in self.query(f"#spark-title-{key}").results(Static):
-                static.update(Text(title))
+                static.update(Text(title), layout=False)

@@ -103,7 +103,11 @@ class FleetTable(ScrollView, can_focus=True):
         self._model = TableModel()
         self._cells: CellMaker = lambda row: {}
         self._cursor = 0
-        self._strips: dict[int, Strip] = {}
+        # A painted line per row key, with what it was painted from: the engine hands over
+        # the same figures object for a target that did not change, so a refresh repaints
+        # only the rows whose figures are new (or the cursor's, or after a resize).
+        self._painted: dict[str, tuple[object, object, bool, object, Strip]] = {}
+        self._paint_context: object = None
         self._header: Strip | None = None
         self._columns: tuple[Column, ...] = ()
         self._columns_for: tuple[int, int, bool] = (-1, -1, False)
@@ -157,14 +161,17 @@ class FleetTable(ScrollView, can_focus=True):
 
     # -- what callers change ------------------------------------------------------------------
 
-    def show(self, model: TableModel, cells: CellMaker) -> None:
+    def show(self, model: TableModel, cells: CellMaker, context: object = None) -> None:
         """Place a new model. The cursor stays on the same key, at the same line on screen
         when it can; with its row gone (filtered out, folded), on the row's parent or at the
-        same position."""
+        same position. `context`: what the cells depend on beyond a row's own figures (equal
+        from one model to the next when the lines already painted still hold)."""
         old = self.selected_row
         on_screen = self._cursor - round(self.scroll_y)
         self._model, self._cells = model, cells
-        self._strips.clear()
+        if context != self._paint_context or len(self._painted) > 4 * max(50, self.size.height):
+            self._painted.clear()
+        self._paint_context = context
         self._header = None
         index = model.position(old.key) if old is not None else None
         if index is None and old is not None:
@@ -195,8 +202,6 @@ class FleetTable(ScrollView, can_focus=True):
         row = max(0, min(len(self._model) - 1, row))
         if row == self._cursor:
             return
-        for index in (self._cursor, row):
-            self._strips.pop(index, None)
         old_y = self._cursor + 1
         self._cursor = row
         self.refresh_line(old_y)
@@ -242,19 +247,19 @@ class FleetTable(ScrollView, can_focus=True):
             self.move_cursor(row=index)
 
     def on_resize(self, event: events.Resize) -> None:
-        self._strips.clear()
+        self._painted.clear()
         self._header = None
         self.virtual_size = Size(event.size.width, len(self._model) + 1)
 
     def on_focus(self) -> None:
-        self._strips.pop(self._cursor, None)
+        self._painted.clear()
 
     def on_blur(self) -> None:
-        self._strips.pop(self._cursor, None)
+        self._painted.clear()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
+        self._painted.clear()
         self._header = None
         self._style = None
 
@@ -289,10 +294,14 @@ class FleetTable(ScrollView, can_focus=True):
                 return self._strip(Text(" " + self.empty_text, style=style), width,
                                    self._base_style())
             return Strip.blank(width, self._base_style())
-        strip = self._strips.get(index)
-        if strip is None:
-            strip = self._row_strip(rows[index], index == self._cursor, width)
-            self._strips[index] = strip
+        row, cursor = rows[index], index == self._cursor
+        paint = (width, self._visible_columns(), row.collapsed)
+        line = self._painted.get(row.key)
+        if (line is not None and line[0] is row.figures and line[1] is row.totals
+                and line[2] == cursor and line[3] == paint):
+            return line[4]
+        strip = self._row_strip(row, cursor, width)
+        self._painted[row.key] = (row.figures, row.totals, cursor, paint, strip)
         return strip
 
     def _base_style(self) -> Style:
