@@ -152,9 +152,9 @@ class _Loop:
                 return
             del self.pending[:len(chunk)]
             self.tally.sent(len(chunk))
-            self.wire.send((self.command, *chunk))
-            self.unlinking, self.role_ok = chunk, False
+            self.unlinking, self.role_ok = chunk, False  # before the send: a cut in it settles
             self.expect.append(_UNLINK)
+            self.wire.send((self.command, *chunk))
 
     def _take(self, kind: str, reply: Any) -> None:
         """One reply. After a failure the rest are still read (an UNLINK in flight is counted)
