@@ -9,7 +9,9 @@ alone first, for the same-run idle baseline. The contenders, each on a fresh key
   (interpreter start, preview, run, summary), default settings;
 - `redis-cli`: `redis-cli --scan --pattern 'user:*' | xargs -n 1000 redis-cli unlink`;
 - `redis-py`: a plain `scan_iter(match, count=1000)` + `unlink(*1000 keys)` loop, in its own
-  process.
+  process;
+- with `--unpaced`, `unpaced`: cachetop with no latency budget (`--max-latency-ms 10000`): every
+  command at `--count`, what the engine does when nobody waits.
 
 After each: every `user:*` key is gone and every `other:*` key is still there (DBSIZE and a
 SCAN by an independent client), and cachetop's summary says how many it deleted. Then a
@@ -172,6 +174,9 @@ def contenders(server: RedisServer, args: argparse.Namespace,
         "redis-cli": lambda: run_redis_cli(server.port),
         "redis-py": lambda: run_redis_py(server.port),
     }
+    if args.unpaced:  # the engine's own speed: commands at --count whatever others wait
+        every["unpaced"] = lambda: run_cachetop(server.url, state, [*args.cachetop_args,
+                                                                    "--max-latency-ms", "10000"])
     return {"cachetop": every["cachetop"]} if args.only_cachetop else every
 
 
@@ -241,6 +246,8 @@ def main() -> int:
     p.add_argument("--load-rate", type=float, default=1000.0, help="other client's GETs/s")
     p.add_argument("--idle-s", type=float, default=3.0, help="idle baseline length")
     p.add_argument("--only-cachetop", action="store_true", help="skip the other contenders")
+    p.add_argument("--unpaced", action="store_true",
+                   help="also cachetop with no latency budget (--max-latency-ms 10000)")
     p.add_argument("cachetop_args", nargs="*", help="extra `cachetop flush` options (after --)")
     args = p.parse_args()
     n = args.keys or (20_000 if args.smoke else 1_000_000)
