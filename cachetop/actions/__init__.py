@@ -102,10 +102,12 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         if type_name is not None or db not in (None, 0):
             raise ActionArgumentError("memcached has no key types or databases")
         protection = _protection(target, db, guard, read_only)
+        read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
         return protect(mc.plan_memcached_flush(target, pattern, read_only=read_only,
                                                rate_keys_per_s=rate_keys_per_s), protection)
     protection = _protection(target, db, guard, read_only)
     pages = None if count_all else max(1, SAMPLE_SCAN_KEYS // scan_count)
+    read_only = read_only or bool(protection.read_only_by)
     return protect(redis_flush.plan_flush(
         target, pattern, db=db, type_name=type_name, read_only=read_only,
         rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
@@ -117,6 +119,7 @@ def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                  read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview FLUSHDB ASYNC of one Redis db, or memcached `flush_all [delay_s]`."""
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)
     if _kind(target) == "memcached":
         return protect(mc.plan_memcached_flush_all(target, delay_s=delay_s,
                                                    read_only=read_only), protection)
@@ -126,13 +129,16 @@ def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                    protection)
 
 
-def plan_delete(target: Target, key: bytes, *, db: int | None = None,
+def plan_delete(target: Target, keys: bytes | Sequence[bytes], *, db: int | None = None,
                 read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
-    """Preview deleting one exact key (its bytes; no glob)."""
+    """Preview deleting exact keys (their bytes; no glob): one key, or several."""
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
+    wanted = [keys] if isinstance(keys, bytes) else list(keys)
     if _kind(target) == "memcached":
-        return protect(mc.plan_memcached_delete(target, key, read_only=read_only), protection)
-    return protect(redis_keys.plan_redis_delete(target, key, db=db, read_only=read_only),
+        return protect(mc.plan_memcached_delete(target, wanted, read_only=read_only),
+                       protection)
+    return protect(redis_keys.plan_redis_delete(target, wanted, db=db, read_only=read_only),
                    protection)
 
 
@@ -143,6 +149,7 @@ def plan_invalidate(target: Target, tags: Sequence[bytes], *, dialect: str | Non
     """Preview invalidating `tags` (tags.plan_invalidate) under the instance's protection."""
     check_rate(rate_keys_per_s)
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)
     return protect(_plan_invalidate(target, tags, dialect=dialect, prefix=prefix, db=db,
                                     read_only=read_only, batch=batch,
                                     rate_keys_per_s=rate_keys_per_s), protection)

@@ -18,6 +18,7 @@ import redis
 
 from cachetop.actions.connect import redis_client
 from cachetop.actions.glob import check_pattern, covers_keyspace
+from cachetop.actions.hints import HINT_KEYS, no_match_hint
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
     ActionArgumentError,
@@ -113,10 +114,11 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
     try:
         state = read_state(client)
         refusal = policy_refusal(target, read_only) or state_refusal(target, state)
-        count, exact, note, memory, memory_note = None, False, "not counted", None, ""
+        count, exact, note, memory, memory_note = None, False, "not counted: refused", None, ""
         sample: tuple[SampleKey, ...] = ()
+        hint: tuple[str, ...] = ()
         dbsize, estimated_whole = 0, False
-        if not state.loading:
+        if refusal is None:  # refused: say so at once, without scanning the keyspace
             dbsize = int(client.execute_command("DBSIZE"))
             counted = count_matches(client, pattern, type_name=type_name,
                                     native_type=state.version >= (6,), scan_count=scan_count,
@@ -129,6 +131,8 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                                                        with_memory=state.version >= (4,))
             memory = _memory_estimate(sizes, count)
             estimated_whole = not exact and random_keys_all_match(client, pattern)
+            if count == 0:
+                hint = no_match_hint(pattern, _some_keys(client), dbsize)
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
@@ -142,10 +146,16 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                      f"{target_label(target)}, found by SCAN MATCH COUNT {scan_count}"),
         args=args, count=count, count_exact=exact, count_note=note, sample=sample,
         memory_bytes=memory, memory_note=memory_note or "MEMORY USAGE of the sample keys",
-        warnings=_warnings(sample),
+        warnings=(*hint, *_warnings(sample)),
         refusal=refusal, instance_id=state.run_id, server_version=state.version,
         **wipe_confirmation(target, wipe, f"the pattern matches every key of db {db} "
                             f"({'' if exact else '~'}{count} of {dbsize})"))
+
+
+def _some_keys(client: redis.Redis) -> list[bytes]:
+    """A few keys of the db from one bare SCAN page, for the no-match hint."""
+    _, keys = client.execute_command("SCAN", 0, "COUNT", 100)
+    return list(keys)[:HINT_KEYS]
 
 
 def _memory_estimate(sizes: list[int], count: int | None) -> int | None:
