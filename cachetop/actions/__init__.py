@@ -39,9 +39,11 @@ from cachetop.actions.tags import plan_invalidate as _plan_invalidate
 from cachetop.text_safety import exact
 from collectors.base import Target
 
-# What a preview scans when it need not count (count_all=False): a db this small is still
-# counted exactly, a larger one gets an estimate and the run's own exact count.
+# A preview that need not count (count_all=False) still counts a db of at most
+# SAMPLE_SCAN_KEYS keys (exact, a fraction of a second); a larger one gets SAMPLE_PAGES SCAN
+# pages for its sample and estimate, and the run's own exact count.
 SAMPLE_SCAN_KEYS = 100_000
+SAMPLE_PAGES = 10
 
 __all__ = [
     "STATUSES", "ActionArgumentError", "ActionError", "ActionPlan", "ActionResult", "Guard",
@@ -91,9 +93,9 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                max_latency_s: float = 0.001, count_all: bool = True) -> ActionPlan:
     """Preview deleting the keys matching a Redis glob (Redis: SCAN MATCH; memcached:
     metadump filtered with the same glob rules). `db`/`type_name` are Redis only.
-    `count_all=False` (the person has already said yes): the Redis preview scans only
-    SAMPLE_SCAN_KEYS keys' worth of pages for its sample and estimate, not the whole
-    keyspace; the run counts exactly as it deletes. `max_latency_s`: Redis only, how long
+    `count_all=False` (the person has already said yes): past SAMPLE_SCAN_KEYS keys the Redis
+    preview scans SAMPLE_PAGES pages for its sample and estimate, not the whole keyspace; the
+    run counts exactly as it deletes. `max_latency_s`: Redis only, how long
     other clients may wait behind one command of the run (redis_flush_loop)."""
     check_rate(rate_keys_per_s)
     if not (math.isfinite(count_budget_s) and count_budget_s > 0):
@@ -106,12 +108,13 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         return protect(mc.plan_memcached_flush(target, pattern, read_only=read_only,
                                                rate_keys_per_s=rate_keys_per_s), protection)
     protection = _protection(target, db, guard, read_only)
-    pages = None if count_all else max(1, SAMPLE_SCAN_KEYS // scan_count)
+    pages = None if count_all else SAMPLE_PAGES
     read_only = read_only or bool(protection.read_only_by)
     return protect(redis_flush.plan_flush(
         target, pattern, db=db, type_name=type_name, read_only=read_only,
         rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
-        count_budget_s=count_budget_s, max_latency_s=max_latency_s, count_pages=pages),
+        count_budget_s=count_budget_s, max_latency_s=max_latency_s, count_pages=pages,
+        exact_upto=SAMPLE_SCAN_KEYS),
         protection)
 
 

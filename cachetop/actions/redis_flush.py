@@ -46,6 +46,7 @@ from cachetop.actions.safety import (
 from cachetop.audit import escaped
 from collectors.base import Target
 
+SMALL_COUNT_BUDGET_S = 30.0  # a sampling preview's count of a db within exact_upto keys
 REDIS_TYPES = ("string", "list", "set", "zset", "hash", "stream")
 # Failures that are the server's own answer (it did nothing), or a timeout (the write may still
 # run after we look): after these, asking which keys are gone proves nothing.
@@ -91,11 +92,13 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                type_name: str | None = None, read_only: bool = False,
                rate_keys_per_s: float | None = None, scan_count: int = 1000,
                count_budget_s: float = 2.0, sample_size: int = 20,
-               max_latency_s: float = 0.001, count_pages: int | None = None) -> ActionPlan:
+               max_latency_s: float = 0.001, count_pages: int | None = None,
+               exact_upto: int = 0) -> ActionPlan:
     """Preview deleting the keys of `target` (db `db`, default the target's) matching
     `pattern` (a Redis glob, bytes), optionally only keys of TYPE `type_name`. The run keeps
     other clients' wait behind each of its commands near `max_latency_s`; `count_pages`
-    bounds the counting SCAN to that many pages (an estimate past them).
+    bounds the counting SCAN to that many pages (an estimate past them) when the db holds
+    more than `exact_upto` keys (a smaller one is counted, exactly and cheaply).
 
     Returns:
         The plan: the count (exact, or an estimate after `count_budget_s`), up to
@@ -120,10 +123,13 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         dbsize, estimated_whole = 0, False
         if refusal is None:  # refused: say so at once, without scanning the keyspace
             dbsize = int(client.execute_command("DBSIZE"))
+            pages, budget = count_pages, count_budget_s
+            if count_pages is not None and dbsize <= exact_upto:
+                # Small enough to count whatever the host's load: a count promised exact.
+                pages, budget = None, max(count_budget_s, SMALL_COUNT_BUDGET_S)
             counted = count_matches(client, pattern, type_name=type_name,
                                     native_type=state.version >= (6,), scan_count=scan_count,
-                                    budget_s=count_budget_s, sample_size=sample_size,
-                                    max_pages=count_pages)
+                                    budget_s=budget, sample_size=sample_size, max_pages=pages)
             count, exact, note = counted.count, counted.exact, counted.note
             if count_pages is not None and not exact:
                 note += " (a sample only: the run counts exactly as it deletes)"

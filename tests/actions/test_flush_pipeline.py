@@ -50,7 +50,8 @@ def test_a_sampling_preview_scans_only_its_pages_and_the_run_counts_exactly(
     client = redis_server.client()
     fill(client, [b"u:%d" % i for i in range(15000)] + [b"v:%d" % i for i in range(15000)])
     client.config_resetstat()
-    plan = plan_flush(target_of(redis_server), b"u:*", scan_count=1000, count_pages=3)
+    plan = plan_flush(target_of(redis_server), b"u:*", scan_count=1000, count_pages=3,
+                      exact_upto=29_999)
     assert scan_calls(client) == 3  # not the ~30 pages of a count
     assert not plan.count_exact and "estimate" in plan.count_note
     assert plan.sample and all(s.key.startswith(b"u:") for s in plan.sample)
@@ -64,6 +65,9 @@ def test_a_db_within_the_sample_is_still_counted_exactly(redis_server: RedisServ
     fill(client, [b"s:%d" % i for i in range(2000)] + [b"t:%d" % i for i in range(2000)])
     plan = plan_flush_protected(target_of(redis_server), b"s:*", count_all=False)
     assert SAMPLE_SCAN_KEYS > 4000 and (plan.count, plan.count_exact) == (2000, True)
+    exact = plan_flush(target_of(redis_server), b"s:*", scan_count=100, count_pages=3,
+                       exact_upto=4000, count_budget_s=60)  # 40+ pages, counted all the same
+    assert (exact.count, exact.count_exact) == (2000, True)
 
 
 def test_a_flush_without_the_ping_right_runs_unprobed_and_says_so() -> None:
