@@ -63,12 +63,13 @@ def raise_nofile(targets: int) -> str | None:
 class Channel:
     """The engine's end of the socket: commands in, snapshots out, never blocking the loop."""
 
-    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json") -> None:
+    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json",
+                 reader: FrameReader | None = None) -> None:
         self.sock = sock
         self.loop = loop
         self.codec = codec
         sock.setblocking(False)
-        self._reader = FrameReader(codec)
+        self._reader = reader if reader is not None else FrameReader(codec)
         self._out = bytearray()
         self.closed = False
         self.on_message: Any = None
@@ -118,6 +119,12 @@ class Channel:
             log.error("the front sent a corrupt frame; stopping")
             self._close()
 
+    def take_pending(self) -> None:
+        """Handle what arrived in the same read as the config (a `watch` sent right after
+        start): the reader still holds it, and no socket event will say it is there."""
+        for message in self._reader.feed(b""):
+            self.on_message(message)
+
     def _close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -134,11 +141,15 @@ class Engine:
         self.targets = [target_from_wire(t) for t in config["targets"]]
         self.interval_s = float(config["interval_s"])
         self.collectors = make_collectors(self.targets)
-        self.monitor = Monitor(self.collectors, self.interval_s,
-                               history_s=float(config.get("history_s", 600.0)), loop=loop)
-        self._paused = False
         limit = config.get("caches_limit")
-        self.publisher = Publisher(self.monitor, int(limit) if limit is not None else None)
+        # An endpoint's caches past this many arrive as the busiest and one "N more" row
+        # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
+        self.caches_limit: int | None = int(limit) if limit is not None else None
+        self.monitor = Monitor(self.collectors, self.interval_s,
+                               history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               caches_limit=self.caches_limit)
+        self._paused = False
+        self.publisher = Publisher(self.monitor, self.caches_limit)
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -188,7 +199,8 @@ def run_once(engine: Engine) -> None:
     engine.channel.send({"t": "done"})
 
 
-def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
+def _read_config(sock: socket.socket, codec: str) -> tuple[dict[str, Any], FrameReader]:
+    """The config frame, and the reader holding whatever followed it in the same read."""
     reader = FrameReader(codec)
     sock.settimeout(30.0)
     while True:
@@ -197,7 +209,7 @@ def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
             raise SystemExit(0)  # the front went away before configuring us
         for message in reader.feed(data):
             if message.get("t") == "config":
-                return message
+                return message, reader
             raise ProtocolError(f"expected config, got {message.get('t')!r}")
 
 
@@ -220,15 +232,16 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s engine: %(message)s")
     sock = socket.socket(fileno=args.fd)
     try:
-        config = _read_config(sock, args.codec)
+        config, reader = _read_config(sock, args.codec)
     except (ProtocolError, OSError) as exc:
         log.error("no configuration from the front: %s", exc)
         return 2
     warning = raise_nofile(len(config["targets"]))
     loop = PollLoop()
-    channel = Channel(sock, loop, args.codec)
+    channel = Channel(sock, loop, args.codec, reader)
     engine = Engine(config, channel, loop)
     engine.hello(warning)
+    channel.take_pending()
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import figures_to_wire, series_to_wire
 from cachetop.fleet import TargetFigures
+from cachetop.metrics.derive import more_caches_row
 from cachetop.metrics.top_caches import top_caches
 from cachetop.monitor import Monitor
 
@@ -63,19 +64,16 @@ class Publisher:
 
     def cut(self, figures: TargetFigures) -> TargetFigures:
         """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
-        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds)."""
+        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds). The
+        engine process's Monitor already cuts to its one reader's limit (a "more" row last)."""
         limit = self.caches_limit
-        if limit is None or len(figures.caches) <= limit:
+        caches = figures.caches
+        if limit is None or len(caches) <= limit or caches[-1].kind == "more":
             return figures
-        top = top_caches(figures.caches, limit)
+        top = top_caches(caches, limit)
         rest = top.rest
         if rest is None:
             return figures
-        more = TargetFigures(
-            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
-            status="up", status_since=figures.status_since, updated_at=figures.updated_at,
-            interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
-            hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,
-            evictions_per_s=rest.evictions_per_s, expirations_per_s=rest.expirations_per_s,
-            memory_used_bytes=rest.memory_used_bytes, keys=rest.keys)
+        more = more_caches_row(figures, rest, since=figures.status_since,
+                               updated_at=figures.updated_at, interval_s=figures.interval_s)
         return replace(figures, caches=(*top.shown, more), last_good=None)
