@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from cachetop.engine.client import series_now
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
@@ -169,7 +170,8 @@ class PrometheusSource:
             return
         found = assemble(answers, self._interval_s, self.scrape_s, now=at)
         with self._lock:
-            self._figures = [f for _, f in found]
+            before = {f.name: f for f in self._figures}
+            self._figures = [_since(f, before.get(f.name)) for _, f in found]
             self._families = {f.name: family for family, f in found}
             self._taken_at = at
             self._version += 1
@@ -217,6 +219,13 @@ class PrometheusSource:
             points = dict(matrix[0][1]) if matrix else {}
             out[key] = [points.get(round(t, 3), float("nan")) for t in times]
         return out
+
+
+def _since(figures: TargetFigures, before: TargetFigures | None) -> TargetFigures:
+    """Keep when the status began (the API says what it is now, not since when)."""
+    if before is None or before.status != figures.status:
+        return figures
+    return replace(figures, status_since=before.status_since)
 
 
 def _escape(value: str) -> str:
