@@ -90,7 +90,7 @@ def build_parser() -> ArgumentParser:
                    help="read the fleet from a Prometheus-compatible API instead of polling")
     p.add_argument("--match", metavar="SELECTOR",
                    help='with --prometheus: only series matching this, e.g. {job="cache"}')
-    p.add_argument("--token-file", metavar="FILE",
+    p.add_argument("--bearer-token-file", metavar="FILE",
                    help="with --connect or --prometheus: a bearer token")
     p.add_argument("--tls-ca", metavar="FILE",
                    help="with --connect https://...: the CA that signed the agent's certificate")

@@ -38,7 +38,7 @@ MIN_TOKEN_CHARS = 16
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
-        prog="cachetop agent",
+        prog="cachetop agent", allow_abbrev=False,  # `--token=x` is no `--token-file x`
         description="Poll a fleet (or one shard of it) and serve GET /metrics (Prometheus) and "
                     "the snapshot stream (cachetop --connect) on one port.")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")

@@ -27,7 +27,7 @@ def run_prometheus(args: argparse.Namespace, parser: ArgumentParser) -> int:
                      "--connect")
     env = dict(os.environ)
     try:
-        token = (read_token(args.token_file).decode("ascii") if args.token_file
+        token = (read_token(args.bearer_token_file).decode("ascii") if args.bearer_token_file
                  else env.get(TOKEN_ENV) or None)
         tls = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else None
         api = PrometheusApi(args.prometheus, token=token, tls=tls)

@@ -113,14 +113,14 @@ def test_a_wrong_or_missing_token_is_refused_before_any_data(redis_server: Redis
         wrong = tmp_path / "wrong"
         wrong.write_text("wrong-token-0123456789abcdef")
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once",
-                           "--token-file", str(wrong))
+                           "--bearer-token-file", str(wrong))
         assert (done.returncode, done.stdout) == (1, "")
         assert "refused the token" in done.stderr and "Traceback" not in done.stderr
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once")
         assert (done.returncode, done.stdout) == (1, "")
         assert "needs a token" in done.stderr
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once", "--json",
-                           "--token-file", str(token_file))
+                           "--bearer-token-file", str(token_file))
         assert done.returncode == 0, done.stderr
         assert [t["name"] for t in json.loads(done.stdout)["targets"]] == ["sessions"]
     finally:

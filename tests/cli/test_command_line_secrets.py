@@ -52,7 +52,7 @@ class Command:
 COMMANDS = {
     "main": Command((), -1, ("--log",), ("--interval", "--timeout", "--count"),
                     ("--once", "--json", "-v")),
-    "agent": Command(("agent",), -1, ("--log", "--token-file", "--tls-cert"),
+    "agent": Command(("agent",), -1, ("--log", "--tls-cert", "--listen"),
                      ("--interval", "--timeout"), ("--allow-actions", "-v")),
     "demo": Command(("demo",), 0, (), ("--interval", "--rate", "--cold-start"), ("--no-tui",),
                     config=False),
