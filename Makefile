@@ -36,6 +36,7 @@ bench: setup
 	$(PY) bench/tui.py
 	$(PY) bench/soak.py
 	$(PY) bench/keys.py
+	$(PY) bench/agent.py
 
 screenshots: setup
 	$(PY) scripts/make_screenshots.py

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from cachetop import __version__
-from cachetop.cli_parser import ArgumentParser, add_token_file, config_file
+from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import (
     Config,
     load_config,
@@ -86,7 +86,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
     p.add_argument("--connect", metavar="HOST:PORT",
                    help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
-    add_token_file(p, "with --connect: the agent's token")
+    p.add_argument("--prometheus", metavar="URL",
+                   help="read the fleet from a Prometheus-compatible API instead of polling")
+    p.add_argument("--match", metavar="SELECTOR",
+                   help='with --prometheus: only series matching this, e.g. {job="cache"}')
+    p.add_argument("--bearer-token-file", metavar="FILE",
+                   help="with --connect or --prometheus: a bearer token")
     p.add_argument("--tls-ca", metavar="FILE",
                    help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
@@ -311,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.caches_limit is not None and args.caches_limit < 0:
         parser.error("--caches-limit must be 0 or more")
     _setup_logging(args)
+    if args.prometheus:
+        from cachetop.prometheus.cli import run_prometheus
+
+        return run_prometheus(args, parser)
     if args.connect:
         from cachetop.agent.connect import run_connected
 

@@ -22,7 +22,8 @@ def run_connected(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if args.targets or args.config:
         parser.error("--connect shows the agent's targets: give no targets or --config")
     try:
-        token = read_token(args.token_file).decode("ascii") if args.token_file else None
+        token = (read_token(args.bearer_token_file).decode("ascii")
+                 if args.bearer_token_file else None)
         tls = None
         if args.tls_ca:
             tls = ssl.create_default_context(cafile=args.tls_ca)

@@ -38,7 +38,7 @@ MIN_TOKEN_CHARS = 16
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
-        prog="cachetop agent",
+        prog="cachetop agent", allow_abbrev=False,  # `--token=x` is no `--token-file x`
         description="Poll a fleet (or one shard of it) and serve GET /metrics (Prometheus) and "
                     "the snapshot stream (cachetop --connect) on one port.")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")
@@ -87,7 +87,8 @@ class Agent:
         self.monitor = Monitor(make_collectors(self.targets), config.interval_s,
                                history_s=config.history_s)
         self.exposition = FleetExposition(lambda: monitor_rows(self.monitor),
-                                          lambda: self.monitor.version)
+                                          lambda: self.monitor.version,
+                                          max_age_s=min(config.interval_s, 1.0))
         self.hub = StreamHub(self.monitor, self.targets, allow_actions=allow_actions)
         self.server = AgentServer(host, port, self.exposition, token=token, tls=tls,
                                   stream=self.hub.serve)
@@ -172,6 +173,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         agent.serve()
     finally:
+        agent.exposition.close()
         agent.server.server_close()
         agent.monitor.stop()
     return 0

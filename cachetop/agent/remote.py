@@ -77,7 +77,7 @@ def open_stream(host: str, port: int, token: str | None, tls: ssl.SSLContext | N
         sock.close()
         if code == "401":
             raise ConnectError(f"the agent at {where} refused the token" if token else
-                               f"the agent at {where} needs a token (--token-file)")
+                               f"the agent at {where} needs a token (--bearer-token-file)")
         raise ConnectError(f"the agent at {where} answered HTTP {code} (not a cachetop agent?)")
     sock.settimeout(None)
     return sock, rest

@@ -55,6 +55,18 @@ class StreamHub:
         self.extras: list[Extra] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._watchers: dict[str, int] = {}
+
+    def watch(self, name: str, on: bool) -> None:
+        """The monitor fetches a target's detail while any reader's screen shows it."""
+        with self._lock:
+            count = self._watchers.get(name, 0) + (1 if on else -1)
+            if count > 0:
+                self._watchers[name] = count
+            else:
+                self._watchers.pop(name, None)
+        if count == (1 if on else 0):
+            self.monitor.watch(name, on)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -78,7 +90,7 @@ class _Session:
     def __init__(self, hub: StreamHub, sock: socket.socket) -> None:
         self.hub = hub
         self.sock = sock
-        self.publisher = Publisher(hub.monitor)
+        self.publisher = Publisher(hub.monitor, watch=hub.watch)
         self.reader = FrameReader(CODEC)
         self.closed = False
 

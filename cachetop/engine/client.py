@@ -49,6 +49,22 @@ def pending_figures(target: Target, since: float) -> TargetFigures:
                          layer=layer_of(target))
 
 
+def series_now(sent_at: float, series: Mapping[str, Sequence[float]],
+               last_s: float | None) -> dict[str, Sequence[float]]:
+    """Series whose times were relative to `sent_at`, made relative to now, and cut to the
+    last `last_s` seconds."""
+    shift = time.time() - sent_at
+    times = [t - shift for t in series.get("t", [])]
+    keep = 0 if last_s is None else next(
+        (i for i, t in enumerate(times) if t >= -last_s), len(times))
+    out: dict[str, Sequence[float]] = {k: v[keep:] for k, v in series.items()
+                                       if k not in ("t", "restarts")}
+    out["t"] = times[keep:]
+    out["restarts"] = [r - shift for r in series.get("restarts", [])
+                       if last_s is None or r - shift >= -last_s]
+    return out
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "stopped answering"
@@ -135,17 +151,7 @@ class EngineClient:
             held = self._history.get(name)
         if held is None:
             return {}
-        sent_at, series = held
-        shift = time.time() - sent_at  # the series' times are relative to when it was sent
-        times = [t - shift for t in series.get("t", [])]
-        keep = 0 if last_s is None else next(
-            (i for i, t in enumerate(times) if t >= -last_s), len(times))
-        out: dict[str, Sequence[float]] = {k: v[keep:] for k, v in series.items()
-                                           if k not in ("t", "restarts")}
-        out["t"] = times[keep:]
-        out["restarts"] = [r - shift for r in series.get("restarts", [])
-                           if last_s is None or r - shift >= -last_s]
-        return out
+        return series_now(*held, last_s)
 
     def watch(self, name: str, on: bool = True) -> None:
         with self._lock:

@@ -26,15 +26,21 @@ Send = Callable[[Mapping[str, Any]], None]
 class Publisher:
     """Deltas since the reader's last snapshot, and detail and history of what it watches."""
 
-    def __init__(self, monitor: Monitor, caches_limit: int | None = None) -> None:
+    def __init__(self, monitor: Monitor, caches_limit: int | None = None,
+                 watch: Callable[[str, bool], None] | None = None) -> None:
+        """`watch`: how a target's drill-down is switched on and off (default: the monitor's;
+        an agent counts its readers first)."""
         self.monitor = monitor
+        self._watch = watch or monitor.watch
         self.caches_limit = caches_limit
         self.sent_version = 0
         self.watched: dict[str, Detail | None] = {}  # name -> the detail last sent
         self._history_at = 0.0
 
     def watch(self, name: str, on: bool) -> None:
-        self.monitor.watch(name, on)
+        if on == (name in self.watched):
+            return
+        self._watch(name, on)
         if on:
             self.watched[name] = None
             self._history_at = 0.0  # send its history at the next tick

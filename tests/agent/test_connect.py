@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+from textual.widgets import Static
+
 from cachetop.agent.remote import RemoteClient
 from cachetop.config import load_config
 from cachetop.engine.protocol import FrameReader, frame
 from cachetop.tui.app import REMOTE_READ_ONLY, CachetopApp
 from cachetop.tui.screens.action import ActionScreen
+from cachetop.tui.screens.instance import InstanceScreen
 from cachetop.tui.widgets.fleet_table import FleetTable
+from cachetop.tui.widgets.instance_keys import KeysPane
 from tests.agent.helpers import (
     PASSWORD,
     ROOT,
@@ -109,14 +113,14 @@ def test_a_wrong_or_missing_token_is_refused_before_any_data(redis_server: Redis
         wrong = tmp_path / "wrong"
         wrong.write_text("wrong-token-0123456789abcdef")
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once",
-                           "--token-file", str(wrong))
+                           "--bearer-token-file", str(wrong))
         assert (done.returncode, done.stdout) == (1, "")
         assert "refused the token" in done.stderr and "Traceback" not in done.stderr
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once")
         assert (done.returncode, done.stdout) == (1, "")
         assert "needs a token" in done.stderr
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once", "--json",
-                           "--token-file", str(token_file))
+                           "--bearer-token-file", str(token_file))
         assert done.returncode == 0, done.stderr
         assert [t["name"] for t in json.loads(done.stdout)["targets"]] == ["sessions"]
     finally:
@@ -170,6 +174,11 @@ def test_the_tui_shows_the_agents_fleet_and_refuses_a_flush(redis_server: RedisS
                 await wait_for(pilot, lambda: any(
                     n.message == REMOTE_READ_ONLY for n in app._notifications))
                 assert not isinstance(app.screen, ActionScreen)
+                await pilot.press("enter")                          # the instance screen
+                await wait_for(pilot, lambda: isinstance(app.screen, InstanceScreen))
+                await pilot.press("k")                              # its Keys tab
+                await wait_for(pilot, lambda: "needs a direct connection" in str(
+                    app.screen.query_one(KeysPane).query_one(".pane-note", Static).render()))
                 await pilot.press("q")
 
         asyncio.run(scenario())

@@ -3,6 +3,7 @@ a scrape never polls, sharding, tokens."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,34 @@ def test_bad_options_say_one_line_and_exit_non_zero(args: tuple[str, ...], says:
     assert done.returncode == 2
     assert says in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_agents_text_is_prometheus_clients_text(redis_server: RedisServer,
+                                                   memcached_server: MemcachedServer) -> None:
+    """render() writes, byte for byte, what prometheus_client's generate_latest writes for
+    the same families, hostile label values included."""
+    from prometheus_client.exposition import generate_latest
+
+    from cachetop.agent.exposition import FleetExposition, monitor_rows
+    from cachetop.monitor import Monitor
+    from collectors.registry import make_collectors
+    from tests.integration.helpers import memcached_target, redis_target
+
+    redis_workload(redis_server, hits=50, misses=5)
+    hostile = 'g"1\\x\nend'
+    targets = [dataclasses.replace(redis_target(redis_server.port, 'r"\\1'), group=hostile),
+               memcached_target(memcached_server.port, "m\n1")]
+    monitor = Monitor(make_collectors(targets), 0.2)
+    monitor.start()
+    try:
+        wait_until(lambda: all(row.sample is not None for row in monitor_rows(monitor))
+                   and any(row.histogram_sample is not None for row in monitor_rows(monitor)),
+                   "both targets polled, with a latency histogram")
+    finally:
+        monitor.stop()
+    rows = monitor_rows(monitor)  # one set of rows for both renderings
+    exposition = FleetExposition(lambda: rows, lambda: 0)
+    ours, theirs = exposition.render(), generate_latest(exposition.registry)
+    assert ours == theirs
+    assert "cachetop_server_latency_seconds_count" in ours.decode()
+    assert r'group="g\"1\\x\nend"' in ours.decode()

@@ -55,7 +55,7 @@ COMMANDS = {
                     ("--once", "--json", "-v")),
     # Not --token-file: its value is masked whole (a secret option's), so a URL typed there
     # and the same URL typed elsewhere would be masked differently in the oracle's run.
-    "agent": Command(("agent",), -1, ("--log", "--tls-cert"),
+    "agent": Command(("agent",), -1, ("--log", "--tls-cert", "--listen"),
                      ("--interval", "--timeout"), ("--allow-actions", "-v")),
     "demo": Command(("demo",), 0, (), ("--interval", "--rate", "--cold-start"), ("--no-tui",),
                     config=False),

@@ -162,6 +162,12 @@ class KeysPane(DetailPane):
     # -- actions ----------------------------------------------------------------------------
 
     def action_analyse(self, mode: str) -> None:
+        if self.target.host is None and self.target.socket_path is None:
+            self._started = True  # a target read through an agent or Prometheus
+            self.note(Text("key analysis needs a direct connection with the target's "
+                           "credentials: this fleet is read through an agent or Prometheus",
+                           style=DIM))
+            return
         if self.running:
             self.app.notify("an analysis is running: x cancels it", timeout=3)
             return

@@ -1,0 +1,1 @@
+"""cachetop --prometheus: the fleet read from a Prometheus-compatible HTTP API."""
