@@ -65,6 +65,7 @@ class Target:
     seeds: tuple[str, ...] = ()
     master_name: str = ""
     remap: Mapping[str, str] = field(default_factory=dict)
+    cluster_node: bool = False  # a node found in a redis+cluster topology (actions per slot)
 
 
 class CollectError(Exception):

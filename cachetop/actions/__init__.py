@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cachetop.actions import memcached_flush as mc
-from cachetop.actions import redis_flush, redis_keys
+from cachetop.actions import redis_flush, redis_keys, topology_flush
 from cachetop.actions.plan import (
     STATUSES,
     ActionArgumentError,
@@ -30,6 +30,7 @@ from cachetop.actions.plan import (
     Progress,
     RefusedError,
     SampleKey,
+    TopologyFlushSpec,
 )
 from cachetop.actions.protection import Guard, Protection
 from cachetop.actions.runner import ProgressFn, refuse
@@ -37,7 +38,7 @@ from cachetop.actions.tag_dialects import TagIndex
 from cachetop.actions.tags import list_tags, run_invalidate
 from cachetop.actions.tags import plan_invalidate as _plan_invalidate
 from cachetop.text_safety import exact
-from collectors.base import Target
+from collectors.base import TOPOLOGY_KINDS, Target
 
 __all__ = [
     "STATUSES", "ActionArgumentError", "ActionError", "ActionPlan", "ActionResult", "Guard",
@@ -47,6 +48,10 @@ __all__ = [
 
 
 def _kind(target: Target) -> str:
+    if target.kind in TOPOLOGY_KINDS:
+        raise ActionArgumentError(f"{target.name} is a whole {target.kind.removeprefix('redis-')}"
+                                  ": only the pattern flush spans its nodes so far; act on a "
+                                  "node's own redis:// target")
     if target.kind not in ("redis", "memcached"):
         raise ActionArgumentError(f"{target.name} is a {target.kind} endpoint: actions need "
                                   "a Redis or memcached target")
@@ -89,6 +94,11 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
     check_rate(rate_keys_per_s)
     if not (math.isfinite(count_budget_s) and count_budget_s > 0):
         raise ActionArgumentError("the count budget must be a positive number of seconds")
+    if target.kind in TOPOLOGY_KINDS:  # each write node previewed on its own, then joined
+        return topology_flush.plan_topology_flush(target, pattern, lambda node: plan_flush(
+            node, pattern, db=db, type_name=type_name, read_only=read_only,
+            rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
+            count_budget_s=count_budget_s, guard=guard))
     if _kind(target) == "memcached":
         if type_name is not None or db not in (None, 0):
             raise ActionArgumentError("memcached has no key types or databases")
@@ -145,6 +155,9 @@ def execute(plan: ActionPlan, progress: ProgressFn | None = None,
     that a prod plan (`plan.confirm_name`) requires. Appends one audit line."""
     memcached = plan.target.kind == "memcached"
     spec = plan.spec
+    if isinstance(spec, TopologyFlushSpec):
+        return topology_flush.run_topology_flush(plan, redis_flush.run_flush, progress, cancel,
+                                                 confirmation=confirmation, record=record)
     if isinstance(spec, InvalidateSpec):
         run = run_invalidate
     elif isinstance(spec, FlushPatternSpec):

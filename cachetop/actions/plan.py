@@ -87,7 +87,17 @@ class InvalidateSpec:
     rate_keys_per_s: float | None = None
 
 
-ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec
+@dataclass(frozen=True, slots=True)
+class TopologyFlushSpec:
+    """A pattern flush over the write nodes of a cluster or Sentinel set: one plan per node,
+    in order. `master` is the Sentinel master the preview was made on ("" for a cluster)."""
+
+    pattern: bytes
+    node_plans: tuple[ActionPlan, ...]
+    master: str = ""
+
+
+ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec | TopologyFlushSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +188,7 @@ class ActionResult:
     left: tuple[str, ...] = ()
     audit_error: str | None = None
     run_id: str = ""
+    per_node: tuple[tuple[str, int], ...] = ()  # a cluster/Sentinel run: deleted per node
 
     @property
     def ok(self) -> bool:

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 
 from cachetop.actions.connect import redis_client
 from cachetop.actions.glob import check_pattern, covers_keyspace
@@ -237,6 +238,20 @@ class _Batcher:
             (b"INFO", b"replication"))
         return self._page(page, info, spec, native_type)
 
+    def _write(self, chunk: list[bytes]) -> int:
+        """One UNLINK of the chunk; on a cluster node one per hash slot, in the same write (a
+        multi-key command across slots is refused with CROSSSLOT)."""
+        if not self.plan.target.cluster_node:
+            commands = [(self.command, *chunk)]
+        else:
+            slots: dict[int, list[bytes]] = {}
+            for key in chunk:
+                slots.setdefault(key_slot(key), []).append(key)
+            commands = [(self.command, *keys) for keys in slots.values()]
+        replies = self.wire.call(*commands)
+        raise_first_error(replies)
+        return sum(int(r) for r in replies)
+
     def delete(self, keys: list[bytes], batch: int) -> bool:
         """UNLINK `keys` in paced chunks, each after a role check; False if cancelled."""
         start = 0
@@ -249,12 +264,11 @@ class _Batcher:
             self.role_checked = False
             self.tally.sent(len(chunk))
             try:
-                (deleted,) = self.wire.call((self.command, *chunk))
+                deleted = self._write(chunk)
             except (redis.ConnectionError, OSError) as exc:
                 settle_lost_write(self.tally, self.plan.target, self.db, chunk, exc)
                 raise
-            raise_first_error([deleted])
-            self.tally.deleted_batch(len(chunk), int(deleted))
+            self.tally.deleted_batch(len(chunk), deleted)
             self.pacer.record(len(chunk))
             self.probe.after_batch()
             start += len(chunk)

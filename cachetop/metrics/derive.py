@@ -20,6 +20,7 @@ from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, wind
 from collectors.base import CollectError, Target
 from collectors.sample import (
     CONNECTIONS,
+    ENGINE,
     EVICTIONS,
     EXPIRATIONS,
     HITS,
@@ -184,6 +185,7 @@ class TargetTracker:
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
+            engine=cur.info.get(ENGINE, ""),
             interval_s=dt if prev is not None else None,
             ops_per_s=foreign_rate(rate(OPS), rate(OWN_OPS)),
             hit_ratio=window_hit_ratio(d_hits, d_misses),

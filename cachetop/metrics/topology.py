@@ -16,7 +16,7 @@ from cachetop.metrics.derive import with_children_totals
 
 CLUSTER_SLOTS = 16384
 EVENTS_KEPT = 50
-_ROLE = {"master": "primary", "slave": "replica"}
+_ROLE = {"master": "primary", "slave": "replica", "replica": "replica"}
 
 
 def _p99(f: TargetFigures) -> float | None:

@@ -137,7 +137,12 @@ class CachetopApp(App[None]):
         from cachetop.tui.screens.action import ActionScreen
 
         target = next((t for t in self.config.targets if t.name == name), None)
-        if target is None or target.kind not in ("redis", "memcached"):
+        if target is not None and target.seeds and kind != "flush":
+            self.notify("on a cluster or Sentinel set, flush by pattern (f) spans the nodes; "
+                        "other actions go to a node's own redis:// target", severity="warning",
+                        timeout=4)
+            return
+        if target is None or target.kind not in ("redis", "memcached") and not target.seeds:
             self.notify("actions work on Redis and memcached targets", severity="warning",
                         timeout=3)
             return

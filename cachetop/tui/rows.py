@@ -28,7 +28,11 @@ STATUS_STYLE = {
     "timeout": ("✖", "bold magenta"), "auth-failed": ("✖", "bold red"),
     "bad-data": ("✖", "red"), "too-large": ("✖", "red"), "tls-error": ("✖", "bold red"),
 }
-KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom"}
+KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom",
+              "redis-cluster": "clust", "redis-sentinel": "sntl"}
+# Short forms that fit the KIND column: the family's engines and a topology node's role.
+ENGINE_LABEL = {"valkey": "valkey", "dragonfly": "dfly", "keydb": "keydb"}
+ROLE_LABEL = {"primary": "prim", "replica": "repl"}
 BAD = "bold red"
 WARN = "yellow"
 
@@ -67,7 +71,24 @@ def status_text(f: TargetFigures) -> Text:
         text.append(" ⚠", style=WARN)
     if f.tls_insecure:
         text.append(" !tls", style=BAD)
+    topology = f.topology or {}
+    if f.live and "nodes_total" in topology:  # a cluster or Sentinel set: nodes answering
+        up, total = topology.get("nodes_up", 0), topology.get("nodes_total", 0)
+        text.append(f" {up}/{total}", style="green" if up == total else BAD)
     return text
+
+
+def kind_label(f: TargetFigures) -> str:
+    """KIND: the Redis family member by its own name (valkey, dragonfly, keydb)."""
+    if f.kind == "redis" and f.engine and f.engine != "redis":
+        return ENGINE_LABEL.get(f.engine, f.engine)
+    return KIND_LABEL.get(f.kind, f.kind)
+
+
+def child_kind(f: TargetFigures) -> str:
+    """A child row's KIND: a topology node's role (prim, repl), else `cache`."""
+    role = (f.topology or {}).get("role")
+    return ROLE_LABEL.get(str(role), str(role)) if role else "cache"
 
 
 def _cell(value: str, style: str = "", *, bad: bool = False, warn: bool = False) -> Text:
@@ -87,7 +108,8 @@ def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool =
     hit = shown.hit_ratio
     return (
         name,
-        Text(KIND_LABEL.get(f.kind, f.kind) if not child else "cache", style=dim or "grey70"),
+        Text(kind_label(f) if not child else child_kind(f),
+             style=dim or "grey70"),
         status_text(f),
         _cell(rate(shown.ops_per_s), dim),
         _cell(percent(hit), dim, bad=not dim and hit is not None

@@ -42,11 +42,14 @@ def shown_figures(t: TargetFigures) -> tuple[TargetFigures, bool]:
 
 
 def title_text(t: TargetFigures, now: float | None = None) -> Text:
-    """Name, kind, address, version, role, status and its reason; degraded reasons below."""
+    """Name, kind (the Redis family member: valkey, dragonfly, keydb), address, version, role,
+    status and its reason; degraded reasons below."""
     now = time.time() if now is None else now
     line = Text()
     line.append(plain(t.name, 80), style="bold")
-    line.append(f"  {t.kind}", style="grey70")
+    engine = t.engine or (t.last_good.engine if t.last_good is not None else "")
+    line.append(f"  {engine if t.kind == 'redis' and engine not in ('', 'redis') else t.kind}",
+                style="grey70")
     if t.address != t.name:
         line.append(f"  {plain(t.address, 120)}", style="grey70")
     shown, stale = shown_figures(t)
