@@ -25,6 +25,7 @@ from cachetop.config import (
 )
 from cachetop.engine.client import EngineClient
 from cachetop.errors import ConfigError
+from cachetop.fleet import FleetSnapshot
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
@@ -34,18 +35,41 @@ log = logging.getLogger("cachetop")
 
 # Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
-COMMANDS = ("demo", *sorted(ACTION_COMMANDS))
+# Every subcommand with its one-line purpose, in the order --help lists them.
+COMMAND_HELP = {
+    "agent": "serve this fleet's figures: Prometheus /metrics and a stream for --connect",
+    "demo": "a local demo fleet and application, watched in the dashboard",
+    "keys": "key analysis of one target: prefixes, biggest and hot keys",
+    "flush": "delete the keys matching a pattern (preview, confirm, paced)",
+    "flushdb": "delete every key of one Redis db, or memcached flush_all",
+    "flushall": "memcached flush_all (Redis: flushdb one db at a time)",
+    "delete": "delete exact keys (KEY...)",
+    "tags": "list the tags on a target, by live keys",
+    "invalidate": "delete the keys of tags (cachetop, laravel, symfony dialects)",
+}
+COMMANDS = tuple(COMMAND_HELP)
+# What --once and --batch exit with; README.md says the same.
+EXIT_ALL_UP, EXIT_NOT_UP, EXIT_USAGE = 0, 1, 2
 # A first word like this is meant as a command: a target is always a URL (scheme://...).
 _COMMAND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def build_parser() -> ArgumentParser:
+    commands = "\n".join(f"  {name:<11} {what}" for name, what in COMMAND_HELP.items())
     p = ArgumentParser(
         prog="cachetop",
+        usage="cachetop [options] [TARGET ...]\n       cachetop COMMAND ... (cachetop COMMAND "
+              "--help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Live figures of every Redis, Memcached and application cache in a fleet.",
-        epilog="Targets: redis://[user:pass@]host:port[/db], rediss://..., unix:///path.sock, "
-               "memcached://host:port, http(s)://host:port/metrics. With no target and no "
-               "config file, cachetop watches what runs on this machine.",
+        epilog=f"commands:\n{commands}\n\n"
+               "targets:\n  redis://[user:pass@]host:port[/db], rediss://..., "
+               "unix:///path.sock,\n  memcached://host:port, http(s)://host:port/metrics. "
+               "With no target and no\n  config file, cachetop watches what runs on this "
+               "machine.\n\n"
+               "exit codes of --once and --batch (of the last snapshot printed):\n"
+               f"  {EXIT_ALL_UP} every target up, {EXIT_NOT_UP} some target not up (down, "
+               f"auth-failed, ...),\n  {EXIT_USAGE} usage or config error",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")
     p.add_argument("--config", type=config_file, metavar="FILE", help="TOML config file")
@@ -54,11 +78,17 @@ def build_parser() -> ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="poll twice, print one snapshot")
     mode.add_argument("--batch", action="store_true", help="print a snapshot every interval")
-    p.add_argument("--count", type=int, metavar="N", help="with --batch: stop after N snapshots")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="with --batch (or --json): stop after N snapshots")
     p.add_argument("--json", action="store_true", help="JSON output (one document per line)")
     p.add_argument("--caches-limit", type=int, metavar="N",
                    help="with --json: at most N caches per endpoint, the busiest (default: all)")
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
+    p.add_argument("--connect", metavar="HOST:PORT",
+                   help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
+    p.add_argument("--token-file", metavar="FILE", help="with --connect: the agent's token")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"cachetop {__version__}")
@@ -93,12 +123,26 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
-def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> None:
+def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> FleetSnapshot:
     snap = source.snapshot()
     if as_json:
         print(json.dumps(snapshot_document(snap, caches_limit), ensure_ascii=True), flush=True)
     else:
         print(render_table(snap), end="\n\n", flush=True)
+    return snap
+
+
+def exit_code(snap: FleetSnapshot | None) -> int:
+    """0 when every target of the snapshot is up, 1 when any is not (down, auth-failed, stale,
+    ...; or nothing was printed), so `cachetop --once` works as a check; one stderr line says
+    how many were not up."""
+    if snap is None:
+        return EXIT_NOT_UP
+    not_up = [t for t in snap.targets if not t.live]
+    if not not_up:
+        return EXIT_ALL_UP
+    print(f"cachetop: {len(not_up)} of {len(snap.targets)} targets not up", file=sys.stderr)
+    return EXIT_NOT_UP
 
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
@@ -106,10 +150,11 @@ def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
                         mode=mode, log_file=log_file)
 
 
-def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
+def run_once(config: Config, as_json: bool, log_file: str | None = None,
+             engine: EngineClient | None = None) -> int:
     """Poll every target twice, one interval apart (in the engine), and print the figures of
-    that interval."""
-    engine = _engine(config, "once", log_file)
+    that interval. `engine`: another source of the same kind (a remote agent's)."""
+    engine = engine or _engine(config, "once", log_file)
     engine.start()
     try:
         # Two polls, an interval apart, each bounded by its deadline; then some slack.
@@ -118,19 +163,20 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
             return 1
         if engine.notice():
             print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
-        _emit(engine, as_json, config.caches_limit)
+        snap = _emit(engine, as_json, config.caches_limit)
     finally:
         engine.stop()
-    return 0
+    return exit_code(snap)
 
 
 def run_batch(config: Config, as_json: bool, count: int | None,
-              log_file: str | None = None) -> int:
+              log_file: str | None = None, engine: EngineClient | None = None) -> int:
     """Like `top -b`: one snapshot per interval, until --count or a signal."""
-    engine = _engine(config, "live", log_file)
+    engine = engine or _engine(config, "live", log_file)
     engine.start()
     printed = 0
     said: str | None = None
+    snap: FleetSnapshot | None = None
     try:
         engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
         next_at = time.monotonic() + config.interval_s
@@ -142,21 +188,21 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            _emit(engine, as_json, config.caches_limit)
+            snap = _emit(engine, as_json, config.caches_limit)
             printed += 1
     except KeyboardInterrupt:
         pass
     finally:
         engine.stop()
-    return 0
+    return exit_code(snap)
 
 
-def run_tui(config: Config) -> int:
+def run_tui(config: Config, source: EngineClient | None = None) -> int:
     try:
         from cachetop.tui.app import run_app
     except ImportError:
-        return run_batch(config, as_json=False, count=None)
-    return run_app(config)
+        return run_batch(config, as_json=False, count=None, engine=source)
+    return run_app(config, source)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -228,11 +274,11 @@ def run_demo(argv: Sequence[str]) -> int:
 
 
 def unknown_command(word: str) -> str:
-    """The error for a first word that is no command (and, being no URL, no target either)."""
+    """The error for a first word that is no command (and, being no URL, no target either):
+    the likely command (difflib), or all of them when none is close."""
     close = difflib.get_close_matches(word, COMMANDS, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (f"{word!r} is not a command{hint}: the commands are {', '.join(COMMANDS)}; "
-            "targets are URLs such as redis://127.0.0.1:6379")
+    hint = repr(close[0]) if close else f"one of: {', '.join(COMMANDS)}"
+    return f"no such command {word!r}; did you mean {hint}?"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["agent"]:
+        from cachetop.agent.main import main as agent_main
+
+        return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
         from cachetop.keys_cli import main as keys_main
 
@@ -255,9 +305,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
+    if args.count is not None and (args.once or not (args.batch or args.json)):
+        parser.error("--count goes with --batch (or --json): --once prints one snapshot"
+                     if args.once else "--count goes with --batch (or --json)")
     if args.caches_limit is not None and args.caches_limit < 0:
         parser.error("--caches-limit must be 0 or more")
     _setup_logging(args)
+    if args.connect:
+        from cachetop.agent.connect import run_connected
+
+        return run_connected(args, parser)
     try:
         config = load(args)
     except ConfigError as exc:

@@ -32,6 +32,7 @@ CONVENTIONS = ("cachetop", "micrometer", "redis_exporter", "memcached_exporter",
 DIALECTS = ("cachetop", "laravel", "symfony")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SAFE_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,60}")
+PROD_ENVS = frozenset({"prod", "production"})  # a target's `env` that guards writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,11 @@ class Config:
         """True when this target's own flags refuse destructive actions. Actions go further
         (actions.protection.Guard): every config target covering the same instance counts."""
         return self.read_only or target.read_only
+
+    @staticmethod
+    def is_prod(target: Target) -> bool:
+        """`env = "prod"` (or "production"): writes need the target's name typed."""
+        return target.env.strip().lower() in PROD_ENVS
 
     def read_only_sources(self) -> tuple[str, ...]:
         """What makes every target read-only, for actions.protection.Guard."""

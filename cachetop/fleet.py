@@ -77,6 +77,9 @@ class TargetFigures:
     caches: tuple[TargetFigures, ...] = ()
     detail: Any = None
     last_good: TargetFigures | None = None
+    master_address: str = ""  # a replica's master as it names it (host:port)
+    master_link: str = ""  # a replica's link to it: "up" or "down"
+    replication_lag_s: float | None = None  # a replica: seconds since its master last spoke
 
     @property
     def live(self) -> bool:

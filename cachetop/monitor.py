@@ -41,14 +41,15 @@ class Monitor:
     """Polls a fleet and keeps its latest figures and history."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 history_s: float = 600.0, loop: PollLoop | None = None) -> None:
+                 history_s: float = 600.0, loop: PollLoop | None = None,
+                 caches_limit: int | None = None) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
             collector.want_detail(False)  # detail only for what a screen shows (watch())
             if large:
                 collector.defer_first_detail(math.inf)
-        self.trackers = [TargetTracker(c.target) for c in self.collectors]
+        self.trackers = [TargetTracker(c.target, caches_limit) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
         self._figures: list[TargetFigures] = [

@@ -30,6 +30,7 @@ from collectors.sample import (
     LOADING,
     LOADING_ETA_S,
     LOADING_PERCENT,
+    MASTER_ADDRESS,
     MASTER_LINK,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
@@ -37,6 +38,7 @@ from collectors.sample import (
     OPS,
     OWN_OPS,
     REPL_OFFSET,
+    REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -95,7 +97,15 @@ def info_parts(raw: bytes) -> Parts:
     engine, version = redis_parse.engine_of(fields)
     info = {VERSION: version, ENGINE: engine, COMPAT_VERSION: str(fields.get("redis_version", "")),
             ROLE: str(fields.get("role", "")), INSTANCE_ID: str(fields.get("run_id", ""))}
-    if "master_link_status" in fields:
+    if info[ROLE] in ("slave", "replica") and isinstance(fields.get("master_host"), str):
+        port = fields.get("master_port")
+        info[MASTER_ADDRESS] = (f"{fields['master_host']}:{port:.0f}"
+                                if isinstance(port, float) else str(fields["master_host"]))
+        info[MASTER_LINK] = str(fields.get("master_link_status", ""))
+        lag = fields.get("master_last_io_seconds_ago")
+        if isinstance(lag, float) and lag >= 0:  # -1: never heard from it
+            gauges[REPLICATION_LAG_S] = lag
+    if "master_link_status" in fields and MASTER_LINK not in info:
         info[MASTER_LINK] = str(fields["master_link_status"])
     if fields.get("loading") == 1.0:
         info[LOADING] = "1"

@@ -24,12 +24,12 @@ _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",
     "total_system_memory", "total_commands_processed", "keyspace_hits", "keyspace_misses",
     "evicted_keys", "expired_keys", "loading", "loading_loaded_perc", "loading_eta_seconds",
-    "master_repl_offset", "mvcc_depth",
+    "master_port", "master_last_io_seconds_ago", "master_repl_offset", "mvcc_depth",
 )
 # The server's own name and version where it is not Redis (Valkey keeps redis_version at 7.2.4,
 # Dragonfly says 7.4.0 whatever its own version), and KeyDB's markers.
-_STRING_FIELDS = ("redis_version", "run_id", "role", "master_link_status", "server_name",
-                  "valkey_version", "dragonfly_version", "executable", "features",
+_STRING_FIELDS = ("redis_version", "run_id", "role", "master_host", "master_link_status",
+                  "server_name", "valkey_version", "dragonfly_version", "executable", "features",
                   "master_global_link_status")
 _NUMERIC_NAMES = {name.encode(): name for name in _NUMERIC_FIELDS}
 _STRING_NAMES = {name.encode(): name for name in _STRING_FIELDS}

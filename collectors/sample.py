@@ -29,6 +29,7 @@ MAX_CONNECTIONS = "max_connections"
 UPTIME_S = "uptime_s"
 LOADING_PERCENT = "loading_percent"
 LOADING_ETA_S = "loading_eta_s"
+REPLICATION_LAG_S = "replication_lag_s"  # a replica: seconds since its master last spoke
 REPL_OFFSET = "repl_offset"  # Redis master_repl_offset: a replica's lag is its primary's less it
 
 # Info strings.
@@ -38,7 +39,8 @@ COMPAT_VERSION = "compat_version"  # redis_version: what the server says it spea
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
 LOADING = "loading"
-MASTER_LINK = "master_link"  # a replica's master_link_status (up/down)
+MASTER_ADDRESS = "master_address"  # a replica's master, host:port as the replica names it
+MASTER_LINK = "master_link"  # a replica's link to its master: up or down
 
 # Histograms and quantiles.
 SERVER_LATENCY = "server_latency_s"
