@@ -6,6 +6,9 @@ frame), so their cost does not grow with the fleet.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from rich.text import Text
 
 from cachetop.config import Thresholds
@@ -211,3 +214,27 @@ def row_cells(row: TableRow, thresholds: Thresholds, probe_only: bool,
         return more_cells(row.figures)
     return target_cells(row.figures, thresholds, probe_only=probe_only,
                         child=row.kind == "child", role=role, badge=badge)
+
+
+EVENT_LINE_S = 600.0  # a topology event stays under the table this long
+
+
+def events_line(targets: Sequence[TargetFigures], now: float) -> Text | None:
+    """The line under the table: the newest topology event of the fleet (a failover, a node
+    down...) in the last EVENT_LINE_S, and how many others there were; None when none."""
+    recent = [(float(e.get("time", 0) or 0), t.name, e) for t in targets for e in t.events
+              if now - float(e.get("time", 0) or 0) <= EVENT_LINE_S]
+    if not recent:
+        return None
+    recent.sort(key=lambda item: item[0])
+    at, name, event = recent[-1]
+    kind = str(event.get("kind", ""))
+    line = Text(time.strftime("%H:%M:%S", time.localtime(at)) + " ", style="grey70")
+    line.append(f"{plain(name, 40)} {plain(kind, 20)}: ",
+                style="bold yellow" if kind == "failover" else "bold red"
+                if kind == "node-down" else "bold")
+    line.append(plain(str(event.get("text", "")), 160))
+    if len(recent) > 1:
+        line.append(f"  (+{len(recent) - 1} more in the last {EVENT_LINE_S / 60:.0f} min: "
+                    "the group's Topology tab)", style="grey70")
+    return line

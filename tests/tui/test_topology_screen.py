@@ -58,6 +58,9 @@ def test_cluster_rows_and_topology_tab_follow_a_failover(cluster: RedisClusterSe
             await pilot.press("escape")
             await wait_for(pilot, lambda: cell(table, f"shop\x00{new_name}", "kind")
                            == "prim")
+            # The failover is the line under the fleet table too.
+            line = rendered(app.fleet_screen.query_one("#events"))
+            assert "shop failover" in line and f"{new_name} promoted to primary" in line
             await pilot.press("q")
 
     asyncio.run(scenario())
