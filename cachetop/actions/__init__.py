@@ -30,7 +30,7 @@ from cachetop.actions.plan import (
     Progress,
     RefusedError,
     SampleKey,
-    TopologyFlushSpec,
+    TopologySpec,
 )
 from cachetop.actions.protection import Guard, Protection
 from cachetop.actions.runner import ProgressFn, refuse
@@ -54,8 +54,8 @@ __all__ = [
 def _kind(target: Target) -> str:
     if target.kind in TOPOLOGY_KINDS:
         raise ActionArgumentError(f"{target.name} is a whole {target.kind.removeprefix('redis-')}"
-                                  ": only the pattern flush spans its nodes so far; act on a "
-                                  "node's own redis:// target")
+                                  ": flush, flushdb and delete span its nodes; for tags, act "
+                                  "on a node's own redis:// target")
     if target.kind not in ("redis", "memcached"):
         raise ActionArgumentError(f"{target.name} is a {target.kind} endpoint: actions need "
                                   "a Redis or memcached target")
@@ -128,6 +128,11 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
 def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                  read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview FLUSHDB ASYNC of one Redis db, or memcached `flush_all [delay_s]`."""
+    if target.kind in TOPOLOGY_KINDS:  # every primary, one typed confirmation for all
+        if delay_s:
+            raise ActionArgumentError("a delayed flush is a memcached feature (flush_all N)")
+        return topology_flush.plan_topology_flushdb(target, lambda node: plan_flushdb(
+            node, db=db, read_only=read_only, guard=guard))
     protection = _protection(target, db, guard, read_only)
     read_only = read_only or bool(protection.read_only_by)
     if _kind(target) == "memcached":
@@ -142,6 +147,10 @@ def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
 def plan_delete(target: Target, keys: bytes | Sequence[bytes], *, db: int | None = None,
                 read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview deleting exact keys (their bytes; no glob): one key, or several."""
+    if target.kind in TOPOLOGY_KINDS:  # each key on the primary of its hash slot
+        return topology_flush.plan_topology_delete(
+            target, [keys] if isinstance(keys, bytes) else list(keys),
+            lambda node, some: plan_delete(node, some, db=db, read_only=read_only, guard=guard))
     protection = _protection(target, db, guard, read_only)
     read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
     wanted = [keys] if isinstance(keys, bytes) else list(keys)
@@ -173,8 +182,8 @@ def execute(plan: ActionPlan, progress: ProgressFn | None = None,
     that a prod plan (`plan.confirm_name`) requires. Appends one audit line."""
     memcached = plan.target.kind == "memcached"
     spec = plan.spec
-    if isinstance(spec, TopologyFlushSpec):
-        return topology_flush.run_topology_flush(plan, redis_flush.run_flush, progress, cancel,
+    if isinstance(spec, TopologySpec):  # each node's own plan, run by its own kind
+        return topology_flush.run_topology_flush(plan, execute, progress, cancel,
                                                  confirmation=confirmation, record=record)
     if isinstance(spec, InvalidateSpec):
         run = run_invalidate

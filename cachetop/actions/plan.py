@@ -91,16 +91,16 @@ class InvalidateSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class TopologyFlushSpec:
-    """A pattern flush over the write nodes of a cluster or Sentinel set: one plan per node,
-    in order. `master` is the Sentinel master the preview was made on ("" for a cluster)."""
+class TopologySpec:
+    """An action over the write nodes of a cluster or Sentinel set (a pattern flush or a
+    flushdb on every primary, exact keys each on the primary of its slot): one plan per node,
+    run in order. `master` is the Sentinel master the preview was made on ("" for a cluster)."""
 
-    pattern: bytes
     node_plans: tuple[ActionPlan, ...]
     master: str = ""
 
 
-ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec | TopologyFlushSpec
+ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec | TopologySpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""Provides plan_topology_flush() and run_topology_flush(): a pattern flush of a whole Redis
-Cluster (every primary) or Sentinel set (its current master), built from the one-node flush.
+"""Provides plan_topology_flush(), plan_topology_flushdb(), plan_topology_delete() and
+run_topology_flush(): actions on a whole Redis Cluster (every primary; exact keys each on the
+primary of its slot) or Sentinel set (its current master), built from the one-node actions.
 
 Each node gets its own plan from redis_flush.plan_flush (its own count, sample, run_id and
 refusals) and its own run through redis_flush.run_flush: SCAN MATCH on that node, UNLINK per
@@ -16,13 +17,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from redis.crc import key_slot
+
 from cachetop.actions.plan import (
     ActionError,
     ActionPlan,
     ActionResult,
     Progress,
     Status,
-    TopologyFlushSpec,
+    TopologySpec,
     target_label,
 )
 from cachetop.actions.runner import ProgressFn, refuse
@@ -59,7 +62,51 @@ def plan_topology_flush(target: Target, pattern: bytes, plan_node: PlanNode) -> 
     """Preview the flush on each write node (`plan_node` is the one-node preview with the
     caller's options and protection) and join the previews into one plan for the group."""
     nodes, topology = write_nodes(target)
-    plans = tuple(plan_node(node) for node in nodes)
+    return joined_plan(target, topology, tuple(plan_node(node) for node in nodes),
+                       f"UNLINK every key matching '{escaped(pattern)}'",
+                       "SCAN MATCH on each node, one UNLINK per hash slot")
+
+
+def plan_topology_flushdb(target: Target, plan_node: PlanNode) -> ActionPlan:
+    """FLUSHDB on every primary of a cluster (the master of a Sentinel set), one typed
+    confirmation for all of them."""
+    nodes, topology = write_nodes(target)
+    return joined_plan(target, topology, tuple(plan_node(node) for node in nodes),
+                       "FLUSHDB", "each primary's own keys")
+
+
+def plan_topology_delete(target: Target, keys: list[bytes],
+                         plan_node: Callable[[Target, list[bytes]], ActionPlan]) -> ActionPlan:
+    """Exact keys, each on the primary that serves its hash slot (one plan per slot, so no
+    command spans slots); on Sentinel all on the master."""
+    nodes, topology = write_nodes(target)
+    plans: tuple[ActionPlan, ...]
+    if topology.kind == "sentinel":
+        plans = (plan_node(nodes[0], keys),)
+    else:
+        by_slot: dict[int, list[bytes]] = {}
+        for key in keys:
+            by_slot.setdefault(key_slot(key), []).append(key)
+        plans = tuple(plan_node(node_target(target, slot_owner(topology, slot, target)), group)
+                      for slot, group in sorted(by_slot.items()))
+    return joined_plan(target, topology, plans, "delete exact keys",
+                       "each key on the primary of its hash slot")
+
+
+def slot_owner(topology: Topology, slot: int, target: Target) -> str:
+    """The serving primary of `slot`, from the shards' slot ranges."""
+    for node in topology.primaries():
+        for part in node.shard.split(","):
+            first, _, last = part.partition("-")
+            if first.isdigit() and int(first) <= slot <= int(last or first):
+                return node.address
+    raise ActionError(f"{target.name}: no primary serves hash slot {slot} now")
+
+
+def joined_plan(target: Target, topology: Topology, plans: tuple[ActionPlan, ...], what: str,
+                how: str) -> ActionPlan:
+    """One plan for the group from its nodes' plans: counts added, the first refusal, the
+    group's name to type when any node needs a typed name."""
     counts = [p.count for p in plans]
     count = None if any(c is None for c in counts) else sum(c or 0 for c in counts)
     per_node = ", ".join(f"{p.target.name}: {'' if p.count_exact else '~'}"
@@ -68,15 +115,14 @@ def plan_topology_flush(target: Target, pattern: bytes, plan_node: PlanNode) -> 
     refusal = next((p.refusal for p in plans if p.refusal), None)
     confirm = next((p for p in plans if p.confirm_name is not None), None)
     where = (f"the master of {topology.master_name} ({topology.master})"
-             if topology.kind == "sentinel" else f"each of the {len(plans)} primaries")
+             if topology.kind == "sentinel" else
+             f"{len({p.target.name for p in plans})} primaries")
     return ActionPlan(
-        action="flush", target=target,
-        spec=TopologyFlushSpec(pattern, plans, topology.master),
-        subject=f"pattern '{escaped(pattern)}'",
-        description=(f"UNLINK every key matching '{escaped(pattern)}' on {where} of "
-                     f"{target_label(target)} (SCAN MATCH on each node, one UNLINK per hash "
-                     f"slot); keys per node: {per_node}"),
-        args=(*first.args, ("nodes", ",".join(p.target.name for p in plans))),
+        action=first.action, target=target, spec=TopologySpec(plans, topology.master),
+        subject=first.subject,
+        description=(f"{what} on {where} of {target_label(target)} ({how}); keys per node: "
+                     f"{per_node}"),
+        args=(*first.args, ("nodes", ",".join(dict.fromkeys(p.target.name for p in plans)))),
         count=count, count_exact=all(p.count_exact for p in plans),
         count_note=f"per node: {per_node}",
         sample=tuple(s for p in plans for s in p.sample)[:SAMPLE_KEYS],
@@ -125,8 +171,8 @@ def run_topology_flush(plan: ActionPlan, run_node: RunNode,
                        confirmation: str | None = None, record: bool = True) -> ActionResult:
     """Run each node's flush in turn with `run_node` (redis_flush.run_flush); never raises."""
     spec = plan.spec
-    if not isinstance(spec, TopologyFlushSpec):
-        raise TypeError("run_topology_flush needs a plan from plan_topology_flush")
+    if not isinstance(spec, TopologySpec):
+        raise TypeError("run_topology_flush needs a plan of plan_topology_*")
     cancel = cancel or threading.Event()
     reason = plan.refusal or confirmation_refusal(plan, confirmation)
     if not reason and spec.master:
@@ -160,7 +206,7 @@ def _master_moved(target: Target, planned: str) -> str | None:
 
 def _joined(plan: ActionPlan, results: list[ActionResult], cancelled: bool) -> ActionResult:
     spec = plan.spec
-    assert isinstance(spec, TopologyFlushSpec)
+    assert isinstance(spec, TopologySpec)
     ran = len(results)
     statuses = {r.status for r in results}
     status: Status
@@ -183,7 +229,8 @@ def _joined(plan: ActionPlan, results: list[ActionResult], cancelled: bool) -> A
     planned = "" if plan.count is None else \
         f" of {'' if plan.count_exact else '~'}{plan.count} planned"
     errors = tuple(f"{r.target_name}: {e}" for r in results for e in r.errors)
-    summary = (f"flush {target_label(plan.target)} {plan.subject}: deleted {deleted}{planned} "
+    summary = (f"{plan.action} {target_label(plan.target)} {plan.subject}: deleted "
+               f"{deleted}{planned} "
                f"on {ran} of {len(spec.node_plans)} node(s) ({per_node}): {status}")
     if errors:
         summary += f": {errors[0]}"

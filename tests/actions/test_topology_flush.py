@@ -13,7 +13,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from cachetop.actions import Progress, execute, plan_flush
+from cachetop.actions import Progress, execute, plan_delete, plan_flush, plan_flushdb
 from cachetop.target_url import parse_target_url
 from tests.actions.helpers import audit_lines
 from tests.topology_servers import RedisClusterSet, SentinelSet
@@ -168,3 +168,37 @@ def test_a_sentinel_flush_refuses_when_the_master_changed_since_the_preview(
     assert f"is now 127.0.0.1:{sentinel_set.replica.port}" in result.summary
     assert "preview again" in result.summary
     assert result.deleted == 0
+
+
+def test_flushdb_of_a_cluster_empties_every_primary_after_the_typed_name(
+        cluster: RedisClusterSet) -> None:
+    filled = fill_cluster(cluster, "k:", 3000)
+    target = parse_target_url(cluster.url, timeout_s=5.0)
+    plan = plan_flushdb(target)
+    assert plan.confirm_name == target.name and plan.count == 3000
+    assert sorted(p.target.name for p in plan.spec.node_plans) == sorted(filled)  # type: ignore[union-attr]
+    assert execute(plan, confirmation="wrong").status == "refused"
+    assert sum(count_on_primaries(cluster, "*").values()) == 3000        # nothing deleted
+    result = execute(plan, confirmation=target.name)
+    assert result.status == "done", result.summary
+    assert sum(count_on_primaries(cluster, "*").values()) == 0
+
+
+def test_deleting_keys_of_a_cluster_routes_each_to_the_primary_of_its_slot(
+        cluster: RedisClusterSet) -> None:
+    filled = fill_cluster(cluster, "k:", 200)
+    wanted = [f"k:{i}".encode() for i in range(0, 200, 10)] + [b"missing"]
+    target = parse_target_url(cluster.url, timeout_s=5.0)
+    plan = plan_delete(target, wanted)
+    assert plan.refusal is None
+    result = execute(plan, confirmation=plan.confirm_name)
+    assert result.status == "done", result.summary
+    assert result.deleted == 20                                          # "missing" was not there
+    left = count_on_primaries(cluster, "k:*")
+    assert sum(left.values()) == 180
+    # each deletion happened on the node that holds the key's slot (no MOVED, no CROSSSLOT)
+    deleted_per_node: dict[str, int] = {}
+    for name, deleted in result.per_node:
+        deleted_per_node[name] = deleted_per_node.get(name, 0) + deleted
+    assert {n: filled[n] - left[n] for n in filled} == {
+        n: deleted_per_node.get(n, 0) for n in filled}
