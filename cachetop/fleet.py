@@ -69,6 +69,7 @@ class TargetFigures:
     updated_at: float = 0.0
     role: str = ""
     version: str = ""
+    engine: str = ""  # Redis targets: redis, valkey, dragonfly or keydb (from INFO)
     interval_s: float | None = None
     ops_per_s: float | None = None
     hit_ratio: float | None = None

@@ -65,6 +65,7 @@ def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[s
     doc: dict[str, Any] = {
         "name": t.name, "kind": t.kind, "address": t.address, "group": t.group or None,
         "status": t.status, "error": t.error, "role": t.role or None, "version": t.version or None,
+        "engine": t.engine or None,
         **figures,
         "server_latency_source": t.server_latency.source or None if live else None,
         "degraded": list(t.degraded), "tls_insecure": t.tls_insecure,
@@ -85,7 +86,7 @@ def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[s
 
 _NODE_FACTS = ("role", "shard", "slots", "health", "link", "primary", "offset", "lag_bytes")
 _GROUP_FACTS = ("nodes_up", "nodes_total", "primaries", "slots_covered", "master",
-                "master_name", "quorum", "quorum_ok", "sentinels", "shards")
+                "master_name", "quorum", "quorum_ok", "sentinels", "shards", "failed")
 
 
 def _topology_document(t: TargetFigures, doc: dict[str, Any]) -> dict[str, Any]:

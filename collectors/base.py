@@ -68,6 +68,7 @@ class Target:
     # A metrics endpoint's caches that live on a server of the fleet: cache label -> the
     # server target's name (config `[targets.caches]`), so fleet totals count it once.
     cache_servers: Mapping[str, str] = field(default_factory=dict)
+    cluster_node: bool = False  # a node found in a redis+cluster topology (actions per slot)
 
 
 class CollectError(Exception):

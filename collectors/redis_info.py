@@ -19,7 +19,9 @@ from collectors.framing import LineFraming, RespError, RespFraming, RespProtocol
 from collectors.netloop import Script
 from collectors.redis_parse import OWN_COMMANDS
 from collectors.sample import (
+    COMPAT_VERSION,
     CONNECTIONS,
+    ENGINE,
     EVICTIONS,
     EXPIRATIONS,
     HITS,
@@ -83,17 +85,19 @@ def info_parts(raw: bytes) -> Parts:
     """The counters, gauges and info strings of one INFO reply (a poll builds its Sample once,
     after the probes and the histogram)."""
     fields = redis_parse.info_fields(raw)
-    counters = {name: float(fields[raw_name]) for raw_name, name in _COUNTERS.items()
-                if raw_name in fields}
-    gauges = {name: float(fields[raw_name]) for raw_name, name in _GAUGES.items()
-              if raw_name in fields}
+    # A negative count is "no data" (Dragonfly answers -1 for what it does not track).
+    counters = {name: float(value) for raw_name, name in _COUNTERS.items()
+                if isinstance(value := fields.get(raw_name), float) and value >= 0}
+    gauges = {name: float(value) for raw_name, name in _GAUGES.items()
+              if isinstance(value := fields.get(raw_name), float) and value >= 0}
     maxmemory = fields.get("maxmemory")
     if isinstance(maxmemory, float) and maxmemory > 0:
         gauges[MAX_MEMORY_BYTES] = maxmemory
     gauges[KEYS] = float(sum(keys for keys, _, _ in redis_parse.keyspace(raw).values()))
-    info = {VERSION: str(fields.get("redis_version", "")), ROLE: str(fields.get("role", "")),
-            INSTANCE_ID: str(fields.get("run_id", ""))}
-    if info[ROLE] == "slave" and isinstance(fields.get("master_host"), str):
+    engine, version = redis_parse.engine_of(fields)
+    info = {VERSION: version, ENGINE: engine, COMPAT_VERSION: str(fields.get("redis_version", "")),
+            ROLE: str(fields.get("role", "")), INSTANCE_ID: str(fields.get("run_id", ""))}
+    if info[ROLE] in ("slave", "replica") and isinstance(fields.get("master_host"), str):
         port = fields.get("master_port")
         info[MASTER_ADDRESS] = (f"{fields['master_host']}:{port:.0f}"
                                 if isinstance(port, float) else str(fields["master_host"]))
@@ -205,6 +209,9 @@ class RedisInfoCollector(LoopCollector):
         self._sent_at_info = 0
         self._hist_next = False  # the last poll found LATENCY HISTOGRAM due: send it with INFO
         self._degraded: dict[str, str] = {}
+        # Optional commands the server refused on the current connection: not sent again until
+        # a reconnect (redis_exporter#784: one error a poll inflates the server's error counts).
+        self._refused: set[str] = set()
 
     def connections(self) -> tuple[Conn, ...]:
         return (self._conn,) if self._conn.sock is not None else ()
@@ -224,6 +231,7 @@ class RedisInfoCollector(LoopCollector):
     def _connect(self) -> Script:
         t, conn = self.target, self._conn
         self._resp = RespFraming()
+        self._refused.clear()
         yield Connect(conn)
         if t.socket_path and t.password is not None:
             yield from self._check_is_redis()
@@ -300,7 +308,7 @@ class RedisInfoCollector(LoopCollector):
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
         if not self._version:
-            self._version = _version_tuple(info.get(VERSION, ""))
+            self._version = _version_tuple(info.get(COMPAT_VERSION, ""))
             if self._version and self._version < (7,):
                 self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
         loading = LOADING in info
@@ -357,6 +365,8 @@ class RedisInfoCollector(LoopCollector):
         raw = yield from self._call("INFO", "all" if self._version >= (7,) else "everything")
         detail["info"] = redis_parse.info_all(raw.value)
         detail["keyspace"] = redis_parse.keyspace(raw.value)
+        if "slowlog" in self._refused:
+            return detail  # refused on this connection: asked again only after a reconnect
         try:
             self._sent += 1
             slowlog = yield Request(self._conn, _SLOWLOG, self._resp)
@@ -366,6 +376,7 @@ class RedisInfoCollector(LoopCollector):
             if _first_line(exc).startswith("BUSY"):
                 raise
             self._degraded["slowlog"] = disabled_reason("SLOWLOG", exc)
+            self._refused.add("slowlog")
         if not self.clients_wanted:
             return detail
         try:  # the Clients tab: who is connected, idle, holding memory (no values)

@@ -25,9 +25,13 @@ _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",
     "total_system_memory", "total_commands_processed", "keyspace_hits", "keyspace_misses",
     "evicted_keys", "expired_keys", "loading", "loading_loaded_perc", "loading_eta_seconds",
-    "master_port", "master_last_io_seconds_ago", "master_repl_offset",
+    "master_port", "master_last_io_seconds_ago", "master_repl_offset", "mvcc_depth",
 )
-_STRING_FIELDS = ("redis_version", "run_id", "role", "master_host", "master_link_status")
+# The server's own name and version where it is not Redis (Valkey keeps redis_version at 7.2.4,
+# Dragonfly says 7.4.0 whatever its own version), and KeyDB's markers.
+_STRING_FIELDS = ("redis_version", "run_id", "role", "master_host", "master_link_status",
+                  "server_name", "valkey_version", "dragonfly_version", "executable", "features",
+                  "master_global_link_status")
 _NUMERIC_NAMES = {name.encode(): name for name in _NUMERIC_FIELDS}
 _STRING_NAMES = {name.encode(): name for name in _STRING_FIELDS}
 # One pass over the reply for every wanted field (a `find` per field scanned it once each); a
@@ -86,6 +90,29 @@ def info_fields(raw: bytes) -> dict[str, float | str]:
         else:
             fields[_STRING_NAMES[raw_name]] = _text(value, _MAX_STRING)
     return fields
+
+
+def engine_of(fields: Mapping[str, float | str]) -> tuple[str, str]:
+    """(engine, its own version) from INFO fields: redis, valkey, dragonfly or keydb.
+
+    Valkey: `valkey_version` (`server_name:valkey` on releases without it); Dragonfly:
+    `dragonfly_version` (`df-v1.2.3`); KeyDB keeps its own version in redis_version and is
+    known by its `# KeyDB` section (mvcc_depth), its `features:cluster_mget`, its multi-master
+    replication fields or its executable's name.
+    """
+    redis_version = str(fields.get("redis_version", ""))
+    if fields.get("dragonfly_version"):
+        return "dragonfly", str(fields["dragonfly_version"]).removeprefix("df-").lstrip("v")
+    if fields.get("valkey_version"):
+        return "valkey", str(fields["valkey_version"])
+    name = str(fields.get("server_name", "")).lower()
+    if name in ("valkey", "keydb", "dragonfly"):
+        return name, redis_version
+    if ("mvcc_depth" in fields or "cluster_mget" in str(fields.get("features", ""))
+            or "master_global_link_status" in fields
+            or "keydb" in str(fields.get("executable", "")).lower().rpartition("/")[2]):
+        return "keydb", redis_version
+    return "redis", redis_version
 
 
 def keyspace(raw: bytes) -> dict[int, tuple[int, int, int]]:

@@ -33,7 +33,9 @@ REPLICATION_LAG_S = "replication_lag_s"  # a replica: seconds since its master l
 REPL_OFFSET = "repl_offset"  # Redis master_repl_offset: a replica's lag is its primary's less it
 
 # Info strings.
-VERSION = "version"
+VERSION = "version"  # the server's own version (Valkey's, Dragonfly's, not redis_version)
+ENGINE = "engine"  # redis, valkey, dragonfly, keydb (Redis targets)
+COMPAT_VERSION = "compat_version"  # redis_version: what the server says it speaks
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
 # An application cache's server, as its endpoint names it (`cache_server_info{server=...}`):

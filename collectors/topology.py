@@ -9,7 +9,7 @@ on replies captured from real servers (tests/fixtures/topology).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 CLUSTER_SLOTS = 16384
@@ -71,15 +71,20 @@ class Topology:
 
     def as_dict(self) -> dict[str, Any]:
         shards: dict[str, dict[str, Any]] = {}
+        failed = []
         for n in self.nodes:
+            if n.health == "fail" and not (n.role == REPLICA and n.shard in shards):
+                failed.append(n.address)  # a failed primary has lost its slots: no shard
+                continue
             entry = shards.setdefault(n.shard, {"shard": n.shard, "primary": "", "replicas": [],
                                                 "slots": 0})
-            if n.role == PRIMARY and n.health != "fail":
+            if n.role == PRIMARY:
                 entry["primary"], entry["slots"] = n.address, n.slots
             else:
                 entry["replicas"].append(n.address)
         return {"kind": self.kind, "nodes": [n.as_dict() for n in self.nodes],
-                "shards": list(shards.values()), "slots_covered": self.slots_covered,
+                "shards": list(shards.values()), "failed": failed,
+                "slots_covered": self.slots_covered,
                 "master": self.master, "master_name": self.master_name, "quorum": self.quorum,
                 "quorum_ok": self.quorum_ok, "sentinels": list(self.sentinels),
                 "source": self.source}
@@ -264,9 +269,36 @@ def _sentinel_health(flags: str) -> str:
 
 def parse_sentinel(master: Any, replicas: Any, sentinels: Any, ckquorum: str | None,
                    master_name: str, remap: Mapping[str, str] = {},  # noqa: B006 - read only
-                   source: str = "") -> Topology:
+                   source: str = "", master_addr: Any = None) -> Topology:
     """SENTINEL MASTER, REPLICAS and SENTINELS of one master name, with CKQUORUM's line
-    (`None` when it was refused; an error line when quorum cannot be reached)."""
+    (`None` when it was refused; an error line when quorum cannot be reached).
+
+    `master_addr` is GET-MASTER-ADDR-BY-NAME's reply: what clients are told to use. During a
+    failover it already names the promoted replica while SENTINEL MASTER still names the old
+    master; it wins, and the two swap roles.
+    """
+    topology = _parse_sentinel(master, replicas, sentinels, ckquorum, master_name, remap,
+                               source)
+    if not isinstance(master_addr, list) or len(master_addr) != 2:
+        return topology
+    told = remap_address(join_address(_text(master_addr[0]), _int(master_addr[1]) or 0), remap)
+    if told == topology.master:
+        return topology
+    nodes = []
+    for n in topology.nodes:
+        if n.address == told:
+            n = replace(n, role=PRIMARY, primary="", offset=None)
+        elif n.role == PRIMARY:
+            n = replace(n, role=REPLICA, primary=told)
+        else:
+            n = replace(n, primary=told)
+        nodes.append(n)
+    nodes.sort(key=lambda n: n.role != PRIMARY)
+    return replace(topology, nodes=tuple(nodes), master=told)
+
+
+def _parse_sentinel(master: Any, replicas: Any, sentinels: Any, ckquorum: str | None,
+                    master_name: str, remap: Mapping[str, str], source: str) -> Topology:
     m = _pairs(master)
     master_address = remap_address(join_address(_text(m.get("ip", "")),
                                                 _int(m.get("port")) or 0), remap)

@@ -20,7 +20,7 @@ from typing import Any
 from collectors.base import CollectError, Target
 from collectors.driver import LoopCollector
 from collectors.framing import RespError, RespFraming, pack_command
-from collectors.netloop import Parallel, Script
+from collectors.netloop import Parallel, PollLoop, Script
 from collectors.redis_info import RedisInfoCollector, classify, disabled_reason
 from collectors.sample import MASTER_LINK, REPL_OFFSET, ROLE, VERSION, Sample
 from collectors.tls import client_context
@@ -40,7 +40,7 @@ from collectors.wire import Conn, Connect, Request
 TOPOLOGY_EVERY_S = 10.0
 NODE_MARGIN_S = 0.02  # a node's deadline ends this much before the group's, so its own
 # timeout (not the group's) is what a hung node reports
-_INFO_ROLE = {"master": PRIMARY, "slave": "replica"}
+_INFO_ROLE = {"master": PRIMARY, "slave": "replica", "replica": "replica"}  # Dragonfly: replica
 
 
 class TopologyCollector(LoopCollector):
@@ -212,16 +212,16 @@ class TopologyCollector(LoopCollector):
         host, port = host_port(address)
         target = dataclasses.replace(
             self.target, name=address, kind="redis", address=address, host=host, port=port,
-            seeds=(), master_name="", remap={}, socket_path=None)
+            seeds=(), master_name="", remap={}, socket_path=None,
+            cluster_node=self.target.kind == "redis-cluster")
         collector = RedisInfoCollector(target)
         collector.want_detail(False)
         collector.defer_first_detail(math.inf)
         return collector
 
-    def node_targets(self) -> list[Target]:
-        """The node targets of the last read, with this topology's credentials (actions)."""
-        return [self.node_collector(n.address).target for n in
-                (self.topology.nodes if self.topology is not None else ())]
+    def node_target(self, address: str) -> Target:
+        """The node at `address` as a target with this topology's credentials (actions)."""
+        return self.node_collector(address).target
 
 
 class ClusterCollector(TopologyCollector):
@@ -254,11 +254,12 @@ class SentinelCollector(TopologyCollector):
         name = self.target.master_name
         assert self._control is not None
         conn = self._control
-        # Four commands in one write; their replies are read in order.
+        # Five commands in one write; their replies are read in order.
         data = b"".join(pack_command("SENTINEL", sub, name) for sub in
-                        ("MASTER", "REPLICAS", "SENTINELS", "CKQUORUM"))
+                        ("MASTER", "REPLICAS", "SENTINELS", "CKQUORUM",
+                         "GET-MASTER-ADDR-BY-NAME"))
         replies: list[Any] = []
-        for index in range(4):
+        for index in range(5):
             try:
                 reply = yield Request(conn, data if index == 0 else b"", self._resp)
                 replies.append(reply.value)
@@ -270,7 +271,8 @@ class SentinelCollector(TopologyCollector):
         quorum = replies[3]  # NOQUORUM is an answer, not a failure
         return parse_sentinel(replies[0], replies[1], replies[2],
                               str(quorum) if isinstance(quorum, RespError) else _text(quorum),
-                              name, self.target.remap, address)
+                              name, self.target.remap, address,
+                              None if isinstance(replies[4], RespError) else replies[4])
 
 
 def _text(value: Any) -> str:
@@ -280,3 +282,33 @@ def _text(value: Any) -> str:
 COLLECTORS: dict[str, Callable[[Target], TopologyCollector]] = {
     "redis-cluster": ClusterCollector, "redis-sentinel": SentinelCollector,
 }
+
+
+def node_target(target: Target, address: str) -> Target:
+    """A node of `target`'s topology as a plain Redis target, with its credentials."""
+    return COLLECTORS[target.kind](target).node_target(address)
+
+
+def read_topology(target: Target) -> Topology:
+    """One blocking read of the topology, for actions and one-off callers (never the UI
+    thread): a private loop, each seed tried within the target's timeout.
+
+    Raises:
+        CollectError: no seed answered (one line), or the credentials were refused.
+    """
+    collector = COLLECTORS[target.kind](target)
+    loop = PollLoop()
+    outcome: list[tuple[Any, CollectError | None]] = []
+    budget = min(10.0, target.timeout_s * max(1, len(target.seeds)))
+    try:
+        loop.start(collector._read_topology(), budget,
+                   lambda value, error: outcome.append((value, error)), collector.classify)
+        loop.run_until(lambda: bool(outcome))
+    finally:
+        loop.close()
+        collector.close()
+    topology, error = outcome[0]
+    if error is not None:
+        raise error
+    assert isinstance(topology, Topology)
+    return topology

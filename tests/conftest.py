@@ -12,6 +12,7 @@ from hypothesis import settings
 
 from tests.ci import on_ci
 from tests.servers import MemcachedServer, RedisServer
+from tests.topology_servers import RedisClusterSet, SentinelSet, running
 
 # "ci": the same examples on every run (derandomized, no example database), so CI cannot flake
 # on a seed. "dev": fresh random examples each run, failures replayed from .hypothesis/.
@@ -49,3 +50,15 @@ def memcached_server() -> Iterator[MemcachedServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def cluster() -> Iterator[RedisClusterSet]:
+    """A 3-primary/3-replica Redis Cluster (redis-cli --cluster create), stopped after."""
+    yield from running(RedisClusterSet())
+
+
+@pytest.fixture
+def sentinel_set() -> Iterator[SentinelSet]:
+    """A master, its replica and a sentinel watching them, stopped after."""
+    yield from running(SentinelSet())

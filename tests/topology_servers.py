@@ -42,19 +42,34 @@ class RedisClusterSet:
                       for _ in range(primaries * (1 + replicas))]
         self.replicas = replicas
 
-    def start(self) -> None:
-        try:
-            for node in self.nodes:
-                node.start()
-            cli = require_binary("redis-cli")
-            addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
-            subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas",
-                            str(self.replicas), "--cluster-yes"], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-            self.wait_ok()
-        except BaseException:
-            self.close()
-            raise
+    def start(self, attempts: int = 2) -> None:
+        """Start the nodes and create the cluster; a failed create (seen once on a loaded
+        machine, exit 1) is retried once on fresh ports, and its output kept for the error."""
+        for attempt in range(attempts):
+            try:
+                self._start()
+                return
+            except RuntimeError:
+                self.close()
+                if attempt == attempts - 1:
+                    raise
+                self.nodes = [RedisServer(*n.args) for n in self.nodes]
+            except BaseException:
+                self.close()
+                raise
+
+    def _start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = require_binary("redis-cli")
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        done = subprocess.run([cli, "--cluster", "create", *addresses,
+                               "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode:
+            raise RuntimeError("redis-cli --cluster create failed: "
+                               + (done.stdout + done.stderr)[-600:])
+        self.wait_ok()
 
     def wait_ok(self, timeout_s: float = 30.0) -> None:
         """Every running node says cluster_state:ok and knows every other node's role."""

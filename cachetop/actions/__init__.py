@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cachetop.actions import memcached_flush as mc
-from cachetop.actions import redis_flush, redis_keys
+from cachetop.actions import redis_flush, redis_keys, topology_flush
 from cachetop.actions.plan import (
     STATUSES,
     ActionArgumentError,
@@ -30,6 +30,7 @@ from cachetop.actions.plan import (
     Progress,
     RefusedError,
     SampleKey,
+    TopologySpec,
 )
 from cachetop.actions.protection import Guard, Protection
 from cachetop.actions.runner import ProgressFn, refuse
@@ -37,7 +38,7 @@ from cachetop.actions.tag_dialects import TagIndex
 from cachetop.actions.tags import list_tags, run_invalidate
 from cachetop.actions.tags import plan_invalidate as _plan_invalidate
 from cachetop.text_safety import exact
-from collectors.base import Target
+from collectors.base import TOPOLOGY_KINDS, Target
 
 # A preview that need not count (count_all=False) still counts a db of at most
 # SAMPLE_SCAN_KEYS keys (exact, a fraction of a second); a larger one gets SAMPLE_PAGES SCAN
@@ -53,6 +54,10 @@ __all__ = [
 
 
 def _kind(target: Target) -> str:
+    if target.kind in TOPOLOGY_KINDS:
+        raise ActionArgumentError(f"{target.name} is a whole {target.kind.removeprefix('redis-')}"
+                                  ": flush, flushdb and delete span its nodes; for tags, act "
+                                  "on a node's own redis:// target")
     if target.kind not in ("redis", "memcached"):
         raise ActionArgumentError(f"{target.name} is a {target.kind} endpoint: actions need "
                                   "a Redis or memcached target")
@@ -100,6 +105,11 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
     check_rate(rate_keys_per_s)
     if not (math.isfinite(count_budget_s) and count_budget_s > 0):
         raise ActionArgumentError("the count budget must be a positive number of seconds")
+    if target.kind in TOPOLOGY_KINDS:  # each write node previewed on its own, then joined
+        return topology_flush.plan_topology_flush(target, pattern, lambda node: plan_flush(
+            node, pattern, db=db, type_name=type_name, read_only=read_only,
+            rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
+            count_budget_s=count_budget_s, guard=guard))
     if _kind(target) == "memcached":
         if type_name is not None or db not in (None, 0):
             raise ActionArgumentError("memcached has no key types or databases")
@@ -121,6 +131,11 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
 def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                  read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview FLUSHDB ASYNC of one Redis db, or memcached `flush_all [delay_s]`."""
+    if target.kind in TOPOLOGY_KINDS:  # every primary, one typed confirmation for all
+        if delay_s:
+            raise ActionArgumentError("a delayed flush is a memcached feature (flush_all N)")
+        return topology_flush.plan_topology_flushdb(target, lambda node: plan_flushdb(
+            node, db=db, read_only=read_only, guard=guard))
     protection = _protection(target, db, guard, read_only)
     read_only = read_only or bool(protection.read_only_by)
     if _kind(target) == "memcached":
@@ -135,6 +150,10 @@ def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
 def plan_delete(target: Target, keys: bytes | Sequence[bytes], *, db: int | None = None,
                 read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview deleting exact keys (their bytes; no glob): one key, or several."""
+    if target.kind in TOPOLOGY_KINDS:  # each key on the primary of its hash slot
+        return topology_flush.plan_topology_delete(
+            target, [keys] if isinstance(keys, bytes) else list(keys),
+            lambda node, some: plan_delete(node, some, db=db, read_only=read_only, guard=guard))
     protection = _protection(target, db, guard, read_only)
     read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
     wanted = [keys] if isinstance(keys, bytes) else list(keys)
@@ -166,6 +185,9 @@ def execute(plan: ActionPlan, progress: ProgressFn | None = None,
     that a prod plan (`plan.confirm_name`) requires. Appends one audit line."""
     memcached = plan.target.kind == "memcached"
     spec = plan.spec
+    if isinstance(spec, TopologySpec):  # each node's own plan, run by its own kind
+        return topology_flush.run_topology_flush(plan, execute, progress, cancel,
+                                                 confirmation=confirmation, record=record)
     if isinstance(spec, InvalidateSpec):
         run = run_invalidate
     elif isinstance(spec, FlushPatternSpec):

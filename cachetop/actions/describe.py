@@ -89,4 +89,6 @@ def result_document(result: ActionResult) -> dict[str, Any]:
         "errors": list(result.errors), "notes": list(result.notes), "left": list(result.left),
         "duration_s": round(result.duration_s, 3), "summary": result.summary,
         "audit_error": result.audit_error, "run": result.run_id,
+        **({"per_node": [{"node": exact(n), "deleted": d} for n, d in result.per_node]}
+           if result.per_node else {}),
     }

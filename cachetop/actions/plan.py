@@ -90,7 +90,17 @@ class InvalidateSpec:
     rate_keys_per_s: float | None = None
 
 
-ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec
+@dataclass(frozen=True, slots=True)
+class TopologySpec:
+    """An action over the write nodes of a cluster or Sentinel set (a pattern flush or a
+    flushdb on every primary, exact keys each on the primary of its slot): one plan per node,
+    run in order. `master` is the Sentinel master the preview was made on ("" for a cluster)."""
+
+    node_plans: tuple[ActionPlan, ...]
+    master: str = ""
+
+
+ActionSpec = FlushPatternSpec | FlushDbSpec | DeleteKeySpec | InvalidateSpec | TopologySpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +198,7 @@ class ActionResult:
     run_id: str = ""
     skipped: int = 0
     skipped_why: tuple[str, ...] = ()
+    per_node: tuple[tuple[str, int], ...] = ()  # a cluster/Sentinel run: deleted per node
 
     @property
     def ok(self) -> bool:

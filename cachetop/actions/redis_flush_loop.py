@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 
 from cachetop.actions.connect import redis_client
 from cachetop.actions.pacing import BatchSizer, Pacer
@@ -48,6 +49,14 @@ START_SHARE = 1  # the first commands are the largest size (--count); probes shr
 
 # Called with the keys of an UNLINK whose reply was lost with its connection, and the error.
 SettleFn = Callable[[list[bytes], BaseException], None]
+
+
+def per_slot(command: bytes, keys: list[bytes]) -> list[tuple[bytes, ...]]:
+    """One `command` per hash slot of `keys`, keys in their order within each."""
+    slots: dict[int, list[bytes]] = {}
+    for key in keys:
+        slots.setdefault(key_slot(key), []).append(key)
+    return [(command, *group) for group in slots.values()]
 
 
 def flush_node(target: Target, spec: FlushPatternSpec, tally: Tally, pacer: Pacer, *,
@@ -112,6 +121,9 @@ class _Loop:
         self.cursor, self.scan_done = 0, False
         self.pending: list[bytes] = []  # found, not yet sent to UNLINK
         self.unlinking: list[bytes] | None = None  # the UNLINK in flight
+        # On a cluster node the UNLINK of one chunk is one command per hash slot (a multi-key
+        # command across slots is refused with CROSSSLOT), sent together: its parts' replies.
+        self.parts_left, self.parts_deleted, self.parts_failed = 0, 0, False
         self.role_ok = True  # an INFO read since the last write says: still the master
         self.stopping = False
         self.failure: BaseException | None = None
@@ -156,23 +168,38 @@ class _Loop:
                 return
             del self.pending[:len(chunk)]
             self.tally.sent(len(chunk))
+            commands = per_slot(self.command, chunk) if self.target.cluster_node else \
+                [(self.command, *chunk)]
             self.unlinking, self.role_ok = chunk, False  # before the send: a cut in it settles
-            self.expect.append(_UNLINK)
-            self.wire.send((self.command, *chunk))
+            self.parts_left, self.parts_deleted, self.parts_failed = len(commands), 0, False
+            self.expect.extend([_UNLINK] * len(commands))
+            self.wire.send(*commands)
 
     def _take(self, kind: str, reply: Any) -> None:
         """One reply. After a failure the rest are still read (an UNLINK in flight is counted)
         and the first failure is raised at the end."""
-        if isinstance(reply, redis.ResponseError):
+        if kind == _UNLINK:
+            self.parts_left -= 1
+            if isinstance(reply, redis.ResponseError):
+                self.parts_failed = True
+                self._fail(reply)
+            else:
+                self.parts_deleted += int(reply)
+            if self.parts_left:
+                return
+        if isinstance(reply, redis.ResponseError) or (kind == _UNLINK and self.parts_failed):
             if kind == _UNLINK:
+                # The server refused (a part of) it: only what the other parts deleted counts.
                 self.unlinking = None
-                self.tally.in_flight = 0  # the server refused it: nothing was deleted
-            self._fail(reply)
+                self.tally.in_flight = 0
+                self.tally.deleted += self.parts_deleted
+            else:
+                self._fail(reply)
             return
         if kind == _UNLINK:
             assert self.unlinking is not None
             sent, self.unlinking = len(self.unlinking), None
-            self.tally.deleted_batch(sent, int(reply))
+            self.tally.deleted_batch(sent, self.parts_deleted)
             self.pacer.record(sent)
             self._absorb_probes()
             self.tally.report()

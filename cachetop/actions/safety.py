@@ -107,9 +107,9 @@ def state_refusal(target: Target, state: RedisState) -> str | None:
     if state.role != "master":
         return (f"refused: {target.name} is a replica (role:{plain(state.role)}); "
                 "write actions go to its master")
-    if state.cluster:
-        return (f"refused: {target.name} runs in cluster mode, which cachetop actions do not "
-                "support yet; run the action against each master with redis-cli --cluster call")
+    if state.cluster and not target.cluster_node:
+        return (f"refused: {target.name} runs in cluster mode: act on the whole cluster with "
+                "a redis+cluster:// target (each primary, keys routed by slot)")
     return None
 
 

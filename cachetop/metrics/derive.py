@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from cachetop.detail import Detail, build_detail
 from cachetop.fleet import Latency, TargetFigures, layer_of
@@ -23,6 +24,7 @@ from collectors.base import CollectError, Target
 from collectors.sample import (
     CACHE_SERVER,
     CONNECTIONS,
+    ENGINE,
     EVICTIONS,
     EXPIRATIONS,
     HITS,
@@ -218,8 +220,10 @@ class TargetTracker:
             self._status, self._since = status, time.time()
         return self._since
 
-    def fail(self, error: CollectError) -> TargetFigures:
-        """Figures of a failed poll: the status and reason, no live figures, last good kept."""
+    def fail(self, error: CollectError,
+             topology: Mapping[str, Any] | None = None) -> TargetFigures:
+        """Figures of a failed poll: the status and reason, no live figures, last good kept.
+        `topology`: a topology node's facts (metrics.topology.node_facts)."""
         since = self._set_status(error.status)
         t = self.target
         return TargetFigures(
@@ -227,10 +231,14 @@ class TargetTracker:
             error=error.message, status_since=since, last_success=self._last_success,
             updated_at=time.time(), tls_insecure=bool(t.tls and not t.tls.verify),
             detail=self._detail, last_good=self._last_good, layer=self.layer,
+            topology=topology,
         )
 
-    def update(self, sample: Sample) -> TargetFigures:
-        """Figures of the interval ending with `sample`."""
+    def update(self, sample: Sample,
+               topology: Mapping[str, Any] | None = None) -> TargetFigures:
+        """Figures of the interval ending with `sample`; `topology`: a topology node's facts,
+        passed in so the node's figures are built once (a replace() per node cost most of a
+        1,000-node group's update: bench/topology.py)."""
         prev, self._prev = self._prev, sample
         now_wall = time.time()
         self._last_success = now_wall
@@ -245,7 +253,7 @@ class TargetTracker:
                      and sample.taken_at - self._restart_at < RESTART_MARK_S)
         status = "loading" if LOADING in sample.info else ("restarted" if restarted else "up")
         since = self._set_status(status)
-        figures = self._figures(prev, sample, status, since, now_wall)
+        figures = self._figures(prev, sample, status, since, now_wall, topology)
         if restarted:
             figures = replace(figures, error=self._restart_reason)
         if status == "loading":
@@ -254,7 +262,7 @@ class TargetTracker:
         return figures
 
     def _figures(self, prev: Sample | None, cur: Sample, status: str, since: float,
-                 now_wall: float) -> TargetFigures:
+                 now_wall: float, facts: Mapping[str, Any] | None = None) -> TargetFigures:
         t = self.target
         c, g = cur.counters, cur.gauges
         dt = cur.taken_at - prev.taken_at if prev is not None else 0.0
@@ -264,8 +272,11 @@ class TargetTracker:
 
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
+        offsets: dict[str, int] = {}
         if cur.topology is not None:
-            caches = self._topology_nodes(cur)
+            offsets = {name: int(child.gauges[REPL_OFFSET]) for name, child in
+                       cur.children.items() if REPL_OFFSET in child.gauges}
+            caches = self._topology_nodes(cur, offsets)
         elif cur.children:
             caches = self._caches(cur, dt, status_since=since, now_wall=now_wall)
         else:
@@ -274,6 +285,7 @@ class TargetTracker:
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
+            engine=cur.info.get(ENGINE, ""),
             master_address=cur.info.get(MASTER_ADDRESS, ""),
             master_link=cur.info.get(MASTER_LINK, ""),
             replication_lag_s=g.get(REPLICATION_LAG_S),
@@ -290,15 +302,13 @@ class TargetTracker:
             server_latency=self._server_latency(cur),
             probe_latency=self._probe_latency(cur),
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
-            caches=caches, detail=self._detail, layer=self.layer,
+            caches=caches, detail=self._detail, layer=self.layer, topology=facts,
         )
         if cur.topology is not None:
             from cachetop.metrics.topology import group_figures  # it builds on this module
 
-            offsets = {name: int(child.gauges[REPL_OFFSET]) for name, child in
-                       cur.children.items() if REPL_OFFSET in child.gauges}
             self._events.extend(cur.events)
-            return group_figures(figures, cur.topology, offsets, list(self._events))
+            return group_figures(figures, cur.topology, list(self._events))
         return with_children_totals(figures) if caches else figures
 
     def _caches(self, cur: Sample, dt: float, *, status_since: float,
@@ -354,19 +364,27 @@ class TargetTracker:
             server = self._resolve(address)
         return replace(figures, lives_on=server) if server else figures
 
-    def _topology_nodes(self, cur: Sample) -> tuple[TargetFigures, ...]:
-        """Each node's figures in the topology's order; a node that failed its poll is a row
-        with its status; a node that left the topology is forgotten."""
+    def _topology_nodes(self, cur: Sample, offsets: Mapping[str, int]
+                        ) -> tuple[TargetFigures, ...]:
+        """Each node's figures in the topology's order, with its facts (role, shard, lag); a
+        node that failed its poll is a row with its status; one that left is forgotten."""
+        from cachetop.metrics.topology import node_facts  # it builds on this module
+
         assert cur.topology is not None
-        order = [str(n.get("address", "")) for n in cur.topology.get("nodes", [])]
+        by_address = {str(n.get("address", "")): n for n in cur.topology.get("nodes", [])}
+        order = list(by_address)
         order += [name for name in (*cur.children, *cur.child_errors) if name not in order]
         nodes = []
         for name in order:
             if name in cur.children:
-                nodes.append(self._child(name, kind="redis").update(cur.children[name]))
+                child = cur.children[name]
+                facts = node_facts(name, child.info.get(ROLE, ""), by_address.get(name), offsets)
+                nodes.append(self._child(name, kind="redis").update(child, facts))
             elif name in cur.child_errors:
                 status, message = cur.child_errors[name]
-                nodes.append(self._child(name, kind="redis").fail(CollectError(status, message)))
+                facts = node_facts(name, None, by_address.get(name), offsets)
+                nodes.append(self._child(name, kind="redis").fail(CollectError(status, message),
+                                                                  facts))
         for gone in set(self._children) - set(order):
             del self._children[gone]
         return tuple(nodes)

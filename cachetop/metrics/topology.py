@@ -16,7 +16,7 @@ from cachetop.metrics.derive import with_children_totals
 
 CLUSTER_SLOTS = 16384
 EVENTS_KEPT = 50
-_ROLE = {"master": "primary", "slave": "replica"}
+_ROLE = {"master": "primary", "slave": "replica", "replica": "replica"}
 
 
 def _p99(f: TargetFigures) -> float | None:
@@ -30,13 +30,13 @@ def _total(values: Sequence[float | None]) -> float | None:
     return sum(known) if known else None
 
 
-def node_facts(node: TargetFigures, topo_node: Mapping[str, Any] | None,
+def node_facts(name: str, info_role: str | None, topo_node: Mapping[str, Any] | None,
                offsets: Mapping[str, int]) -> dict[str, Any]:
-    """One node's topology cell: role (INFO's when the node answered, else the topology's),
-    shard, slots, link, replication offset and lag in bytes behind its primary."""
+    """One node's topology cell: role (INFO's when the node answered, `info_role`; else the
+    topology's), shard, slots, link, replication offset and lag in bytes behind its primary."""
     topo = dict(topo_node or {})
-    role = _ROLE.get(node.role, node.role) if node.live else topo.get("role", "")
-    offset = offsets.get(node.name)
+    role = _ROLE.get(info_role, info_role) if info_role else topo.get("role", "")
+    offset = offsets.get(name)
     primary = topo.get("primary", "")
     lag = None
     if role == "replica" and offset is not None and primary in offsets:
@@ -48,20 +48,17 @@ def node_facts(node: TargetFigures, topo_node: Mapping[str, Any] | None,
 
 
 def group_figures(group: TargetFigures, topology: Mapping[str, Any],
-                  offsets: Mapping[str, int], events: Sequence[Mapping[str, str]]
-                  ) -> TargetFigures:
-    """The group's figures from its nodes (`group.caches`), with the topology summary.
+                  events: Sequence[Mapping[str, str]]) -> TargetFigures:
+    """The group's figures from its nodes (`group.caches`, each with its node_facts), with the
+    topology summary.
 
     Args:
         group: The group's figures whose `caches` are the nodes' own figures.
         topology: The last topology read (collectors.topology.Topology.as_dict()).
-        offsets: Each answering node's replication offset, by node name.
         events: The group's recent topology changes, oldest first.
     """
-    by_address = {n["address"]: n for n in topology.get("nodes", [])}
-    nodes = tuple(replace(n, topology=node_facts(n, by_address.get(n.name), offsets))
-                  for n in group.caches)
-    summed = with_children_totals(replace(group, caches=nodes))
+    nodes = group.caches
+    summed = with_children_totals(group)
     live = [n for n in nodes if n.live]
     p99s = [p for p in (_p99(n) for n in live) if p is not None]
     up = len(live)

@@ -175,7 +175,12 @@ class CachetopApp(App[None]):
         if target is None and self.source.target(name) is not None:
             self.notify(REMOTE_READ_ONLY, severity="warning", timeout=5)
             return
-        if target is None or target.kind not in ("redis", "memcached"):
+        if target is not None and target.seeds and kind == "tags":
+            self.notify("on a cluster or Sentinel set, flush (f, F) and delete (d) span the "
+                        "nodes; for tags, use a node's own redis:// target",
+                        severity="warning", timeout=4)
+            return
+        if target is None or target.kind not in ("redis", "memcached") and not target.seeds:
             self.notify("actions work on Redis and memcached targets", severity="warning",
                         timeout=3)
             return

@@ -6,6 +6,9 @@ frame), so their cost does not grow with the fleet.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from rich.text import Text
 
 from cachetop.config import Thresholds
@@ -26,7 +29,11 @@ STATUS_STYLE = {
     "timeout": ("✖", "bold magenta"), "auth-failed": ("✖", "bold red"),
     "bad-data": ("✖", "red"), "too-large": ("✖", "red"), "tls-error": ("✖", "bold red"),
 }
-KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom"}
+KIND_LABEL = {"redis": "redis", "memcached": "memc", "metrics": "prom",
+              "redis-cluster": "clust", "redis-sentinel": "sntl"}
+# Short forms that fit the KIND column: the family's engines and a topology node's role.
+ENGINE_LABEL = {"valkey": "valkey", "dragonfly": "dfly", "keydb": "keydb"}
+ROLE_LABEL = {"primary": "prim", "replica": "repl"}
 BAD = "bold red"
 WARN = "yellow"
 DIM = "grey50"
@@ -46,7 +53,24 @@ def status_text(f: TargetFigures) -> Text:
         text.append(" ⚠", style=WARN)
     if f.tls_insecure:
         text.append(" !tls", style=BAD)
+    topology = f.topology or {}
+    if f.live and "nodes_total" in topology:  # a cluster or Sentinel set: nodes answering
+        up, total = topology.get("nodes_up", 0), topology.get("nodes_total", 0)
+        text.append(f" {up}/{total}", style="green" if up == total else BAD)
     return text
+
+
+def kind_label(f: TargetFigures) -> str:
+    """KIND: the Redis family member by its own name (valkey, dragonfly, keydb)."""
+    if f.kind == "redis" and f.engine and f.engine != "redis":
+        return ENGINE_LABEL.get(f.engine, f.engine)
+    return KIND_LABEL.get(f.kind, f.kind)
+
+
+def child_kind(f: TargetFigures) -> str:
+    """A child row's KIND: a topology node's role (prim, repl), else `cache`."""
+    role = (f.topology or {}).get("role")
+    return ROLE_LABEL.get(str(role), str(role)) if role else "cache"
 
 
 ROLE_WIDTH = 23  # the ROLE column's text (table_model.COLUMNS: 24 with its blank)
@@ -115,8 +139,7 @@ def target_cells(f: TargetFigures, thresholds: Thresholds, *, probe_only: bool =
         name.append(f" ← {plain(f.serves[0], 60)}{more}", style=DIM)
     return {
         "name": name,
-        "kind": Text(KIND_LABEL.get(f.kind, f.kind) if not child else "cache",
-                     style=dim or "grey70"),
+        "kind": Text(kind_label(f) if not child else child_kind(f), style=dim or "grey70"),
         "status": status_text(f),
         "role": role if role is not None else Text(""),
         "ops": _cell(rate(shown.ops_per_s), dim),
@@ -199,3 +222,27 @@ def row_cells(row: TableRow, thresholds: Thresholds, probe_only: bool,
         return more_cells(row.figures)
     return target_cells(row.figures, thresholds, probe_only=probe_only,
                         child=row.kind == "child", role=role, badge=badge)
+
+
+EVENT_LINE_S = 600.0  # a topology event stays under the table this long
+
+
+def events_line(targets: Sequence[TargetFigures], now: float) -> Text | None:
+    """The line under the table: the newest topology event of the fleet (a failover, a node
+    down...) in the last EVENT_LINE_S, and how many others there were; None when none."""
+    recent = [(float(e.get("time", 0) or 0), t.name, e) for t in targets for e in t.events
+              if now - float(e.get("time", 0) or 0) <= EVENT_LINE_S]
+    if not recent:
+        return None
+    recent.sort(key=lambda item: item[0])
+    at, name, event = recent[-1]
+    kind = str(event.get("kind", ""))
+    line = Text(time.strftime("%H:%M:%S", time.localtime(at)) + " ", style="grey70")
+    line.append(f"{plain(name, 40)} {plain(kind, 20)}: ",
+                style="bold yellow" if kind == "failover" else "bold red"
+                if kind == "node-down" else "bold")
+    line.append(plain(str(event.get("text", "")), 160))
+    if len(recent) > 1:
+        line.append(f"  (+{len(recent) - 1} more in the last {EVENT_LINE_S / 60:.0f} min: "
+                    "the group's Topology tab)", style="grey70")
+    return line

@@ -183,3 +183,17 @@ def test_malformed_nodes_text_is_a_topology_error() -> None:
         parse_cluster_nodes("abc 1.2.3.4:5@6 master\n")
     with pytest.raises(TopologyError):
         parse_cluster_nodes("a 10.0.0.1:7000@17000 master - 0 0 1 connected x-y\n")
+
+
+def test_mid_failover_the_address_clients_are_told_wins_and_roles_swap() -> None:
+    """GET-MASTER-ADDR-BY-NAME names the promoted replica before SENTINEL MASTER does."""
+    topology = parse_sentinel(reply("sentinel_master_7.0.resp"),
+                              reply("sentinel_replicas_7.0.resp"), [], "OK", "mymaster",
+                              master_addr=[b"127.0.0.1", b"59553"])
+    assert topology.master == "127.0.0.1:59553"
+    assert [(n.address, n.role) for n in topology.nodes] == [
+        ("127.0.0.1:59553", PRIMARY), ("127.0.0.1:53859", REPLICA)]
+    assert topology.nodes[1].primary == "127.0.0.1:59553"
+    same = parse_sentinel(reply("sentinel_master_7.0.resp"), [], [], "OK", "mymaster",
+                          master_addr=[b"127.0.0.1", b"53859"])
+    assert same.master == "127.0.0.1:53859" and same.nodes[0].role == PRIMARY

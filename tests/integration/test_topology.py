@@ -6,7 +6,6 @@ Each test starts its own servers (tests.topology_servers) and stops exactly thos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,18 +18,8 @@ from cachetop.monitor import Monitor
 from cachetop.target_url import parse_target_url
 from collectors.base import Deadline
 from collectors.registry import make_collectors
-from tests.topology_servers import RedisClusterSet, SentinelSet, running
+from tests.topology_servers import RedisClusterSet, SentinelSet
 from tests.wait import wait_until
-
-
-@pytest.fixture
-def cluster() -> Iterator[RedisClusterSet]:
-    yield from running(RedisClusterSet())
-
-
-@pytest.fixture
-def sentinel_set() -> Iterator[SentinelSet]:
-    yield from running(SentinelSet())
 
 
 def monitor_of(url: str, interval_s: float = 0.2) -> Monitor:

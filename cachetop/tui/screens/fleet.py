@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input, Static
 from cachetop.config import Thresholds
 from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.text_safety import plain
-from cachetop.tui.rows import Cells, role_text, row_cells
+from cachetop.tui.rows import Cells, events_line, role_text, row_cells
 from cachetop.tui.table_model import (
     COLUMN_SETS,
     TableModel,
@@ -75,6 +75,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet-header")
         yield FleetTable(id="fleet-table")
+        yield Static(id="events")
         yield Static(id="selection")
         yield Input(placeholder="filter: name, kind, group, status or address", id="filter")
         yield Footer()
@@ -103,6 +104,7 @@ class FleetScreen(Screen[None]):
             header.record(snap)
         self._paused = paused
         self._show_header()
+        self._show_events(snap)
         self._redraw()
 
     def _show_header(self) -> None:
@@ -114,6 +116,14 @@ class FleetScreen(Screen[None]):
             self._snap, paused=self._paused,
             shown=[t for t in self._snap.targets if matches(t, needle)
                    or any(matches(c, needle) for c in t.caches)] if needle else None)
+
+    def _show_events(self, snap: FleetSnapshot) -> None:
+        """Failovers and other topology changes, one line under the table (hidden if none)."""
+        line = events_line(snap.targets, time.time())
+        events = self.query_one("#events", Static)
+        events.set_class(line is not None, "-shown")
+        if line is not None:
+            events.update(line)
 
     def _redraw(self) -> None:
         """A new row model when the snapshot or the view changed (sorting, filtering and

@@ -57,8 +57,10 @@ FIGURES = (
                          "LATENCY HISTOGRAM or the endpoint's histogram, over the interval "
                          "(srv*: as the endpoint reports it). probe: cachetop's own PING / "
                          "version round trips over the last 60 s"),
-    ("KIND", "redis, memc (memcached), prom (a metrics endpoint), cache (one of its caches), "
-             "more (an endpoint's other caches, summed: the busiest 100 get rows)"),
+    ("KIND", "redis (or valkey, dfly: Dragonfly, keydb), memc (memcached), prom (a metrics "
+             "endpoint), cache (one of its caches), more (an endpoint's other caches, summed: "
+             "the busiest 100 get rows), clust / sntl (a Redis Cluster or Sentinel set), "
+             "prim / repl (one of its nodes: primary, replica)"),
     ("MEM / LIMIT / MEM%", "used memory, maxmemory (or limit_maxbytes), and their ratio; "
                            "LIMIT none: Redis without maxmemory, MEM% is then '—' (the "
                            "instance screen shows the share of the host's memory)"),

@@ -27,6 +27,7 @@ from cachetop.tui.widgets.instance_metrics import metrics_panes
 from cachetop.tui.widgets.instance_process import process_text, remote_text
 from cachetop.tui.widgets.instance_redis import RedisClients, redis_panes
 from cachetop.tui.widgets.instance_tiles import latency_unit, shown_figures, tiles, title_text
+from cachetop.tui.widgets.instance_topology import topology_panes
 from cachetop.tui.widgets.metric_chart import ChartLine, MetricChart
 
 CHART_EVERY_S = 1.0
@@ -111,6 +112,8 @@ class InstanceScreen(Screen[None]):
             return memcached_panes()
         if self.kind == "metrics":
             return metrics_panes(self.thresholds)
+        if self.kind in ("redis-cluster", "redis-sentinel"):
+            return topology_panes()
         return []
 
     def compose(self) -> ComposeResult:
@@ -140,7 +143,9 @@ class InstanceScreen(Screen[None]):
         self.set_interval(CHART_EVERY_S, self._tick_charts)
         target = self.target
         process = self.query_one("#instance-process", Static)
-        if target is not None and target.port and is_local(target.host):
+        if target is not None and target.seeds:
+            process.update("one process per node: each node's row and the Topology tab")
+        elif target is not None and target.port and is_local(target.host):
             process.update(process_text(None, None, reading=True))
             self.set_interval(PROCESS_EVERY_S, self._tick_process)
             self._tick_process()

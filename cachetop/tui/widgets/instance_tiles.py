@@ -42,14 +42,16 @@ def shown_figures(t: TargetFigures) -> tuple[TargetFigures, bool]:
 
 
 def title_text(t: TargetFigures, now: float | None = None, badges: Text | None = None) -> Text:
-    """Name, its badges (prod, read-only), kind, address, version, role, status and its
-    reason; degraded reasons below."""
+    """Name, its badges (prod, read-only), kind (the Redis family member: valkey, dragonfly,
+    keydb), address, version, role, status and its reason; degraded reasons below."""
     now = time.time() if now is None else now
     line = Text()
     line.append(plain(t.name, 80), style="bold")
     if badges is not None:
         line.append_text(badges)
-    line.append(f"  {t.kind}", style="grey70")
+    engine = t.engine or (t.last_good.engine if t.last_good is not None else "")
+    line.append(f"  {engine if t.kind == 'redis' and engine not in ('', 'redis') else t.kind}",
+                style="grey70")
     if t.address != t.name:
         line.append(f"  {plain(t.address, 120)}", style="grey70")
     shown, stale = shown_figures(t)
