@@ -93,17 +93,22 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
-def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> None:
+def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None,
+          seen: int = 0) -> int:
+    """Print one snapshot with the events after `seen`; returns the last event's seq."""
     snap = source.snapshot()
+    events = source.events_since(seen)
     if as_json:
-        print(json.dumps(snapshot_document(snap, caches_limit), ensure_ascii=True), flush=True)
+        print(json.dumps(snapshot_document(snap, caches_limit, events), ensure_ascii=True),
+              flush=True)
     else:
         print(render_table(snap), end="\n\n", flush=True)
+    return events[-1].seq if events else seen
 
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
-                        mode=mode, log_file=log_file)
+                        mode=mode, log_file=log_file, thresholds=config.thresholds)
 
 
 def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
@@ -129,7 +134,7 @@ def run_batch(config: Config, as_json: bool, count: int | None,
     """Like `top -b`: one snapshot per interval, until --count or a signal."""
     engine = _engine(config, "live", log_file)
     engine.start()
-    printed = 0
+    printed = seen = 0
     said: str | None = None
     try:
         engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
@@ -142,7 +147,7 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            _emit(engine, as_json, config.caches_limit)
+            seen = _emit(engine, as_json, config.caches_limit, seen)
             printed += 1
     except KeyboardInterrupt:
         pass

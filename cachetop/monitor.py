@@ -15,6 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from cachetop.config import Thresholds
+from cachetop.events.audit_tail import AuditTail
+from cachetop.events.detect import EventDetector
+from cachetop.events.model import Event, EventLog
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
@@ -27,6 +31,7 @@ from collectors.poller import LARGE_FLEET, Poller, PollResult
 # refused optional commands, such as SLOWLOG under an ACL, before anyone opens a screen); a
 # large one only for the targets a screen shows: at 5,000 targets that one-time detail cost
 # a tenth of a core for the first minute and 150 MB held.
+AUDIT_EVERY_S = 1.0  # how often the audit log is read for actions run on the fleet
 
 
 def history_point(f: TargetFigures) -> dict[str, float | None]:
@@ -41,7 +46,8 @@ class Monitor:
     """Polls a fleet and keeps its latest figures and history."""
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
-                 history_s: float = 600.0, loop: PollLoop | None = None) -> None:
+                 history_s: float = 600.0, loop: PollLoop | None = None,
+                 thresholds: Thresholds | None = None, watch_audit: bool = True) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
@@ -64,6 +70,10 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._poller = Poller(self.collectors, interval_s, self.apply, self.loop)
         self._trim_at = time.monotonic() + TRIM_EVERY_S
+        self.events = EventLog()
+        self._detector = EventDetector(thresholds or Thresholds())
+        self._audit = (AuditTail([(c.target.name, c.target.address) for c in self.collectors])
+                       if watch_audit else None)
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
@@ -80,6 +90,9 @@ class Monitor:
             assert result.error is not None
             figures = tracker.fail(result.error)
             self.history.record(figures.name, result.finished_at, {})
+        prev = self._figures[result.index]
+        for kind, text in self._detector.observe(result.index, prev, figures):
+            self.events.emit(kind, figures.name, text)
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1
@@ -91,6 +104,20 @@ class Monitor:
             trim_free_memory()  # one poll thread a minute; see malloc_tuning
         for callback in self._subscribers:
             callback()
+
+    def emit(self, kind: str, target: str, text: str) -> Event:
+        """Record an event (a failover, a topology change...) from any thread."""
+        return self.events.emit(kind, target, text)
+
+    def events_since(self, seq: int = 0) -> list[Event]:
+        return self.events.since(seq)
+
+    def _read_audit(self) -> None:
+        if self._audit is None:
+            return
+        self.loop.call_later(AUDIT_EVERY_S, self._read_audit)
+        for at, target, kind, text in self._audit.read():
+            self.events.emit(kind, target, text, at)
 
     def snapshot(self) -> FleetSnapshot:
         with self._lock:
@@ -127,6 +154,7 @@ class Monitor:
 
     def start(self) -> None:
         self._poller.start()
+        self.loop.call_soon_threadsafe(self._read_audit)
         if self._own_loop:
             self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop",
                                             daemon=True)

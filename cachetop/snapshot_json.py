@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.top_caches import top_caches
 
@@ -78,8 +80,17 @@ def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[s
     return doc
 
 
-def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None) -> dict[str, Any]:
-    """The document metrics.md defines; caches_limit (None: all) caps each target's caches."""
+def event_document(event: Event) -> dict[str, Any]:
+    """An event: `time` to the millisecond (several share a second), UTC like the rest."""
+    stamp = dt.datetime.fromtimestamp(event.time, dt.UTC)
+    return {"time": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+            "target": event.target or None, "kind": event.kind, "text": event.text}
+
+
+def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None,
+                      events: Sequence[Event] = ()) -> dict[str, Any]:
+    """The document metrics.md defines; caches_limit (None: all) caps each target's caches;
+    `events` are those since the previous document (a stream reader sees each once)."""
     f = snap.fleet
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
@@ -89,4 +100,5 @@ def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None) -> d
                   "p99_ms_worst": ms3(f.worst_p99_s),
                   "targets_up": f.targets_up, "targets_total": f.targets_total},
         "targets": [target_document(t, caches_limit) for t in snap.targets],
+        "events": [event_document(e) for e in events],
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot
 from collectors.base import Target
 
@@ -43,6 +44,10 @@ class FleetSource(Protocol):
     def fleet_history(self) -> Sequence[FleetFigures]:
         """Fleet totals to seed the header's sparklines with (empty: the header records its
         own from the snapshots it sees)."""
+        ...
+
+    def events_since(self, seq: int = 0) -> Sequence[Event]:
+        """Events after `seq` (Event.seq), oldest first: what a reader has not seen yet."""
         ...
 
     def notice(self) -> str | None:

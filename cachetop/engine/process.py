@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
+from cachetop.config import Thresholds
 from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
     CODECS,
@@ -139,9 +140,12 @@ class Engine:
         self.targets = [target_from_wire(t) for t in config["targets"]]
         self.interval_s = float(config["interval_s"])
         self.collectors = make_collectors(self.targets)
+        thresholds = config.get("thresholds")
         self.monitor = Monitor(self.collectors, self.interval_s,
-                               history_s=float(config.get("history_s", 600.0)), loop=loop)
+                               history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               thresholds=Thresholds(**thresholds) if thresholds else None)
         self._sent_version = 0
+        self._sent_event = 0
         self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
         self._history_at = 0.0
         self._paused = False
@@ -183,11 +187,13 @@ class Engine:
         if self.channel.busy:
             return
         version, changed = self.monitor.changes_since(self._sent_version)
-        if changed:
+        events = self.new_events()
+        if changed or events:
             self._sent_version = version
             self.channel.send({"t": "snap", "v": version, "at": time.time(),
                                "iv": self.monitor.interval_s, "paused": self._paused,
-                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed]})
+                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed],
+                               "ev": events})
         for name, sent in list(self._watched.items()):
             figures = self.monitor.figures(name)
             detail = figures.detail if figures is not None else None
@@ -201,6 +207,13 @@ class Engine:
                 series = self.monitor.history.series(name)
                 self.channel.send({"t": "hist", "name": name, "at": time.time(),
                                    "s": series_to_wire(series)})
+
+    def new_events(self) -> list[list[object]]:
+        """The events not sent yet, in their wire form."""
+        events = self.monitor.events_since(self._sent_event)
+        if events:
+            self._sent_event = events[-1].seq
+        return [e.to_wire() for e in events]
 
     def _cut(self, figures: TargetFigures) -> TargetFigures:
         """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
@@ -236,7 +249,8 @@ def run_once(engine: Engine) -> None:
     version, changed = engine.monitor.changes_since(0)
     engine.channel.send({"t": "snap", "v": version, "at": time.time(),
                          "iv": engine.interval_s, "paused": False,
-                         "ch": [[i, figures_to_wire(f)] for i, f in changed]})
+                         "ch": [[i, figures_to_wire(f)] for i, f in changed],
+                         "ev": engine.new_events()})
     engine.channel.send({"t": "done"})
 
 

@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from cachetop.config import Config
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
 from cachetop.source import FleetSource
 from cachetop.tui.screens.fleet import FleetScreen
@@ -24,6 +25,7 @@ from cachetop.tui.screens.help import HelpScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
+EVENTS_KEPT = 10_000  # the events screen's memory; older ones are dropped
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
 
 
@@ -51,7 +53,7 @@ class CachetopApp(App[None]):
             from cachetop.engine.client import EngineClient
 
             source = EngineClient(config.targets, config.interval_s, config.history_s,
-                                  caches_limit=CHILD_ROWS)
+                                  caches_limit=CHILD_ROWS, thresholds=config.thresholds)
         self.source: FleetSource = source
         self._notice: str | None = None
         self.paused = False
@@ -60,6 +62,8 @@ class CachetopApp(App[None]):
         self._refreshed_at = 0.0
         self._last_point_at = 0.0
         self.fleet_screen = FleetScreen(config.thresholds)
+        self.events: list[Event] = []
+        self._event_seq = 0
 
     def _fatal_error(self) -> None:
         """Textual's crash report shows local variables, which can hold a connection's
@@ -98,6 +102,7 @@ class CachetopApp(App[None]):
             self._notice = notice
             if notice:
                 self.notify(notice, severity="warning", timeout=30)
+        self._pull_events()
         version = self.source.version
         if version == self._seen_version and self.snapshot is not None:
             return
@@ -121,6 +126,24 @@ class CachetopApp(App[None]):
             if screen is not self.fleet_screen and hasattr(screen, "show_fleet"):
                 screen.show_fleet(snap)
 
+    def _pull_events(self) -> None:
+        """New events to the fleet screen's strip and to a screen that lists them."""
+        new = self.source.events_since(self._event_seq)
+        if not new:
+            return
+        self._event_seq = new[-1].seq
+        self.events.extend(new)
+        del self.events[:-EVENTS_KEPT]
+        self.fleet_screen.show_events(self.events)
+        screen = self.screen
+        if screen is not self.fleet_screen and hasattr(screen, "show_events"):
+            screen.show_events(self.events)
+
+    def open_events(self, needle: str = "") -> None:
+        from cachetop.tui.screens.events import EventsScreen
+
+        self.push_screen(EventsScreen(self.events, needle))
+
     def open_instance(self, name: str) -> None:
         from cachetop.tui.screens.instance import InstanceScreen
 
@@ -128,6 +151,7 @@ class CachetopApp(App[None]):
         self.push_screen(screen)
         if self.snapshot is not None:
             screen.show_fleet(self.snapshot)
+        screen.show_events(self.events)
 
     def open_action(self, kind: str, name: str, initial: str | None = None) -> None:
         """Open the modal for a destructive action on target `name` (flush, flushdb, delete,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from rich.text import Text
@@ -12,10 +13,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from cachetop.config import Thresholds
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
 from cachetop.text_safety import plain
 from cachetop.tui.layout import View, fleet_rows
 from cachetop.tui.rows import COLUMN_KEYS
+from cachetop.tui.widgets.events_strip import EventsStrip
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
 from cachetop.tui.widgets.instance_tiles import age, clock
@@ -32,6 +35,7 @@ class FleetScreen(Screen[None]):
         Binding("r", "reverse", "Reverse", show=False, id="fleet.reverse"),
         Binding("g", "group", "Group", id="fleet.group"),
         Binding("l", "latency", "Latency src", id="fleet.latency"),
+        Binding("e", "events", "Events", id="fleet.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear"),
         Binding("f", "act('flush')", "Flush keys", id="fleet.flush_keys"),
         Binding("F", "act('flushdb')", "Flush db", show=False, id="fleet.flush_db"),
@@ -44,10 +48,12 @@ class FleetScreen(Screen[None]):
         self.thresholds = thresholds
         self.view = View()
         self._snap: FleetSnapshot | None = None
+        self._events: Sequence[Event] = ()
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet-header")
         yield FleetTable(id="fleet-table")
+        yield EventsStrip(id="events-strip")
         yield Static(id="selection")
         yield Input(placeholder="filter: name, kind, group, status or address", id="filter")
         yield Footer()
@@ -61,6 +67,7 @@ class FleetScreen(Screen[None]):
         if self._snap is not None:
             self.query_one(FleetHeader).show(self._snap)
             self._redraw()
+        self.query_one(EventsStrip).show_events(self._events)
 
     @property
     def table(self) -> FleetTable:
@@ -76,6 +83,15 @@ class FleetScreen(Screen[None]):
             header.record(snap)
         header.show(snap, paused=paused)
         self._redraw()
+
+    def show_events(self, events: Sequence[Event]) -> None:
+        """The latest events in the strip under the table."""
+        self._events = events
+        if self.is_mounted:
+            self.query_one(EventsStrip).show_events(events)
+
+    def action_events(self) -> None:
+        self.app.open_events()  # type: ignore[attr-defined]
 
     def _redraw(self) -> None:
         if self._snap is None:

@@ -18,6 +18,9 @@ KEYS = (
     ("/", "filter by name, kind, group, status or address (escape clears)"),
     ("g", "group rows by their config group (with group totals)"),
     ("l", "latency: server (where known) or probe for the whole table"),
+    ("e", "events: status changes (with the reason), restarts and stats resets, thresholds "
+          "crossed and cleared, actions run (from the audit log); / filters by target, enter "
+          "opens it. The latest three are under the table; an instance's are in its Events tab"),
     ("p", "pause / resume polling"),
     ("+ / -", "poll more / less often"),
     ("R", "retry every target now (after an auth failure, say)"),
