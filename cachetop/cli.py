@@ -108,7 +108,8 @@ def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None,
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
-                        mode=mode, log_file=log_file, thresholds=config.thresholds)
+                        mode=mode, log_file=log_file, thresholds=config.thresholds,
+                        alerts=config.alerts)
 
 
 def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:

@@ -16,9 +16,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from cachetop.config import Thresholds
+from cachetop.events.alerts import AlertEvaluator
 from cachetop.events.audit_tail import AuditTail
 from cachetop.events.detect import EventDetector
-from cachetop.events.model import Event, EventLog
+from cachetop.events.model import ALERT, ALERT_CLEARED, Event, EventLog
+from cachetop.events.notify import Notifier
+from cachetop.events.rules import AlertRule
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
 from cachetop.metrics.derive import TargetTracker
@@ -47,7 +50,8 @@ class Monitor:
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0, loop: PollLoop | None = None,
-                 thresholds: Thresholds | None = None, watch_audit: bool = True) -> None:
+                 thresholds: Thresholds | None = None, watch_audit: bool = True,
+                 alerts: Sequence[AlertRule] = ()) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
@@ -74,6 +78,9 @@ class Monitor:
         self._detector = EventDetector(thresholds or Thresholds())
         self._audit = (AuditTail([(c.target.name, c.target.address) for c in self.collectors])
                        if watch_audit else None)
+        self._alerts = (AlertEvaluator(alerts, [(c.target.name, c.target.group, c.target.kind)
+                                                for c in self.collectors]) if alerts else None)
+        self.notifier = Notifier(self.events.emit)
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
@@ -93,6 +100,11 @@ class Monitor:
         prev = self._figures[result.index]
         for kind, text in self._detector.observe(result.index, prev, figures):
             self.events.emit(kind, figures.name, text)
+        if self._alerts is not None:
+            for change in self._alerts.observe(result.index, figures, time.monotonic()):
+                self.events.emit(ALERT if change.fired else ALERT_CLEARED, change.target,
+                                 change.text())
+                self.notifier.notify(change)
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1

@@ -34,6 +34,7 @@ from cachetop.engine.protocol import (
     target_to_wire,
 )
 from cachetop.events.model import Event, EventLog, event_from_wire
+from cachetop.events.rules import AlertRule, rules_to_wire
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from collectors.base import Target
 
@@ -66,9 +67,11 @@ class EngineClient:
 
     def __init__(self, targets: Sequence[Target], interval_s: float, history_s: float = 600.0,
                  *, mode: str = "live", log_file: str | None = None,
-                 caches_limit: int | None = None, thresholds: Thresholds | None = None) -> None:
+                 caches_limit: int | None = None, thresholds: Thresholds | None = None,
+                 alerts: Sequence[AlertRule] = ()) -> None:
         self._targets = list(targets)
         self._thresholds = thresholds
+        self._alerts = list(alerts)
         self.events = EventLog()
         self._by_name = {t.name: t for t in self._targets}
         self._interval_s = interval_s
@@ -240,7 +243,8 @@ class EngineClient:
         config = {"t": "config", "targets": [target_to_wire(t) for t in self._targets],
                   "interval_s": self._interval_s, "history_s": self._history_s,
                   "mode": self._mode, "caches_limit": self._caches_limit,
-                  "thresholds": asdict(self._thresholds) if self._thresholds else None}
+                  "thresholds": asdict(self._thresholds) if self._thresholds else None,
+                  "alerts": rules_to_wire(self._alerts)}
         self._send(config)
         for name in sorted(self._watched):
             self._send({"t": "watch", "name": name, "on": True})

@@ -34,6 +34,7 @@ from cachetop.engine.protocol import (
     series_to_wire,
     target_from_wire,
 )
+from cachetop.events.rules import rule_from_wire
 from cachetop.fleet import TargetFigures
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.metrics.top_caches import top_caches
@@ -143,7 +144,8 @@ class Engine:
         thresholds = config.get("thresholds")
         self.monitor = Monitor(self.collectors, self.interval_s,
                                history_s=float(config.get("history_s", 600.0)), loop=loop,
-                               thresholds=Thresholds(**thresholds) if thresholds else None)
+                               thresholds=Thresholds(**thresholds) if thresholds else None,
+                               alerts=[rule_from_wire(r) for r in config.get("alerts") or ()])
         self._sent_version = 0
         self._sent_event = 0
         self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent

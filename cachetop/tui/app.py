@@ -53,7 +53,8 @@ class CachetopApp(App[None]):
             from cachetop.engine.client import EngineClient
 
             source = EngineClient(config.targets, config.interval_s, config.history_s,
-                                  caches_limit=CHILD_ROWS, thresholds=config.thresholds)
+                                  caches_limit=CHILD_ROWS, thresholds=config.thresholds,
+                                  alerts=config.alerts)
         self.source: FleetSource = source
         self._notice: str | None = None
         self.paused = False
