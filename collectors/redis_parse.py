@@ -91,6 +91,11 @@ def keyspace(raw: bytes) -> dict[int, tuple[int, int, int]]:
 
     A db line that does not match exactly (garbled, or a count too long to be real) is skipped.
     """
+    # Every poll reads this: scan from the section's header when there is one (the last few
+    # lines of a 5 KB reply), else the whole reply (a bare list of db lines).
+    start = raw.find(b"# Keyspace")
+    if start > 0:
+        raw = raw[start - 1:] if raw[start - 1:start] == b"\n" else raw
     if not raw.startswith(b"\n"):
         raw = b"\n" + raw
     out: dict[int, tuple[int, int, int]] = {}

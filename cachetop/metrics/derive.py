@@ -111,6 +111,7 @@ class TargetTracker:
         self._server_at = 0.0
         self._probes: deque[tuple[float, float]] = deque()
         self._probes_sorted: list[float] = []  # the same RTTs, kept sorted for quantiles
+        self._probe: Latency | None = None  # the window's quantiles, until the window changes
         self._restart_at: float | None = None
         self._restart_reason = ""
         self._status = ""
@@ -219,11 +220,16 @@ class TargetTracker:
 
     def _probe_latency(self, cur: Sample) -> Latency:
         window, ordered = self._probes, self._probes_sorted
+        changed = bool(cur.probes_s)
         for rtt in cur.probes_s:
             window.append((cur.taken_at, rtt))
             bisect.insort(ordered, rtt)
         while window and cur.taken_at - window[0][0] > PROBE_WINDOW_S:
             _, old = window.popleft()
             del ordered[bisect.bisect_left(ordered, old)]
-        p50, p95, p99 = (sample_quantile(q, ordered, presorted=True) for q in QUANTILES)
-        return Latency(p50, p95, p99, "probe 60s")
+            changed = True
+        # A poll without probes (loading, or `probes = 0`) leaves the window and its quantiles.
+        if changed or self._probe is None:
+            p50, p95, p99 = (sample_quantile(q, ordered, presorted=True) for q in QUANTILES)
+            self._probe = Latency(p50, p95, p99, "probe 60s")
+        return self._probe
