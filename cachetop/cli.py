@@ -26,6 +26,7 @@ from cachetop.config import (
 from cachetop.engine.client import EngineClient
 from cachetop.errors import ConfigError
 from cachetop.malloc_tuning import limit_malloc_arenas
+from cachetop.record.store import RecorderThread, RecordingError
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
 from cachetop.source import FleetSource
@@ -34,7 +35,7 @@ log = logging.getLogger("cachetop")
 
 # Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
-COMMANDS = ("demo", *sorted(ACTION_COMMANDS))
+COMMANDS = ("demo", "record", "replay", *sorted(ACTION_COMMANDS))
 # A first word like this is meant as a command: a target is always a URL (scheme://...).
 _COMMAND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
@@ -59,6 +60,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--caches-limit", type=int, metavar="N",
                    help="with --json: at most N caches per endpoint, the busiest (default: all)")
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
+    p.add_argument("--record", metavar="FILE",
+                   help="record every snapshot and event to FILE (SQLite; cachetop replay FILE)")
+    p.add_argument("--record-keep", metavar="DURATION", default="48h",
+                   help="with --record: drop what is older than this (default 48h)")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"cachetop {__version__}")
@@ -93,17 +98,34 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
-def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None,
-          seen: int = 0) -> int:
-    """Print one snapshot with the events after `seen`; returns the last event's seq."""
+def _emit(source: FleetSource, as_json: bool | None, caches_limit: int | None = None,
+          seen: int = 0, recorder: RecorderThread | None = None) -> int:
+    """Print one snapshot (as_json None: print nothing) with the events after `seen`, and
+    record what was printed; returns the last event's seq."""
     snap = source.snapshot()
     events = source.events_since(seen)
+    doc = snapshot_document(snap, caches_limit, events) if as_json or recorder else None
     if as_json:
-        print(json.dumps(snapshot_document(snap, caches_limit, events), ensure_ascii=True),
-              flush=True)
-    else:
+        print(json.dumps(doc, ensure_ascii=True), flush=True)
+    elif as_json is not None:
         print(render_table(snap), end="\n\n", flush=True)
+    if recorder is not None and doc is not None:
+        recorder.put(snap.taken_at, doc, events)
     return events[-1].seq if events else seen
+
+
+def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
+    """The recorder of --record FILE, on its own thread; RecordingError for a bad file."""
+    if not path:
+        return None
+    from cachetop.events.rules import parse_duration
+    from cachetop.record.store import Recorder, RecorderThread
+
+    try:
+        keep_s = parse_duration(keep)
+    except ValueError as exc:
+        raise RecordingError(f"--record-keep: {exc}") from None
+    return RecorderThread(Recorder(path, keep_s=keep_s or None))
 
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
@@ -130,9 +152,10 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
     return 0
 
 
-def run_batch(config: Config, as_json: bool, count: int | None,
-              log_file: str | None = None) -> int:
-    """Like `top -b`: one snapshot per interval, until --count or a signal."""
+def run_batch(config: Config, as_json: bool | None, count: int | None,
+              log_file: str | None = None, recorder: RecorderThread | None = None) -> int:
+    """Like `top -b`: one snapshot per interval, until --count or a signal (as_json None:
+    record only, print nothing: `cachetop record`)."""
     engine = _engine(config, "live", log_file)
     engine.start()
     printed = seen = 0
@@ -148,21 +171,30 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            seen = _emit(engine, as_json, config.caches_limit, seen)
+            seen = _emit(engine, as_json, config.caches_limit, seen, recorder)
             printed += 1
+            if recorder is not None and recorder.error:
+                print(f"cachetop: {recorder.error}", file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         pass
     finally:
         engine.stop()
+        if recorder is not None:
+            recorder.close()
     return 0
 
 
-def run_tui(config: Config) -> int:
+def run_tui(config: Config, recorder: RecorderThread | None = None) -> int:
     try:
         from cachetop.tui.app import run_app
     except ImportError:
-        return run_batch(config, as_json=False, count=None)
-    return run_app(config)
+        return run_batch(config, as_json=False, count=None, recorder=recorder)
+    try:
+        return run_app(config, recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -247,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["replay"]:
+        from cachetop.record.cli import main as replay_main
+
+        return replay_main(argv[1:])
+    if argv[:1] == ["record"]:
+        return record_main(argv[1:])
     if argv[:1] == ["keys"]:
         from cachetop.keys_cli import main as keys_main
 
@@ -266,11 +304,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args)
     try:
         config = load(args)
-    except ConfigError as exc:
+        recorder = None if args.once else open_recorder(args.record, args.record_keep)
+    except (ConfigError, RecordingError) as exc:
         print(f"cachetop: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
     if args.once:
         return run_once(config, args.json, args.log)
     if args.batch or args.json:
-        return run_batch(config, args.json, args.count, args.log)
-    return run_tui(config)
+        return run_batch(config, args.json, args.count, args.log, recorder)
+    return run_tui(config, recorder)
+
+
+def record_main(argv: Sequence[str]) -> int:
+    """`cachetop record FILE [TARGET...] [options]`: --batch that records and prints nothing."""
+    parser = build_parser()
+    parser.prog = "cachetop record"
+    parser.usage = "cachetop record FILE [TARGET ...] [--config FILE] [--interval S] ..."
+    if not argv or argv[0].startswith("-"):
+        parser.error("give the recording's FILE first: cachetop record FILE [TARGET ...]")
+    args = parser.parse_args(list(argv[1:]))
+    if args.count is not None and args.count < 1:
+        parser.error("--count must be at least 1")
+    _setup_logging(args)
+    try:
+        config = load(args)
+        recorder = open_recorder(argv[0], args.record_keep)
+    except (ConfigError, RecordingError) as exc:
+        print(f"cachetop record: {parser.mask(str(exc))}", file=sys.stderr)
+        return 2
+    return run_batch(config, None, args.count, args.log, recorder)

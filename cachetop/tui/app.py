@@ -19,6 +19,7 @@ from textual.binding import Binding
 from cachetop.config import Config
 from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
+from cachetop.record.store import RecorderThread
 from cachetop.source import FleetSource
 from cachetop.tui.screens.fleet import FleetScreen
 from cachetop.tui.screens.help import HelpScreen
@@ -44,7 +45,7 @@ class CachetopApp(App[None]):
     ]
 
     def __init__(self, config: Config, source: FleetSource | None = None, *,
-                 stop_on_signals: bool = False) -> None:
+                 stop_on_signals: bool = False, recorder: RecorderThread | None = None) -> None:
         """`stop_on_signals`: SIGTERM and SIGHUP quit like q (the real terminal's app)."""
         super().__init__()
         self.stop_on_signals = stop_on_signals
@@ -65,6 +66,8 @@ class CachetopApp(App[None]):
         self.fleet_screen = FleetScreen(config.thresholds)
         self.events: list[Event] = []
         self._event_seq = 0
+        self.recorder = recorder
+        self._recorded_seq = 0
 
     def _fatal_error(self) -> None:
         """Textual's crash report shows local variables, which can hold a connection's
@@ -121,11 +124,28 @@ class CachetopApp(App[None]):
         new_interval = snap.taken_at - self._last_point_at >= snap.interval_s * 0.9
         if new_interval:
             self._last_point_at = snap.taken_at
+        if new_interval and self.recorder is not None:
+            self._record(snap)
         with self.batch_update():
             self.fleet_screen.show_fleet(snap, new_interval=new_interval, paused=self.paused)
             screen = self.screen
             if screen is not self.fleet_screen and hasattr(screen, "show_fleet"):
                 screen.show_fleet(snap)
+
+    def _record(self, snap: FleetSnapshot) -> None:
+        """--record: this interval's snapshot and the events since the last one, written on
+        the recorder's thread."""
+        assert self.recorder is not None
+        from cachetop.snapshot_json import snapshot_document
+
+        events = [e for e in self.events if e.seq > self._recorded_seq]
+        if events:
+            self._recorded_seq = events[-1].seq
+        self.recorder.put(snap.taken_at, lambda: snapshot_document(snap, CHILD_ROWS, events),
+                          events)
+        if self.recorder.error:
+            self.notify(self.recorder.error, severity="error", timeout=30)
+            self.recorder = None
 
     def _pull_events(self) -> None:
         """New events to the fleet screen's strip and to a screen that lists them."""
@@ -144,6 +164,11 @@ class CachetopApp(App[None]):
         from cachetop.tui.screens.events import EventsScreen
 
         self.push_screen(EventsScreen(self.events, needle))
+
+    def open_event(self, event: Event) -> None:
+        """Enter on an event: its target's screen (a replay goes to its time instead)."""
+        if event.target:
+            self.open_instance(event.target)
 
     def open_instance(self, name: str) -> None:
         from cachetop.tui.screens.instance import InstanceScreen
@@ -200,12 +225,12 @@ class CachetopApp(App[None]):
         self.notify("polling every target now", timeout=2)
 
 
-def run_app(config: Config) -> int:
+def run_app(config: Config, recorder: RecorderThread | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
     from cachetop.keys.memcached_detail import restore_all
 
-    app = CachetopApp(config, stop_on_signals=True)
+    app = CachetopApp(config, stop_on_signals=True, recorder=recorder)
     try:
         app.run()
     finally:

@@ -241,8 +241,8 @@ def test_a_misspelled_command_is_named_with_the_likely_one() -> None:
     _, _, err = run(["flsh", "redis://:S3cret@h", "--pattern", "x"])
     assert err.splitlines()[-1] == (
         "cachetop: error: 'flsh' is not a command (did you mean 'flush'?): the commands are "
-        "demo, delete, flush, flushall, flushdb, invalidate, tags; targets are URLs such as "
-        "redis://127.0.0.1:6379")
+        "demo, record, replay, delete, flush, flushall, flushdb, invalidate, tags; targets are "
+        "URLs such as redis://127.0.0.1:6379")
 
 
 def _secret_option_parser() -> ArgumentParser:

@@ -73,7 +73,8 @@ class EventsScreen(Screen[None]):
         title = Text(f"events: {len(shown)}", style="bold")
         if self.needle:
             title.append(f"   target filter: {plain(self.needle)}", style="bold cyan")
-        title.append("   newest first; / filters by target, enter opens it", style="grey50")
+        title.append("   newest first; / filters by target, enter opens it (replay: goes "
+                     "to its time)", style="grey50")
         self.query_one("#events-title", Static).update(title)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -88,21 +89,20 @@ class EventsScreen(Screen[None]):
         box.display = True
         box.focus()
 
-    def selected_target(self) -> str | None:
+    def selected(self) -> Event | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0))[0].value
-        event = next((e for e in self.events if str(e.seq) == key), None)
-        return event.target if event is not None and event.target else None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0))[0].value  # type: ignore[arg-type]
+        return next((e for e in self.events if str(e.seq) == key), None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
     def action_open(self) -> None:
-        name = self.selected_target()
-        if name is not None:
-            self.app.open_instance(name)  # type: ignore[attr-defined]
+        event = self.selected()
+        if event is not None:
+            self.app.open_event(event)  # type: ignore[attr-defined]
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):

@@ -21,6 +21,8 @@ KEYS = (
     ("e", "events: status changes (with the reason), restarts and stats resets, thresholds "
           "crossed and cleared, actions run (from the audit log); / filters by target, enter "
           "opens it. The latest three are under the table; an instance's are in its Events tab"),
+    ("space . , < > x j", "cachetop replay: play / pause, step a frame forward / back, a minute "
+                          "back / forward, speed 1×/10×/60×, jump to a time; actions are off"),
     ("p", "pause / resume polling"),
     ("+ / -", "poll more / less often"),
     ("R", "retry every target now (after an auth failure, say)"),

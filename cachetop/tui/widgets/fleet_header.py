@@ -58,7 +58,8 @@ class FleetHeader(Vertical):
         self._append(snap.fleet)
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
-            self.query_one(f"#spark-{key}", Sparkline).data = data or [0.0]
+            for spark in self.query(f"#spark-{key}").results(Sparkline):
+                spark.data = data or [0.0]
         self.show(snap)
 
     def show(self, snap: FleetSnapshot, *, paused: bool = False) -> None:
@@ -76,9 +77,13 @@ class FleetHeader(Vertical):
         line.append(f"   every {snap.interval_s:g}s", style="grey70")
         if paused:
             line.append("   PAUSED", style="bold black on yellow")
-        self.query_one("#fleet-figures", Static).update(line)
+        # query, not query_one, here and below: a snapshot may come before the header's
+        # children are mounted (a loaded machine's first interval); the next one draws.
+        for figures in self.query("#fleet-figures").results(Static):
+            figures.update(line)
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",
                   "p99": f"worst p99 {millis(f.worst_p99_s)} ms",
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}
         for key, title in titles.items():
-            self.query_one(f"#spark-title-{key}", Static).update(Text(title))
+            for static in self.query(f"#spark-title-{key}").results(Static):
+                static.update(Text(title))
