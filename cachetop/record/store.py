@@ -246,9 +246,9 @@ class Recording:
         state = FrameState()
         identity: list[list[str]] = []
         identity_t = None
-        for t, key, blob in db.execute(
-                "SELECT t, key, data FROM frames WHERE t >= ? AND t <= ? ORDER BY t",
-                (from_t, end)).fetchall():
+        rows = db.execute("SELECT t, key, data FROM frames WHERE t >= ? AND t <= ? AND "
+                          "(key = 1 OR t >= ?) ORDER BY t", (from_t, end, start)).fetchall()
+        for t, key, blob in rows:  # the keyframe, then only the frames asked for
             row = db.execute("SELECT t, identity FROM targets WHERE t <= ? ORDER BY t DESC "
                              "LIMIT 1", (t,)).fetchone()
             if row is not None and row[0] != identity_t:
