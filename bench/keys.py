@@ -14,12 +14,10 @@ analysis and during a full one. The figures are checked against the truth as the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,46 +27,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from get_load import Load  # noqa: E402
+
 from cachetop.demo.keyspace import TTL_UNDER_1M_S, fill_known_keyspace  # noqa: E402
 from cachetop.demo.servers import RedisServer  # noqa: E402
 from cachetop.keys.model import KeysReport  # noqa: E402
 from cachetop.keys.redis_scan import KeyScanOptions, RedisKeyScan  # noqa: E402
 from cachetop.target_url import parse_target_url  # noqa: E402
-
-# Another client: GETs at `rate`/s until its stdin closes, then the latency percentiles.
-LOAD = textwrap.dedent("""
-    import json, sys, threading, time, redis
-    port, rate = int(sys.argv[1]), float(sys.argv[2])
-    client = redis.Redis(port=port, single_connection_client=True)
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    print("ready", flush=True)
-    lat, i, step, next_at = [], 0, 1.0 / rate, time.perf_counter()
-    while not stop.is_set():
-        started = time.perf_counter()
-        client.get(b"user:%d" % (i % 1000))
-        lat.append(time.perf_counter() - started)
-        i += 1
-        next_at += step
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-    lat.sort()
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
-    print(json.dumps({"n": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
-                      "max_ms": lat[-1] * 1000}))
-""")
-
-
-class Load:
-    """The other client, in its own process (its CPU is not cachetop's)."""
-
-    def __init__(self, port: int, rate: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", LOAD, str(port), str(rate)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    def stop(self) -> dict[str, float]:
-        out, _ = self.proc.communicate("", timeout=60)
-        return json.loads(out)  # type: ignore[no-any-return]
 
 
 def memory_usage_by_prefix(server: RedisServer) -> Counter[bytes | None]:

@@ -62,9 +62,26 @@ from cachetop.demo.servers import MemcachedServer, RedisServer  # noqa: E402
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures  # noqa: E402
 from cachetop.metrics.series import History  # noqa: E402
 from cachetop.tui.app import CachetopApp  # noqa: E402
-from cachetop.tui.layout import View, fleet_rows  # noqa: E402
-from cachetop.tui.rows import COLUMNS, Row  # noqa: E402
-from cachetop.tui.widgets.fleet_table import WIDTHS, FleetTable, _same  # noqa: E402
+from cachetop.tui.rows import row_cells  # noqa: E402
+from cachetop.tui.table_model import COLUMNS, View, build_model  # noqa: E402
+from cachetop.tui.widgets.fleet_table import FleetTable  # noqa: E402
+
+# The DataTable baselines: the 16 columns the old fleet DataTable had, at their widths.
+TABLE_COLUMNS = tuple(c for c in COLUMNS if c.key != "role")
+Row = tuple[str, tuple[Text, ...]]
+
+
+def fleet_rows(snap: FleetSnapshot, view: View, thresholds: Thresholds) -> list[Row]:
+    """Every row's every cell, as the DataTable fleet table built them on each refresh."""
+    out = []
+    for row in build_model(snap, view).rows:
+        cells = row_cells(row, thresholds, view.probe_only)
+        out.append((row.key, tuple(cells[c.key] for c in TABLE_COLUMNS)))
+    return out
+
+
+def _same(a: Text, b: Text) -> bool:
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 COLS, ROWS = 140, 45
 STARTUP_TIMEOUT_S = 20.0
@@ -547,13 +564,13 @@ class TableApp(App[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, width=WIDTHS[key], key=key)
+        for c in TABLE_COLUMNS:
+            table.add_column(c.label, width=c.width, key=c.key)
 
 
 def changed_cells(before: list[Row], after: list[Row]) -> int:
     return sum(not _same(a, b) for r0, r1 in zip(before, after, strict=True)
-               for a, b in zip(r0.cells, r1.cells, strict=True))
+               for a, b in zip(r0[1], r1[1], strict=True))
 
 
 @dataclass
@@ -597,7 +614,8 @@ CACHETOP_VARIANTS = {
 async def cachetop_refreshes(run: SizeRun, warmup: int, count: int, key: str,
                              profiler: cProfile.Profile | None = None) -> None:
     """`show_fleet` of a new snapshot. Then, for the first variant, in the same app (so the
-    same heap for the collector to walk) `fleet_rows` alone."""
+    same heap for the collector to walk) `build_model` alone (filter, sort, group: the part
+    that grows with the fleet; cells are made only for the lines painted)."""
     label, changing = CACHETOP_VARIANTS[key]
     sorted_by_ops = key == "cachetop_sorted"
     monitor = SyntheticMonitor(run.n_rows, changing=changing)
@@ -627,17 +645,18 @@ async def cachetop_refreshes(run: SizeRun, warmup: int, count: int, key: str,
             previous, fleet_rows(monitor.advance(), screen.view, screen.thresholds))
         if key != "cachetop":
             return
-        rows_only = run.variant("rows", "  of which fleet_rows() (cells, pure)")
+        rows_only = run.variant("rows", "  of which build_model() (rows, pure)")
         for _ in range(count):
             snap = monitor.advance()
             await pilot.pause()
             gc0, cpu0 = GC.total_s, time.thread_time()
-            fleet_rows(snap, screen.view, screen.thresholds)
+            build_model(snap, screen.view)
             rows_ms = 1e3 * (time.thread_time() - cpu0)
             rows_only.samples.append(Refresh(rows_ms, rows_ms, float("nan"), 0,
                                              1e3 * (GC.total_s - gc0)))
 
 
+TABLE_MAX_ROWS = 1000
 TABLE_VARIANTS = {
     "clear": "DataTable clear() + add_rows()",
     "update_cell": "DataTable update_cell, every cell",
@@ -656,13 +675,13 @@ async def table_refreshes(run: SizeRun, warmup: int, count: int, how: str) -> No
     variant = run.variant(how, TABLE_VARIANTS[how])
 
     def every_cell(snap: FleetSnapshot) -> None:
-        for row in fleet_rows(snap, view, thresholds):
-            for (column, _), cell in zip(COLUMNS, row.cells, strict=True):
-                table.update_cell(row.key, column, cell)
+        for key, cells in fleet_rows(snap, view, thresholds):
+            for column, cell in zip(TABLE_COLUMNS, cells, strict=True):
+                table.update_cell(key, column.key, cell)
 
     def refill(snap: FleetSnapshot) -> None:
         table.clear()
-        table.add_rows(row.cells for row in fleet_rows(snap, view, thresholds))
+        table.add_rows(cells for _, cells in fleet_rows(snap, view, thresholds))
 
     def one_cell(snap: FleetSnapshot) -> None:
         key = snap.targets[0].name
@@ -672,8 +691,8 @@ async def table_refreshes(run: SizeRun, warmup: int, count: int, how: str) -> No
     async with app.run_test(size=(COLS, ROWS)) as pilot:
         clock = FrameClock(app)
         table = app.query_one(DataTable)
-        for row in fleet_rows(monitor.snapshot(), view, thresholds):
-            table.add_row(*row.cells, key=row.key)
+        for key, cells in fleet_rows(monitor.snapshot(), view, thresholds):
+            table.add_row(*cells, key=key)
         await pilot.pause()
         for i in range(warmup + count):
             snap = monitor.advance()
@@ -692,8 +711,9 @@ async def refresh_costs(sizes: list[int], warmup: int, count: int,
         for _ in range(slices):
             await cachetop_refreshes(run, warmup, per_slice, "cachetop")
             await cachetop_refreshes(run, warmup, per_slice, "cachetop_tick")
-            for how in TABLE_VARIANTS:
-                await table_refreshes(run, warmup, per_slice, how)
+            if n <= TABLE_MAX_ROWS:  # a DataTable of 10,000 rows takes seconds a refresh
+                for how in TABLE_VARIANTS:
+                    await table_refreshes(run, warmup, per_slice, how)
             await cachetop_refreshes(run, warmup, per_slice, "cachetop_sorted")
         runs.append(run)
         print(f"  refresh {n} rows done", file=sys.stderr)
@@ -750,21 +770,23 @@ def print_startup(rows: list[StartupRow], reps: int) -> None:
 def print_refresh(runs: list[SizeRun], count: int) -> None:
     print(f"\nrefresh on the UI thread, headless {COLS}x{ROWS}, median of {count} refreshes"
           " after warm-up")
-    print("  call: wall ms of the call (fleet_rows alone: CPU); UI CPU: main-thread CPU ms "
+    print("  call: wall ms of the call (build_model alone: CPU); UI CPU: main-thread CPU ms "
           "from the call until its frame is drawn and the loop idle (median and worst); GC: "
           "ms of it in the garbage collector (median and worst); to frame: wall ms until "
           "that frame was done")
     table = []
     for run in runs:
-        base = run.variants["clear"].median("cpu_ms")
+        base = run.variants["clear"].median("cpu_ms") if "clear" in run.variants else None
         for key in ("cachetop", "rows", "cachetop_tick", "cachetop_sorted", *TABLE_VARIANTS):
-            v = run.variants[key]
+            v = run.variants.get(key)
+            if v is None:
+                continue
             to_frame = v.median("to_frame_ms")
             table.append([f"{run.n_rows}", v.label, f"{v.median('call_ms'):.2f}",
                           f"{v.median('cpu_ms'):.1f}", f"{v.worst('cpu_ms'):.0f}",
                           f"{v.median('gc_ms'):.1f}", f"{v.worst('gc_ms'):.0f}",
                           "" if to_frame != to_frame else f"{to_frame:.1f}",
-                          f"{v.median('cpu_ms') / base:.2f}x"])
+                          f"{v.median('cpu_ms') / base:.2f}x" if base else ""])
     print_table(["rows", "what", "call ms", "UI CPU ms", "worst", "GC ms", "worst",
                  "to frame ms", "CPU vs clear"], table)
     for run in runs:

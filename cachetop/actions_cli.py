@@ -5,9 +5,9 @@ Plan, show, confirm, run, report. Confirmation: --yes, or y/N on a terminal; a p
 need a name (--confirm NAME, or typed on a terminal; --yes alone is not enough). Without a
 terminal and without --yes nothing runs. Ctrl-C, SIGTERM and SIGHUP (a dropped session) stop
 the run after the current batch and record what was done. Exit codes: 0 done (or dry run),
-1 partial or failed, or the audit result line could not be written, 2 usage, config or
-refused, 130 cancelled. The last stdout line is a summary a script can rely on (or one JSON
-document with --json). Errors are one line, never a password.
+1 partial or failed, nothing to act on (no such key or tag), or the audit result line could
+not be written, 2 usage, config or refused, 130 cancelled. The last stdout line is a summary a
+script can rely on (or one JSON document with --json). Errors are one line, never a password.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from cachetop.actions.describe import (
     progress_line,
     result_document,
 )
+from cachetop.actions.plan import target_label
 from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
@@ -81,13 +82,19 @@ def _parser(command: str) -> _Parser:
     p.add_argument("target", metavar="TARGET", help="a URL (redis://host:port/db, "
                    "memcached://host:port) or the name of a target in the config file")
     if command == "delete":
-        p.add_argument("key", metavar="KEY", help="the exact key (no glob)")
+        p.add_argument("key", metavar="KEY", nargs="+",
+                       help="exact keys (no glob), one or more; a missing one is skipped")
     if command == "flush":
         p.add_argument("--pattern", required=True, help="Redis glob: * ? [a-z] [^a] \\x")
         p.add_argument("--type", dest="type_name", help="only keys of this TYPE (Redis)")
         p.add_argument("--count", type=int, default=1000, help="SCAN COUNT per call")
-        p.add_argument("--count-budget", type=_positive("seconds"), default=2.0, metavar="S",
-                       help="seconds the preview may scan before it estimates")
+        p.add_argument("--count-budget", type=_positive("seconds"), metavar="S",
+                       help="seconds the preview may scan before it estimates (default 2; "
+                       "with --yes or --confirm the preview only samples, and the run "
+                       "counts as it deletes)")
+        p.add_argument("--max-latency-ms", type=_positive("milliseconds"), default=1.0,
+                       metavar="MS", help="how long other clients may wait behind one "
+                       "command of the flush (default 1): sizes SCAN COUNT and UNLINK batches")
     if command in ("flush", "invalidate"):
         p.add_argument("--rate", type=_positive("keys/s"), metavar="N",
                        help="at most N keys/s, N > 0 (default: "
@@ -117,7 +124,7 @@ _HELP = {
     "flush": "Delete the keys matching a pattern (SCAN MATCH + UNLINK; memcached: metadump).",
     "flushdb": "Delete every key of one Redis db (FLUSHDB ASYNC), or memcached flush_all.",
     "flushall": "memcached flush_all. Redis FLUSHALL is not offered: flushdb one db at a time.",
-    "delete": "Delete one exact key.",
+    "delete": "Delete exact keys: cachetop delete TARGET KEY [KEY ...].",
     "tags": "List the tags found on a target, with their index sizes.",
     "invalidate": "Invalidate tags: delete the keys each tag's index lists (tags.md dialects).",
 }
@@ -155,10 +162,15 @@ def _plan(command: str, args: argparse.Namespace, target: Target, guard: Guard,
           prefix: bytes) -> ActionPlan:
     read_only = bool(getattr(args, "read_only", False))
     if command == "flush":
+        # Already said yes (and not a dry run): no counting scan before the run, which
+        # counts exactly as it deletes; an explicit --count-budget still asks for the count.
+        said_yes = (args.yes or args.confirm is not None) and not args.dry_run
         return plan_flush(target, os.fsencode(args.pattern), db=args.db,
                           type_name=args.type_name, read_only=read_only,
                           rate_keys_per_s=args.rate, scan_count=args.count,
-                          count_budget_s=args.count_budget, guard=guard)
+                          count_budget_s=args.count_budget or 2.0, guard=guard,
+                          max_latency_s=args.max_latency_ms / 1000,
+                          count_all=not said_yes or args.count_budget is not None)
     if command == "flushall" and target.kind == "redis":
         raise _CliError("FLUSHALL is not offered: it wipes every db at once; run `cachetop "
                     "flushdb TARGET --db N` for each db instead", 2)
@@ -166,8 +178,8 @@ def _plan(command: str, args: argparse.Namespace, target: Target, guard: Guard,
         return plan_flushdb(target, db=args.db, delay_s=args.delay, read_only=read_only,
                             guard=guard)
     if command == "delete":
-        return plan_delete(target, os.fsencode(args.key), db=args.db, read_only=read_only,
-                           guard=guard)
+        return plan_delete(target, [os.fsencode(k) for k in args.key], db=args.db,
+                           read_only=read_only, guard=guard)
     return plan_invalidate(target, [os.fsencode(t) for t in args.tag], dialect=args.dialect,
                            prefix=prefix, db=args.db, read_only=read_only,
                            rate_keys_per_s=args.rate, guard=guard)
@@ -288,7 +300,11 @@ def _act(command: str, args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         _emit(args, plan, None, dry_run_line(plan))
-        return 0
+        return 1 if plan.nothing else 0
+    if plan.nothing:  # nothing to act on: say so, and fail like `rm` of a missing file
+        _emit(args, plan, None, f"{plan.action} {target_label(plan.target)} {plan.subject}: "
+              f"{plan.nothing}")
+        return 1
     confirmation, reason = _confirmation(plan, args)
     if confirmation is None:
         result = refuse(plan, reason or "not confirmed")
@@ -306,16 +322,18 @@ def _act(command: str, args: argparse.Namespace) -> int:
 def _tags(args: argparse.Namespace) -> int:
     target, _, prefix = _target(args)
     found = list_tags(target, dialect=args.dialect, prefix=prefix, db=args.db)
-    rows: list[dict[str, Any]] = [{"tag": plain(t.tag), "size": t.size,
-                                   "index": plain(t.index_key), "detail": plain(t.detail)}
-                                  for t in found]
+    rows: list[dict[str, Any]] = [{"tag": plain(t.tag), "size": t.size, "live": t.live,
+                                   "live_exact": t.live_exact, "index": plain(t.index_key),
+                                   "detail": plain(t.detail)} for t in found]
     if args.json:
         print(json.dumps({"target": target.name, "tags": rows}, ensure_ascii=True))
         return 0
     for row in rows:
         size = "-" if row["size"] is None else row["size"]
-        print(f"{row['tag']}\t{size}\t{row['index']}\t{row['detail']}".rstrip())
-    print(f"tags {plain(target.name)}: {len(rows)} tags", file=sys.stderr)
+        live = "-" if row["live"] is None else f"{'' if row['live_exact'] else '~'}{row['live']}"
+        print(f"{row['tag']}\t{size}\t{live}\t{row['index']}\t{row['detail']}".rstrip())
+    print(f"tags {plain(target.name)}: {len(rows)} tags (columns: tag, keys the index lists, "
+          "live keys (~ sampled), index key, detail)", file=sys.stderr)
     return 0
 
 

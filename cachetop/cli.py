@@ -25,6 +25,7 @@ from cachetop.config import (
 )
 from cachetop.engine.client import EngineClient
 from cachetop.errors import ConfigError
+from cachetop.fleet import FleetSnapshot
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.record.store import RecorderThread, RecordingError
 from cachetop.report import render_table
@@ -35,18 +36,43 @@ log = logging.getLogger("cachetop")
 
 # Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
-COMMANDS = ("demo", "record", "replay", *sorted(ACTION_COMMANDS))
+# Every subcommand with its one-line purpose, in the order --help lists them.
+COMMAND_HELP = {
+    "agent": "serve this fleet's figures: Prometheus /metrics and a stream for --connect",
+    "demo": "a local demo fleet and application, watched in the dashboard",
+    "record": "record the fleet's snapshots and events to a file, headless (no output)",
+    "replay": "a recording in the dashboard with a time cursor, or as JSON (--at, --from)",
+    "keys": "key analysis of one target: prefixes, biggest and hot keys",
+    "flush": "delete the keys matching a pattern (preview, confirm, paced)",
+    "flushdb": "delete every key of one Redis db, or memcached flush_all",
+    "flushall": "memcached flush_all (Redis: flushdb one db at a time)",
+    "delete": "delete exact keys (KEY...)",
+    "tags": "list the tags on a target, by live keys",
+    "invalidate": "delete the keys of tags (cachetop, laravel, symfony dialects)",
+}
+COMMANDS = tuple(COMMAND_HELP)
+# What --once and --batch exit with; README.md says the same.
+EXIT_ALL_UP, EXIT_NOT_UP, EXIT_USAGE = 0, 1, 2
 # A first word like this is meant as a command: a target is always a URL (scheme://...).
 _COMMAND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def build_parser() -> ArgumentParser:
+    commands = "\n".join(f"  {name:<11} {what}" for name, what in COMMAND_HELP.items())
     p = ArgumentParser(
         prog="cachetop",
+        usage="cachetop [options] [TARGET ...]\n       cachetop COMMAND ... (cachetop COMMAND "
+              "--help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Live figures of every Redis, Memcached and application cache in a fleet.",
-        epilog="Targets: redis://[user:pass@]host:port[/db], rediss://..., unix:///path.sock, "
-               "memcached://host:port, http(s)://host:port/metrics. With no target and no "
-               "config file, cachetop watches what runs on this machine.",
+        epilog=f"commands:\n{commands}\n\n"
+               "targets:\n  redis://[user:pass@]host:port[/db], rediss://..., "
+               "unix:///path.sock,\n  memcached://host:port, http(s)://host:port/metrics. "
+               "With no target and no\n  config file, cachetop watches what runs on this "
+               "machine.\n\n"
+               "exit codes of --once and --batch (of the last snapshot printed):\n"
+               f"  {EXIT_ALL_UP} every target up, {EXIT_NOT_UP} some target not up (down, "
+               f"auth-failed, ...),\n  {EXIT_USAGE} usage or config error",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="target URLs")
     p.add_argument("--config", type=config_file, metavar="FILE", help="TOML config file")
@@ -55,7 +81,8 @@ def build_parser() -> ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="poll twice, print one snapshot")
     mode.add_argument("--batch", action="store_true", help="print a snapshot every interval")
-    p.add_argument("--count", type=int, metavar="N", help="with --batch: stop after N snapshots")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="with --batch (or --json): stop after N snapshots")
     p.add_argument("--json", action="store_true", help="JSON output (one document per line)")
     p.add_argument("--caches-limit", type=int, metavar="N",
                    help="with --json: at most N caches per endpoint, the busiest (default: all)")
@@ -64,6 +91,11 @@ def build_parser() -> ArgumentParser:
                    help="record every snapshot and event to FILE (SQLite; cachetop replay FILE)")
     p.add_argument("--record-keep", metavar="DURATION", default="48h",
                    help="with --record: drop what is older than this (default 48h)")
+    p.add_argument("--connect", metavar="HOST:PORT",
+                   help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
+    p.add_argument("--token-file", metavar="FILE", help="with --connect: the agent's token")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"cachetop {__version__}")
@@ -98,20 +130,33 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
-def _emit(source: FleetSource, as_json: bool | None, caches_limit: int | None = None,
-          seen: int = 0, recorder: RecorderThread | None = None) -> int:
-    """Print one snapshot (as_json None: print nothing) with the events after `seen`, and
-    record what was printed; returns the last event's seq."""
-    snap = source.snapshot()
-    events = source.events_since(seen)
-    doc = snapshot_document(snap, caches_limit, events) if as_json or recorder else None
-    if as_json:
-        print(json.dumps(doc, ensure_ascii=True), flush=True)
-    elif as_json is not None:
-        print(render_table(snap), end="\n\n", flush=True)
-    if recorder is not None and doc is not None:
-        recorder.put(snap.taken_at, doc, events)
-    return events[-1].seq if events else seen
+class Emitter:
+    """Prints snapshots (as_json None: prints nothing) with the events since the last one,
+    and records what it printed (--record)."""
+
+    def __init__(self, as_json: bool | None, caches_limit: int | None,
+                 recorder: RecorderThread | None = None) -> None:
+        self.as_json, self.caches_limit, self.recorder = as_json, caches_limit, recorder
+        self.seen = 0
+
+    def __call__(self, source: FleetSource) -> FleetSnapshot:
+        snap = source.snapshot()
+        events = source.events_since(self.seen)
+        if events:
+            self.seen = events[-1].seq
+        doc = (snapshot_document(snap, self.caches_limit, events)
+               if self.as_json or self.recorder else None)
+        if self.as_json:
+            print(json.dumps(doc, ensure_ascii=True), flush=True)
+        elif self.as_json is not None:
+            print(render_table(snap), end="\n\n", flush=True)
+        if self.recorder is not None and doc is not None:
+            self.recorder.put(snap.taken_at, doc, events)
+        return snap
+
+
+def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> FleetSnapshot:
+    return Emitter(as_json, caches_limit)(source)
 
 
 def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
@@ -119,7 +164,7 @@ def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
     if not path:
         return None
     from cachetop.events.rules import parse_duration
-    from cachetop.record.store import Recorder, RecorderThread
+    from cachetop.record.store import Recorder
 
     try:
         keep_s = parse_duration(keep)
@@ -128,16 +173,30 @@ def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
     return RecorderThread(Recorder(path, keep_s=keep_s or None))
 
 
+def exit_code(snap: FleetSnapshot | None) -> int:
+    """0 when every target of the snapshot is up, 1 when any is not (down, auth-failed, stale,
+    ...; or nothing was printed), so `cachetop --once` works as a check; one stderr line says
+    how many were not up."""
+    if snap is None:
+        return EXIT_NOT_UP
+    not_up = [t for t in snap.targets if not t.live]
+    if not not_up:
+        return EXIT_ALL_UP
+    print(f"cachetop: {len(not_up)} of {len(snap.targets)} targets not up", file=sys.stderr)
+    return EXIT_NOT_UP
+
+
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
                         mode=mode, log_file=log_file, thresholds=config.thresholds,
                         alerts=config.alerts)
 
 
-def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
+def run_once(config: Config, as_json: bool, log_file: str | None = None,
+             engine: EngineClient | None = None) -> int:
     """Poll every target twice, one interval apart (in the engine), and print the figures of
-    that interval."""
-    engine = _engine(config, "once", log_file)
+    that interval. `engine`: another source of the same kind (a remote agent's)."""
+    engine = engine or _engine(config, "once", log_file)
     engine.start()
     try:
         # Two polls, an interval apart, each bounded by its deadline; then some slack.
@@ -146,20 +205,23 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None) -> int:
             return 1
         if engine.notice():
             print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
-        _emit(engine, as_json, config.caches_limit)
+        snap = _emit(engine, as_json, config.caches_limit)
     finally:
         engine.stop()
-    return 0
+    return exit_code(snap)
 
 
 def run_batch(config: Config, as_json: bool | None, count: int | None,
-              log_file: str | None = None, recorder: RecorderThread | None = None) -> int:
+              log_file: str | None = None, engine: EngineClient | None = None,
+              recorder: RecorderThread | None = None) -> int:
     """Like `top -b`: one snapshot per interval, until --count or a signal (as_json None:
     record only, print nothing: `cachetop record`)."""
-    engine = _engine(config, "live", log_file)
+    emit = Emitter(as_json, config.caches_limit, recorder)
+    engine = engine or _engine(config, "live", log_file)
     engine.start()
-    printed = seen = 0
+    printed = 0
     said: str | None = None
+    snap: FleetSnapshot | None = None
     try:
         engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
         next_at = time.monotonic() + config.interval_s
@@ -171,27 +233,28 @@ def run_batch(config: Config, as_json: bool | None, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            seen = _emit(engine, as_json, config.caches_limit, seen, recorder)
+            snap = emit(engine)
             printed += 1
             if recorder is not None and recorder.error:
                 print(f"cachetop: {recorder.error}", file=sys.stderr)
-                return 1
+                return EXIT_NOT_UP
     except KeyboardInterrupt:
         pass
     finally:
         engine.stop()
         if recorder is not None:
             recorder.close()
-    return 0
+    return exit_code(snap)
 
 
-def run_tui(config: Config, recorder: RecorderThread | None = None) -> int:
+def run_tui(config: Config, source: EngineClient | None = None,
+            recorder: RecorderThread | None = None) -> int:
     try:
         from cachetop.tui.app import run_app
     except ImportError:
-        return run_batch(config, as_json=False, count=None, recorder=recorder)
+        return run_batch(config, as_json=False, count=None, engine=source, recorder=recorder)
     try:
-        return run_app(config, recorder)
+        return run_app(config, source, recorder)
     finally:
         if recorder is not None:
             recorder.close()
@@ -266,11 +329,11 @@ def run_demo(argv: Sequence[str]) -> int:
 
 
 def unknown_command(word: str) -> str:
-    """The error for a first word that is no command (and, being no URL, no target either)."""
+    """The error for a first word that is no command (and, being no URL, no target either):
+    the likely command (difflib), or all of them when none is close."""
     close = difflib.get_close_matches(word, COMMANDS, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (f"{word!r} is not a command{hint}: the commands are {', '.join(COMMANDS)}; "
-            "targets are URLs such as redis://127.0.0.1:6379")
+    hint = repr(close[0]) if close else f"one of: {', '.join(COMMANDS)}"
+    return f"no such command {word!r}; did you mean {hint}?"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,6 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return replay_main(argv[1:])
     if argv[:1] == ["record"]:
         return record_main(argv[1:])
+    if argv[:1] == ["agent"]:
+        from cachetop.agent.main import main as agent_main
+
+        return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
         from cachetop.keys_cli import main as keys_main
 
@@ -299,9 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
+    if args.count is not None and (args.once or not (args.batch or args.json)):
+        parser.error("--count goes with --batch (or --json): --once prints one snapshot"
+                     if args.once else "--count goes with --batch (or --json)")
     if args.caches_limit is not None and args.caches_limit < 0:
         parser.error("--caches-limit must be 0 or more")
     _setup_logging(args)
+    if args.connect:
+        from cachetop.agent.connect import run_connected
+
+        return run_connected(args, parser)
     try:
         config = load(args)
         recorder = None if args.once else open_recorder(args.record, args.record_keep)
@@ -311,8 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.once:
         return run_once(config, args.json, args.log)
     if args.batch or args.json:
-        return run_batch(config, args.json, args.count, args.log, recorder)
-    return run_tui(config, recorder)
+        return run_batch(config, args.json, args.count, args.log, recorder=recorder)
+    return run_tui(config, recorder=recorder)
 
 
 def record_main(argv: Sequence[str]) -> int:
@@ -332,4 +406,4 @@ def record_main(argv: Sequence[str]) -> int:
     except (ConfigError, RecordingError) as exc:
         print(f"cachetop record: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
-    return run_batch(config, None, args.count, args.log, recorder)
+    return run_batch(config, None, args.count, args.log, recorder=recorder)

@@ -25,7 +25,7 @@ from typing import Any
 from cachetop.errors import ConfigError
 from cachetop.events.rules import AlertRule, parse_rules
 from cachetop.target_url import parse_target_url
-from collectors.base import Target, TlsOptions
+from collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
 from collectors.prom_conventions import convention_for
 from collectors.secret import Secret
 
@@ -33,6 +33,7 @@ CONVENTIONS = ("cachetop", "micrometer", "redis_exporter", "memcached_exporter",
 DIALECTS = ("cachetop", "laravel", "symfony")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SAFE_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,60}")
+PROD_ENVS = frozenset({"prod", "production"})  # a target's `env` that guards writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,11 @@ class Config:
         """True when this target's own flags refuse destructive actions. Actions go further
         (actions.protection.Guard): every config target covering the same instance counts."""
         return self.read_only or target.read_only
+
+    @staticmethod
+    def is_prod(target: Target) -> bool:
+        """`env = "prod"` (or "production"): writes need the target's name typed."""
+        return target.env.strip().lower() in PROD_ENVS
 
     def read_only_sources(self) -> tuple[str, ...]:
         """What makes every target read-only, for actions.protection.Guard."""
@@ -210,6 +216,23 @@ def _string_table(value: object) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
+_ADDRESS_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
+
+
+def _remap(value: object) -> Mapping[str, str]:
+    """`[targets.remap]`: announced `host:port` -> reachable `host:port` (NAT, tunnels)."""
+    if not isinstance(value, dict):
+        raise _BadValueError(f"expected a table of \"host:port\" = \"host:port\", got "
+                             f"{_type_name(value)}")
+    for key, item in value.items():
+        shown = repr(key) if _SAFE_RE.fullmatch(key) else "a key"
+        if not _ADDRESS_RE.fullmatch(key):
+            raise _BadValueError(f"{shown}: expected host:port")
+        if not isinstance(item, str) or not _ADDRESS_RE.fullmatch(item):
+            raise _BadValueError(f"{shown}: expected a \"host:port\" string as its value")
+    return MappingProxyType(dict(value))
+
+
 _TOP_KEYS: dict[str, Callable[[object], Any]] = {
     "interval": _positive, "history": _positive, "read_only": _bool, "timeout": _positive,
     "thresholds": lambda value: value, "targets": lambda value: value,  # checked by structure
@@ -233,6 +256,7 @@ _TARGET_SCHEMA: dict[str, tuple[Callable[[object], Any], str]] = {
     "tls_ca_file": (_text, "tls.ca_file"), "tls_cert_file": (_text, "tls.cert_file"),
     "tls_key_file": (_text, "tls.key_file"), "tls_server_name": (_text, "tls.server_name"),
     "tls_verify": (_bool, "tls.verify"), "public_params": (_string_list, ""),
+    "remap": (_remap, "remap"),
 }
 _TARGET_KEYS = {key: check for key, (check, _) in _TARGET_SCHEMA.items()}
 
@@ -500,6 +524,9 @@ def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> 
             convention_for("custom", keys["mapping"])
         except ValueError as exc:
             raise ConfigError(str(exc), where=f"{where}.mapping") from None
+    if "remap" in keys and target.kind not in TOPOLOGY_KINDS:
+        raise ConfigError("applies only to redis+cluster:// and redis+sentinel:// targets",
+                          where=f"{where}.remap")
     if "dialect" in keys and metrics:
         raise ConfigError("applies only to redis and memcached targets", where=f"{where}.dialect")
     if "prefix" in keys and keys.get("dialect") != "laravel":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,11 @@ class TargetFigures:
     `hits_delta` / `misses_delta` are the interval's raw increases, kept so that group and fleet
     hit ratios can be weighted by traffic. `last_good` is the last figures with status up, kept
     while the target is failing so a view can show them greyed.
+
+    A topology target (redis-cluster, redis-sentinel) has its nodes as `caches`, and
+    `topology` holds plain data: for the group, the last read (nodes, shards, slots covered,
+    nodes up, quorum); for a node, its role, shard, slots, link, offset and lag. `events` are
+    the group's recent topology changes ({time, target, kind, text, node}), newest last.
     """
 
     name: str
@@ -66,9 +71,14 @@ class TargetFigures:
     probe_latency: Latency = field(default_factory=Latency)
     degraded: tuple[str, ...] = ()
     tls_insecure: bool = False
+    topology: Mapping[str, Any] | None = None
+    events: tuple[Mapping[str, str], ...] = ()
     caches: tuple[TargetFigures, ...] = ()
     detail: Any = None
     last_good: TargetFigures | None = None
+    master_address: str = ""  # a replica's master as it names it (host:port)
+    master_link: str = ""  # a replica's link to it: "up" or "down"
+    replication_lag_s: float | None = None  # a replica: seconds since its master last spoke
 
     @property
     def live(self) -> bool:

@@ -50,15 +50,15 @@ class Monitor:
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0, loop: PollLoop | None = None,
-                 thresholds: Thresholds | None = None, watch_audit: bool = True,
-                 alerts: Sequence[AlertRule] = ()) -> None:
+                 caches_limit: int | None = None, thresholds: Thresholds | None = None,
+                 watch_audit: bool = True, alerts: Sequence[AlertRule] = ()) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
             collector.want_detail(False)  # detail only for what a screen shows (watch())
             if large:
                 collector.defer_first_detail(math.inf)
-        self.trackers = [TargetTracker(c.target) for c in self.collectors]
+        self.trackers = [TargetTracker(c.target, caches_limit) for c in self.collectors]
         self.history = History(history_s, interval_s)
         self._lock = threading.Lock()
         self._figures: list[TargetFigures] = [
@@ -81,6 +81,7 @@ class Monitor:
         self._alerts = (AlertEvaluator(alerts, [(c.target.name, c.target.group, c.target.kind)
                                                 for c in self.collectors]) if alerts else None)
         self.notifier = Notifier(self.events.emit)
+        self._topology_seen: dict[int, Mapping[str, str]] = {}
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
@@ -100,6 +101,8 @@ class Monitor:
         prev = self._figures[result.index]
         for kind, text in self._detector.observe(result.index, prev, figures):
             self.events.emit(kind, figures.name, text)
+        if figures.events:
+            self._topology_events(result.index, figures)
         if self._alerts is not None:
             for change in self._alerts.observe(result.index, figures, time.monotonic()):
                 self.events.emit(ALERT if change.fired else ALERT_CLEARED, change.target,
@@ -123,6 +126,27 @@ class Monitor:
 
     def events_since(self, seq: int = 0) -> list[Event]:
         return self.events.since(seq)
+
+    def _topology_events(self, index: int, figures: TargetFigures) -> None:
+        """A cluster's or Sentinel set's topology changes (failovers...), which its figures
+        carry as their recent list, into the events model once each."""
+        recent = list(figures.events)
+        seen = self._topology_seen.get(index)
+        if seen is not None:
+            after = next((i for i in range(len(recent) - 1, -1, -1) if recent[i] == seen), None)
+            recent = recent[after + 1:] if after is not None else recent
+        if not recent:
+            return
+        self._topology_seen[index] = recent[-1]
+        for event in recent:
+            node = event.get("node")
+            text = str(event.get("text", "")) + (f" ({node})" if node else "")
+            try:
+                at: float | None = float(event.get("time") or 0) or None
+            except ValueError:
+                at = None
+            self.events.emit(str(event.get("kind", "topology")),
+                             str(event.get("target") or figures.name), text, at)
 
     def _read_audit(self) -> None:
         if self._audit is None:

@@ -15,6 +15,7 @@ from typing import Any
 from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.top_caches import top_caches
+from collectors.base import TOPOLOGY_KINDS
 
 
 def ms3(seconds: float | None) -> float | None:
@@ -72,12 +73,53 @@ def target_document(t: TargetFigures, caches_limit: int | None = None) -> dict[s
         "status_since": _iso(t.status_since),
         "last_success": _iso(t.last_success),
     }
+    if t.kind in TOPOLOGY_KINDS:
+        return _topology_document(t, doc)
     caches = list(t.caches) if live else []
     shown = caches if caches_limit is None else list(top_caches(caches, caches_limit).shown)
     doc["caches"] = [target_document(c) for c in shown]
     doc["caches_total"] = len(caches)
     doc["caches_cut"] = len(caches) - len(shown)
     return doc
+
+
+_NODE_FACTS = ("role", "shard", "slots", "health", "link", "primary", "offset", "lag_bytes")
+_GROUP_FACTS = ("nodes_up", "nodes_total", "primaries", "slots_covered", "master",
+                "master_name", "quorum", "quorum_ok", "sentinels", "shards")
+
+
+def _topology_document(t: TargetFigures, doc: dict[str, Any]) -> dict[str, Any]:
+    """A cluster or Sentinel set: the group figures, its topology, and `nodes` (each a target
+    object with its role, shard and slots); a node's `role` is primary or replica."""
+    topology = t.topology or {}
+    doc["topology"] = {key: topology.get(key) for key in _GROUP_FACTS}
+    nodes = []
+    for node in t.caches:
+        node_doc = target_document(node)
+        node_doc.update({key: (node.topology or {}).get(key) for key in _NODE_FACTS})
+        del node_doc["caches"], node_doc["caches_total"], node_doc["caches_cut"]
+        nodes.append(node_doc)
+    doc["nodes"] = nodes
+    return doc
+
+
+def snapshot_events(snap: FleetSnapshot) -> list[dict[str, Any]]:
+    """What happened in the snapshot's interval, oldest first: the topology changes of every
+    cluster and Sentinel set ({time, target, kind, text}). The hook for a fleet-wide events
+    model: every source of events adds its records here."""
+    since = snap.taken_at - snap.interval_s - 0.5
+    out: list[dict[str, Any]] = []
+    for t in snap.targets:
+        for event in t.events:
+            at = float(event.get("time", 0) or 0)
+            if at >= since:
+                out.append({"time": _iso(at), "target": event.get("target", t.name),
+                            "kind": event.get("kind", ""), "text": event.get("text", ""),
+                            "node": event.get("node") or None, "at": at})
+    out.sort(key=lambda e: e["at"])
+    for event in out:
+        del event["at"]
+    return out
 
 
 def event_document(event: Event) -> dict[str, Any]:
@@ -88,9 +130,10 @@ def event_document(event: Event) -> dict[str, Any]:
 
 
 def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None,
-                      events: Sequence[Event] = ()) -> dict[str, Any]:
-    """The document metrics.md defines; caches_limit (None: all) caps each target's caches;
-    `events` are those since the previous document (a stream reader sees each once)."""
+                      events: Sequence[Event] | None = None) -> dict[str, Any]:
+    """The document metrics.md defines; caches_limit (None: all) caps each target's caches.
+    `events`: the events model's since the previous document (a stream reader sees each
+    once); None: the topology changes the snapshot's targets carry for its interval."""
     f = snap.fleet
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
@@ -100,5 +143,6 @@ def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None,
                   "p99_ms_worst": ms3(f.worst_p99_s),
                   "targets_up": f.targets_up, "targets_total": f.targets_total},
         "targets": [target_document(t, caches_limit) for t in snap.targets],
-        "events": [event_document(e) for e in events],
+        "events": (snapshot_events(snap) if events is None
+                   else [event_document(e) for e in events]),
     }

@@ -16,12 +16,16 @@ from cachetop.errors import ConfigError
 from collectors.base import Target, TlsOptions
 from collectors.secret import Secret
 
-SCHEMES = ("redis", "rediss", "unix", "memcached", "http", "https")
-DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "memcached": 11211, "http": 80, "https": 443}
+SCHEMES = ("redis", "rediss", "unix", "memcached", "http", "https", "redis+cluster",
+           "rediss+cluster", "redis+sentinel", "rediss+sentinel")
+DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "memcached": 11211, "http": 80, "https": 443,
+                 "redis+cluster": 6379, "rediss+cluster": 6379, "redis+sentinel": 26379,
+                 "rediss+sentinel": 26379}
 DEFAULT_METRICS_PATH = "/metrics"  # Prometheus's own default metrics_path.
 
 # Fields that only the URL may set: passing them alongside would make two sources of truth.
-_URL_FIELDS = frozenset({"kind", "address", "host", "port", "socket_path", "http_url", "db"})
+_URL_FIELDS = frozenset({"kind", "address", "host", "port", "socket_path", "http_url", "db",
+                         "seeds", "master_name"})
 # Query parameters that carry secrets; redis-py and many exporters accept some of them.
 _SECRET_PARAMS = frozenset(
     {
@@ -48,6 +52,7 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _DB_RE = re.compile(r"[0-9]{1,5}")
 _SAFE_RE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_MASTER_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def parse_target_url(url: str, *, name: str | None = None,
@@ -58,7 +63,10 @@ def parse_target_url(url: str, *, name: str | None = None,
     `?ssl_cert_reqs=none` turns verification off), `unix:///path/redis.sock[?db=N]`,
     `memcached://host[:port]`, `http(s)://[user:password@]host[:port][/path]` (a metrics
     endpoint; the path defaults to /metrics). Userinfo is percent-decoded, and IPv6 hosts go
-    in brackets: `redis://[::1]:6379`.
+    in brackets: `redis://[::1]:6379`. Whole topologies:
+    `redis+cluster://[user:password@]host:port[,host:port...]` (seed nodes; also
+    `rediss+cluster://`) and `redis+sentinel://[user:password@]host:port[,...]/MASTER_NAME`
+    (sentinels, default port 26379; also `rediss+sentinel://`).
 
     Args:
         url: The URL. Leading and trailing whitespace is ignored.
@@ -122,6 +130,8 @@ def _hide_bad_port(rest: str) -> str:
     """
     end = _authority_end(rest)
     authority, tail = rest[:end], rest[end:]
+    if "," in authority:  # a cluster's or a Sentinel set's host list: each entry on its own
+        return ",".join(_hide_bad_port(piece) for piece in authority.split(",")) + tail
     bracket = authority.find("]") + 1 if authority.startswith("[") else 0
     host, colon, port = authority[bracket:].partition(":")
     if not colon or _valid_port(port):
@@ -162,14 +172,15 @@ def _parse(url: str, name: str | None, public: frozenset[str],
         "memcached": _memcached,
         "http": _http,
         "https": _http,
-    }[scheme]
+    }.get(scheme, _topology)
     place = handler(parts, scheme)
     if place["kind"] == "metrics":
         place["address"] = _redact_query(place["address"], public)
     elif public:
         raise ConfigError("public_params applies only to http(s) metrics URLs")
-    place["tls"] = _tls(scheme, place.pop("query", {}), fields.pop("tls", None))
-    username, password = _credentials(parts, scheme, fields)
+    base_scheme = scheme.partition("+")[0]
+    place["tls"] = _tls(base_scheme, place.pop("query", {}), fields.pop("tls", None))
+    username, password = _credentials(parts, base_scheme, fields)
     display = name if name is not None else place["address"]
     if not display.strip() or not display.isprintable():
         raise ConfigError("name must be a non-empty, printable, single line")
@@ -222,7 +233,10 @@ def _valid_port(raw: str) -> bool:
 
 def _host_port(parts: SplitResult, default_port: int) -> tuple[str, int, str]:
     """(host, port, display `host:port`) of a TCP URL; IPv6 hosts are displayed in brackets."""
-    hostinfo = parts.netloc.rpartition("@")[2]
+    return _split_host_port(parts.netloc.rpartition("@")[2], default_port)
+
+
+def _split_host_port(hostinfo: str, default_port: int) -> tuple[str, int, str]:
     if hostinfo.startswith("["):
         inner, _, after = hostinfo[1:].partition("]")
         host, raw_port = inner, after[1:] if after.startswith(":") else after
@@ -293,6 +307,37 @@ def _redis(parts: SplitResult, scheme: str) -> dict[str, Any]:
         "db": db,
         "query": query,
     }
+
+
+def _topology(parts: SplitResult, scheme: str) -> dict[str, Any]:
+    """A cluster's seed nodes or a Sentinel set's sentinels, comma-separated."""
+    base, _, kind = scheme.partition("+")
+    hostinfo = parts.netloc.rpartition("@")[2]
+    seeds: list[tuple[str, int, str]] = []
+    for piece in hostinfo.split(","):
+        if not piece:
+            raise ConfigError("missing host (an empty entry in the host list)")
+        seed = _split_host_port(piece, DEFAULT_PORTS[scheme])
+        if any(s[2] == seed[2] for s in seeds):
+            raise ConfigError(f"{seed[2]} is given twice in the host list")
+        seeds.append(seed)
+    query = _query(parts, base, _REDISS_PARAMS - {"db"} if base == "rediss" else frozenset())
+    address = ",".join(shown for _, _, shown in seeds)
+    master_name = ""
+    if kind == "cluster":
+        if parts.path not in ("", "/"):
+            raise ConfigError("a cluster URL has no path (a cluster has only database 0)")
+    else:
+        master_name = unquote(parts.path.removeprefix("/"))
+        if not master_name:
+            raise ConfigError("a sentinel URL names its master: "
+                              "redis+sentinel://host:26379/mymaster")
+        if not _MASTER_NAME_RE.fullmatch(master_name):
+            raise ConfigError("bad master name: use letters, digits, '.', ':', '-' or '_'")
+        address += f"/{master_name}"
+    return {"kind": f"redis-{kind}", "address": address, "host": seeds[0][0],
+            "port": seeds[0][1], "seeds": tuple(shown for _, _, shown in seeds),
+            "master_name": master_name, "query": query}
 
 
 def _unix(parts: SplitResult, scheme: str) -> dict[str, Any]:

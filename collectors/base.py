@@ -12,7 +12,8 @@ from collectors.secret import Secret
 if TYPE_CHECKING:
     from collectors.sample import Sample
 
-KINDS = ("redis", "memcached", "metrics")
+KINDS = ("redis", "memcached", "metrics", "redis-cluster", "redis-sentinel")
+TOPOLOGY_KINDS = frozenset({"redis-cluster", "redis-sentinel"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class Target:
 
     `host`/`port` are set for TCP targets, `socket_path` for unix sockets, `http_url` for metrics
     endpoints (without credentials). `address` is the display form, safe to print anywhere.
+
+    A topology target (kind redis-cluster or redis-sentinel) names the whole set: `seeds` are
+    the `host:port` of its seed nodes or sentinels (host/port hold the first), `master_name`
+    the Sentinel master's name, and `remap` maps announced addresses to reachable ones. Its
+    credentials and TLS options are used for the nodes of that topology only.
     """
 
     name: str
@@ -56,6 +62,9 @@ class Target:
     read_only: bool = False
     env: str = ""
     dialect: str = "cachetop"
+    seeds: tuple[str, ...] = ()
+    master_name: str = ""
+    remap: Mapping[str, str] = field(default_factory=dict)
 
 
 class CollectError(Exception):

@@ -51,6 +51,19 @@ class Timer:
         self.cancelled = True
 
 
+class Parallel:
+    """Yielded by a poll script: run `scripts` at once on this loop, each under its own
+    deadline of `budget_s`, and resume with their outcomes `[(value, error), ...]` in order
+    once every one has finished. A topology's node polls run side by side this way, so a hung
+    node costs the others nothing (no thread: the nodes' sockets share the one epoll)."""
+
+    __slots__ = ("scripts", "budget_s", "classifiers")
+
+    def __init__(self, scripts: list[Script], budget_s: float,
+                 classifiers: list[Callable[[BaseException, float], CollectError]]) -> None:
+        self.scripts, self.budget_s, self.classifiers = scripts, budget_s, classifiers
+
+
 class Job:
     """One poll script in flight: its generator, deadline, and what to call with the outcome."""
 
@@ -228,6 +241,8 @@ class PollLoop:
                 self._request(job, op)
             elif isinstance(op, Connect):
                 self._connect(job, op.conn)
+            elif isinstance(op, Parallel):
+                self._parallel(job, op)
             else:
                 raise TypeError(f"a poll script yielded {type(op).__name__}")
         except Exception as exc:  # noqa: BLE001 - thrown back into the script
@@ -249,6 +264,26 @@ class PollLoop:
         conn.sent_ns = time.time_ns()
         conn.send(op.data)
         self._set_mask(conn, _IN | (_OUT if conn.out else 0))
+
+    def _parallel(self, job: Job, op: Parallel) -> None:
+        outcomes: list[tuple[Any, CollectError | None]] = [(None, None)] * len(op.scripts)
+        left = [len(op.scripts)]
+        job.conn = None
+        if not op.scripts:
+            self.call_later(0.0, lambda: None if job.done else self._advance(job, [], None))
+            return
+
+        def finisher(index: int) -> Callable[[Any, CollectError | None], None]:
+            def done(value: Any, error: CollectError | None) -> None:
+                outcomes[index] = (value, error)
+                left[0] -= 1
+                if left[0] == 0 and not job.done:  # a parent past its deadline is gone
+                    self._advance(job, outcomes, None)
+            return done
+
+        for index, (script, classify) in enumerate(zip(op.scripts, op.classifiers,
+                                                       strict=True)):
+            self.start(script, op.budget_s, finisher(index), classify)
 
     def _connect(self, job: Job, conn: Conn) -> None:
         job.conn, conn.job = conn, job

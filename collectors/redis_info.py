@@ -28,11 +28,15 @@ from collectors.sample import (
     LOADING,
     LOADING_ETA_S,
     LOADING_PERCENT,
+    MASTER_ADDRESS,
+    MASTER_LINK,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
     OWN_OPS,
+    REPL_OFFSET,
+    REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -54,6 +58,7 @@ _COUNTERS = {
 _GAUGES = {
     "used_memory": USED_MEMORY_BYTES, "total_system_memory": SYSTEM_MEMORY_BYTES,
     "connected_clients": CONNECTIONS, "maxclients": MAX_CONNECTIONS, "uptime_in_seconds": UPTIME_S,
+    "master_repl_offset": REPL_OFFSET,
 }
 # Fetch LATENCY HISTOGRAM (costly on the server: one histogram per command) only when enough
 # foreign commands ran since the last fetch to make percentiles meaningful, or when it is stale.
@@ -88,6 +93,16 @@ def info_parts(raw: bytes) -> Parts:
     gauges[KEYS] = float(sum(keys for keys, _, _ in redis_parse.keyspace(raw).values()))
     info = {VERSION: str(fields.get("redis_version", "")), ROLE: str(fields.get("role", "")),
             INSTANCE_ID: str(fields.get("run_id", ""))}
+    if info[ROLE] == "slave" and isinstance(fields.get("master_host"), str):
+        port = fields.get("master_port")
+        info[MASTER_ADDRESS] = (f"{fields['master_host']}:{port:.0f}"
+                                if isinstance(port, float) else str(fields["master_host"]))
+        info[MASTER_LINK] = str(fields.get("master_link_status", ""))
+        lag = fields.get("master_last_io_seconds_ago")
+        if isinstance(lag, float) and lag >= 0:  # -1: never heard from it
+            gauges[REPLICATION_LAG_S] = lag
+    if "master_link_status" in fields and MASTER_LINK not in info:
+        info[MASTER_LINK] = str(fields["master_link_status"])
     if fields.get("loading") == 1.0:
         info[LOADING] = "1"
         for raw_name, name in (("loading_loaded_perc", LOADING_PERCENT),

@@ -24,8 +24,9 @@ _NUMERIC_FIELDS = (
     "uptime_in_seconds", "connected_clients", "maxclients", "used_memory", "maxmemory",
     "total_system_memory", "total_commands_processed", "keyspace_hits", "keyspace_misses",
     "evicted_keys", "expired_keys", "loading", "loading_loaded_perc", "loading_eta_seconds",
+    "master_port", "master_last_io_seconds_ago", "master_repl_offset",
 )
-_STRING_FIELDS = ("redis_version", "run_id", "role")
+_STRING_FIELDS = ("redis_version", "run_id", "role", "master_host", "master_link_status")
 _NUMERIC_NAMES = {name.encode(): name for name in _NUMERIC_FIELDS}
 _STRING_NAMES = {name.encode(): name for name in _STRING_FIELDS}
 # One pass over the reply for every wanted field (a `find` per field scanned it once each); a

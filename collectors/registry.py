@@ -20,6 +20,8 @@ _COLLECTORS = {
     "redis": "collectors.redis_info:RedisInfoCollector",
     "memcached": "collectors.memcached_stats:MemcachedStatsCollector",
     "metrics": "collectors.prom_endpoint:PromEndpointCollector",
+    "redis-cluster": "collectors.topology_collector:ClusterCollector",
+    "redis-sentinel": "collectors.topology_collector:SentinelCollector",
 }
 
 

@@ -29,12 +29,16 @@ MAX_CONNECTIONS = "max_connections"
 UPTIME_S = "uptime_s"
 LOADING_PERCENT = "loading_percent"
 LOADING_ETA_S = "loading_eta_s"
+REPLICATION_LAG_S = "replication_lag_s"  # a replica: seconds since its master last spoke
+REPL_OFFSET = "repl_offset"  # Redis master_repl_offset: a replica's lag is its primary's less it
 
 # Info strings.
 VERSION = "version"
 ROLE = "role"
 INSTANCE_ID = "instance_id"  # Redis run_id, memcached pid: a change means a restart.
 LOADING = "loading"
+MASTER_ADDRESS = "master_address"  # a replica's master, host:port as the replica names it
+MASTER_LINK = "master_link"  # a replica's link to its master: up or down
 
 # Histograms and quantiles.
 SERVER_LATENCY = "server_latency_s"
@@ -83,3 +87,9 @@ class Sample:
     children: Mapping[str, Sample] = field(default_factory=dict)
     detail: Mapping[str, Any] | None = None
     degraded: tuple[str, ...] = ()
+    # A topology target (redis-cluster, redis-sentinel): the last read of the topology as plain
+    # data (collectors.topology.Topology.as_dict), the nodes that failed this poll by name
+    # (status, message), and the topology changes first seen by this poll.
+    topology: Mapping[str, Any] | None = None
+    child_errors: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    events: tuple[Mapping[str, str], ...] = ()

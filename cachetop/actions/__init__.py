@@ -39,6 +39,10 @@ from cachetop.actions.tags import plan_invalidate as _plan_invalidate
 from cachetop.text_safety import exact
 from collectors.base import Target
 
+# What a preview scans when it need not count (count_all=False): a db this small is still
+# counted exactly, a larger one gets an estimate and the run's own exact count.
+SAMPLE_SCAN_KEYS = 100_000
+
 __all__ = [
     "STATUSES", "ActionArgumentError", "ActionError", "ActionPlan", "ActionResult", "Guard",
     "Progress", "Protection", "RefusedError", "SampleKey", "TagIndex", "execute", "list_tags",
@@ -83,9 +87,14 @@ def _protection(target: Target, db: int | None, guard: Guard | None,
 def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                type_name: str | None = None, read_only: bool = False,
                rate_keys_per_s: float | None = None, scan_count: int = 1000,
-               count_budget_s: float = 2.0, guard: Guard | None = None) -> ActionPlan:
+               count_budget_s: float = 2.0, guard: Guard | None = None,
+               max_latency_s: float = 0.001, count_all: bool = True) -> ActionPlan:
     """Preview deleting the keys matching a Redis glob (Redis: SCAN MATCH; memcached:
-    metadump filtered with the same glob rules). `db`/`type_name` are Redis only."""
+    metadump filtered with the same glob rules). `db`/`type_name` are Redis only.
+    `count_all=False` (the person has already said yes): the Redis preview scans only
+    SAMPLE_SCAN_KEYS keys' worth of pages for its sample and estimate, not the whole
+    keyspace; the run counts exactly as it deletes. `max_latency_s`: Redis only, how long
+    other clients may wait behind one command of the run (redis_flush_loop)."""
     check_rate(rate_keys_per_s)
     if not (math.isfinite(count_budget_s) and count_budget_s > 0):
         raise ActionArgumentError("the count budget must be a positive number of seconds")
@@ -93,19 +102,24 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
         if type_name is not None or db not in (None, 0):
             raise ActionArgumentError("memcached has no key types or databases")
         protection = _protection(target, db, guard, read_only)
+        read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
         return protect(mc.plan_memcached_flush(target, pattern, read_only=read_only,
                                                rate_keys_per_s=rate_keys_per_s), protection)
     protection = _protection(target, db, guard, read_only)
+    pages = None if count_all else max(1, SAMPLE_SCAN_KEYS // scan_count)
+    read_only = read_only or bool(protection.read_only_by)
     return protect(redis_flush.plan_flush(
         target, pattern, db=db, type_name=type_name, read_only=read_only,
         rate_keys_per_s=rate_keys_per_s, scan_count=scan_count,
-        count_budget_s=count_budget_s), protection)
+        count_budget_s=count_budget_s, max_latency_s=max_latency_s, count_pages=pages),
+        protection)
 
 
 def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                  read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
     """Preview FLUSHDB ASYNC of one Redis db, or memcached `flush_all [delay_s]`."""
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)
     if _kind(target) == "memcached":
         return protect(mc.plan_memcached_flush_all(target, delay_s=delay_s,
                                                    read_only=read_only), protection)
@@ -115,13 +129,16 @@ def plan_flushdb(target: Target, *, db: int | None = None, delay_s: int = 0,
                    protection)
 
 
-def plan_delete(target: Target, key: bytes, *, db: int | None = None,
+def plan_delete(target: Target, keys: bytes | Sequence[bytes], *, db: int | None = None,
                 read_only: bool = False, guard: Guard | None = None) -> ActionPlan:
-    """Preview deleting one exact key (its bytes; no glob)."""
+    """Preview deleting exact keys (their bytes; no glob): one key, or several."""
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)  # refused: no need to look
+    wanted = [keys] if isinstance(keys, bytes) else list(keys)
     if _kind(target) == "memcached":
-        return protect(mc.plan_memcached_delete(target, key, read_only=read_only), protection)
-    return protect(redis_keys.plan_redis_delete(target, key, db=db, read_only=read_only),
+        return protect(mc.plan_memcached_delete(target, wanted, read_only=read_only),
+                       protection)
+    return protect(redis_keys.plan_redis_delete(target, wanted, db=db, read_only=read_only),
                    protection)
 
 
@@ -132,6 +149,7 @@ def plan_invalidate(target: Target, tags: Sequence[bytes], *, dialect: str | Non
     """Preview invalidating `tags` (tags.plan_invalidate) under the instance's protection."""
     check_rate(rate_keys_per_s)
     protection = _protection(target, db, guard, read_only)
+    read_only = read_only or bool(protection.read_only_by)
     return protect(_plan_invalidate(target, tags, dialect=dialect, prefix=prefix, db=db,
                                     read_only=read_only, batch=batch,
                                     rate_keys_per_s=rate_keys_per_s), protection)

@@ -27,14 +27,17 @@ def plan_lines(plan: ActionPlan) -> list[str]:
         f"{plan.count}" if plan.count_exact else f"~{plan.count}")
     lines = [f"plan: {plan.description}", f"keys: {count} ({plan.count_note})"]
     if plan.memory_bytes is not None:
-        lines.append(f"memory: ~{size(plan.memory_bytes)} ({plan.memory_note})")
+        note = f" ({plan.memory_note})" if plan.memory_note else ""
+        lines.append(f"memory: ~{size(plan.memory_bytes)}{note}")
     if plan.sample:
-        lines.append(f"sample ({len(plan.sample)} keys):")
+        lines.append(f"sample ({len(plan.sample)} key{'' if len(plan.sample) == 1 else 's'}):")
         for key in plan.sample:
             extra = f"  {size(key.size_bytes)}" if key.size_bytes is not None else ""
             lines.append(f"  {key.display}  {ttl_text(key.ttl_s, key.exists)}{extra}")
     lines += [f"protected: {p}" for p in plan.protection]
     lines += [f"warning: {w}" for w in plan.warnings]
+    if plan.nothing:
+        lines.append(f"nothing to do: {plan.nothing}")
     if plan.refusal:
         lines.append(plan.refusal)
     elif plan.confirm_name:
@@ -46,6 +49,8 @@ def plan_lines(plan: ActionPlan) -> list[str]:
 def dry_run_line(plan: ActionPlan) -> str:
     """The final line of a dry run; scripts may rely on its shape."""
     head = f"{plan.action} {target_label(plan.target)} {plan.subject}"
+    if plan.nothing:
+        return f"{head}: dry run: {plan.nothing}"
     if plan.count is None:
         return f"{head}: dry run: {plan.count_note}"
     count = plan.count if plan.count_exact else f"~{plan.count}"
@@ -71,6 +76,7 @@ def plan_document(plan: ActionPlan) -> dict[str, Any]:
         "refusal": plan.refusal, "needs_typed_name": plan.needs_typed_name,
         "confirm_name": plan.confirm_name, "confirm_why": plan.confirm_why,
         "wipes_all": plan.wipes_all, "protection": list(plan.protection),
+        "nothing": plan.nothing or None,
     }
 
 
@@ -79,6 +85,7 @@ def result_document(result: ActionResult) -> dict[str, Any]:
         "action": result.action, "target": result.target_name, "address": result.address,
         "status": result.status, "planned": result.planned, "deleted": result.deleted,
         "already_gone": result.already_gone, "scanned": result.scanned,
+        "skipped": result.skipped, "skipped_why": list(result.skipped_why),
         "errors": list(result.errors), "notes": list(result.notes), "left": list(result.left),
         "duration_s": round(result.duration_s, 3), "summary": result.summary,
         "audit_error": result.audit_error, "run": result.run_id,

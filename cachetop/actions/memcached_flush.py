@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Sequence
 
 from cachetop.actions.connect import McConnection, valid_memcached_key
 from cachetop.actions.glob import check_pattern, covers_keyspace, glob_match
+from cachetop.actions.hints import HINT_KEYS, no_match_hint
 from cachetop.actions.memcached_dump import metadump, server_time
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
@@ -27,6 +29,12 @@ from cachetop.actions.plan import (
     RefusedError,
     SampleKey,
     target_label,
+)
+from cachetop.actions.redis_keys import (
+    keys_subject,
+    missing_text,
+    missing_warning,
+    unique_keys,
 )
 from cachetop.actions.runner import ProgressFn, Tally, run_action
 from cachetop.actions.safety import (
@@ -78,6 +86,8 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
     """
     check_pattern(pattern)
 
+    others: list[bytes] = []  # a few keys of the instance, for the no-match hint
+
     def walk(conn: McConnection) -> tuple[int, int, list[SampleKey], str, int]:
         now, pid = server_time(conn)
         count, size, total = 0, 0, 0
@@ -89,9 +99,15 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
                 if len(sample) < sample_size:
                     sample.append(SampleKey(item.key, plain(item.key, 200), _ttl(item.exp, now),
                                             True, item.size))
+            elif len(others) < HINT_KEYS:
+                others.append(item.key)
         return count, size, sample, pid, total
 
-    count, size, sample, pid, total = _ask(target, "metadump", walk)
+    refusal = policy_refusal(target, read_only)
+    if refusal:  # refused: say so at once, without walking the items
+        count, size, sample, pid, total = 0, 0, [], "", 0
+    else:
+        count, size, sample, pid, total = _ask(target, "metadump", walk)
     wipe = covers_keyspace(pattern, count, total)
     return ActionPlan(
         action="flush", target=target,
@@ -101,9 +117,13 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
                      f"{target_label(target)}, listed by lru_crawler metadump"),
         args=(("pattern", escaped(pattern)),
               ("rate", f"{rate_keys_per_s:g}" if rate_keys_per_s else "auto")),
-        count=count, count_exact=True, count_note="exact for one metadump walk, now",
-        sample=tuple(sample), memory_bytes=size, memory_note="sum of the items' sizes",
-        warnings=METADUMP_GUARANTEES, refusal=policy_refusal(target, read_only),
+        count=None if refusal else count, count_exact=not refusal,
+        count_note="not counted: refused" if refusal else "exact for one metadump walk, now",
+        sample=tuple(sample), memory_bytes=None if refusal else size,
+        memory_note="sum of the items' sizes",
+        warnings=(*no_match_hint(pattern, others, total),
+                  *METADUMP_GUARANTEES) if not count and not refusal else METADUMP_GUARANTEES,
+        refusal=refusal,
         instance_id=pid, **wipe_confirmation(
             target, wipe, f"the pattern matches every item the walk listed ({count} of "
             f"{total})"))
@@ -155,6 +175,7 @@ def _matching_keys(conn: McConnection, pattern: bytes, tally: Tally,
               if glob_match(pattern, item.key)]
     tally.scanned += len(listed)
     stuck = [key for key in listed if key in not_found]
+    tally.skip(len(stuck), "listed again after NOT_FOUND: not sent again")
     fresh = [key for key in stuck if not not_found[key]]
     if fresh:
         more = f" and {len(fresh) - 1} more" if len(fresh) > 1 else ""
@@ -264,24 +285,36 @@ def _flush_all_body(plan: ActionPlan, tally: Tally) -> None:
         tally.complete = True
 
 
-def plan_memcached_delete(target: Target, key: bytes, *, read_only: bool = False) -> ActionPlan:
-    """Preview deleting one key: exists? TTL and size via `mg <key> s t` (memcached 1.6)."""
-    problem = valid_memcached_key(key)
-    if problem:
-        raise ActionArgumentError(f"cannot delete this key: {problem}")
-    reply = _ask(target, "mg", lambda conn: _meta_get(conn, key))
-    exists = None if reply is None else reply[0]
-    sample = SampleKey(key, plain(key, 200), reply[1] if reply else None, exists,
-                       reply[2] if reply else None)
+def plan_memcached_delete(target: Target, keys: Sequence[bytes], *,
+                          read_only: bool = False) -> ActionPlan:
+    """Preview deleting exact keys: each exists? TTL and size via `mg <key> s t` (1.6)."""
+    keys = unique_keys(keys)
+    for key in keys:
+        problem = valid_memcached_key(key)
+        if problem:
+            raise ActionArgumentError(f"cannot delete this key: {problem}")
+    replies = _ask(target, "mg", lambda conn: [_meta_get(conn, key) for key in keys])
+    sample = tuple(SampleKey(key, plain(key, 200), reply[1] if reply else None,
+                             None if reply is None else reply[0], reply[2] if reply else None)
+                   for key, reply in zip(keys, replies, strict=True))
+    known = all(s.exists is not None for s in sample)
+    there = [s for s in sample if s.exists is not False]
+    missing = [s.key for s in sample if s.exists is False]
+    if not known:
+        note = "unknown (no meta commands)"
+    elif len(keys) > 1:
+        note = f"{len(there)} of {len(keys)} keys exist"
+    else:
+        note = "the key exists" if there else "the key does not exist now"
     return ActionPlan(
-        action="delete", target=target, spec=DeleteKeySpec(key), subject=f"key '{escaped(key)}'",
-        description=f"delete the memcached key '{escaped(key)}' on {target_label(target)}",
-        args=(("key", escaped(key)),), count=None if exists is None else int(exists),
-        count_exact=exists is not None,
-        count_note={True: "the key exists", False: "the key does not exist now",
-                    None: "unknown (no meta commands)"}[exists],
-        sample=(sample,), refusal=policy_refusal(target, read_only),
-        confirm_name=confirm_name_for(target))
+        action="delete", target=target, spec=DeleteKeySpec(keys), subject=keys_subject(keys),
+        description=f"delete the memcached {keys_subject(keys)} on {target_label(target)}",
+        args=(("keys" if len(keys) > 1 else "key", ",".join(escaped(k) for k in keys)),),
+        count=len(there) if known else None, count_exact=known, count_note=note,
+        sample=sample,
+        warnings=missing_warning(missing, bool(there)),
+        nothing=missing_text(missing, "") if known and not there else "",
+        refusal=policy_refusal(target, read_only), confirm_name=confirm_name_for(target))
 
 
 def _meta_get(conn: McConnection, key: bytes) -> tuple[bool, float | None, int | None] | None:
@@ -307,7 +340,12 @@ def _delete_body(plan: ActionPlan, tally: Tally) -> None:
     spec = plan.spec
     assert isinstance(spec, DeleteKeySpec)
     with McConnection(plan.target) as conn:
-        tally.sent(1)
-        tally.deleted_batch(1, delete_many(conn, [spec.key])[0])
-        tally.scanned = 1
+        for start in range(0, len(spec.keys), 500):
+            chunk = list(spec.keys[start:start + 500])
+            if start and tally.cancel.is_set():
+                return
+            tally.scanned += len(chunk)
+            tally.sent(len(chunk))
+            tally.deleted_batch(len(chunk), delete_many(conn, chunk)[0])
+            tally.report()
         tally.complete = True

@@ -1,4 +1,4 @@
-"""Provides Pacer: the keys/s limit of a bulk delete, and its automatic slow-down.
+"""Provides Pacer (the keys/s limit of a bulk delete, and its slow-down) and BatchSizer.
 
 A bulk delete must not hurt the instance it cleans. The pacer spaces batches to honour a
 configured keys/s limit, and watches PING probes taken between batches: when the median of
@@ -7,6 +7,11 @@ are waiting too, so it halves the rate; after a run of fast probes it lets the r
 The median, not each probe, decides: on a busy host one probe in a few is late for reasons
 that are not the server's (scheduling, GC), and halving on each of those would crawl.
 Pure logic over an injectable clock, so it is tested without a server.
+
+BatchSizer bounds what one command of ours makes every other client wait: a pipelined flush keeps
+the server busy with its commands back to back, so a GET arriving meanwhile waits behind the
+command being run, and that wait grows with the command's size (SCAN COUNT, keys per UNLINK).
+It sizes them from probes that wait where other clients wait (a PING on its own connection).
 """
 
 from __future__ import annotations
@@ -112,3 +117,64 @@ class Pacer:
         """Unlimited runs return to full speed once the limit no longer binds."""
         rate = self.recent_rate()
         return rate is not None and grown > 2 * rate
+
+
+SIZE_WINDOW = 16  # probes per sizing decision: a median of 16 shrugs off late wake-ups
+MIN_BATCH = 100  # below this a command's own cost outweighs its keys': more server CPU a key
+SHRINK, GROW = 0.75, 1.2
+
+
+class BatchSizer:
+    """The size of each command of a bulk delete (SCAN COUNT, keys per UNLINK), adapted so that
+    other clients wait at most about `max_latency_s` behind one of ours.
+
+    A probe sent at a random moment waits on average half of the command then running (and at
+    worst a whole one, or two when ours comes first in the server's next round): so the median
+    probe's wait above the idle baseline is held between a quarter and a half of the budget,
+    which puts the worst wait near the budget. Two slow windows in a row shrink the size (on a
+    shared host a burst of late wake-ups spoils one window, and smaller commands would not
+    help: they cost more round trips for the same keys); one fast window grows it. Sizes
+    move by a factor, between MIN_BATCH (or `ceiling` if lower) and `ceiling`; below that floor
+    the pacer's rate slow-down takes over.
+    """
+
+    def __init__(self, start: int, ceiling: int, max_latency_s: float) -> None:
+        self.ceiling = max(1, ceiling)
+        self.floor = min(MIN_BATCH, self.ceiling)
+        self.size = min(self.ceiling, max(self.floor, start))
+        self.max_latency_s = max_latency_s
+        self.baseline_s = 0.0
+        self.changes = 0
+        self._window: list[float] = []
+        self._slow_windows = 0
+
+    def set_baseline(self, probes_s: list[float]) -> None:
+        """The idle probe round trip (median), measured before the first write."""
+        if probes_s:
+            self.baseline_s = sorted(probes_s)[len(probes_s) // 2]
+
+    @property
+    def at_floor(self) -> bool:
+        return self.size <= self.floor
+
+    def observe(self, rtt_s: float) -> int:
+        """Feed one probe round trip; returns the size for the next commands."""
+        self._window.append(rtt_s)
+        if len(self._window) < SIZE_WINDOW:
+            return self.size
+        wait = sorted(self._window)[len(self._window) // 2] - self.baseline_s
+        self._window.clear()
+        slow = wait > 0.5 * self.max_latency_s
+        self._slow_windows = self._slow_windows + 1 if slow else 0
+        if self._slow_windows >= 2:
+            self._slow_windows = 0
+            return self._resize(max(self.floor, int(self.size * SHRINK)))
+        if wait < 0.25 * self.max_latency_s:
+            return self._resize(min(self.ceiling, int(self.size * GROW) + 1))
+        return self.size
+
+    def _resize(self, size: int) -> int:
+        if size != self.size:
+            self.size = size
+            self.changes += 1
+        return self.size

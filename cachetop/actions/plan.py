@@ -50,13 +50,16 @@ class SampleKey:
 
 @dataclass(frozen=True, slots=True)
 class FlushPatternSpec:
-    """Delete the keys matching a Redis glob (`type_name`: only keys of that TYPE)."""
+    """Delete the keys matching a Redis glob (`type_name`: only keys of that TYPE).
+    `scan_count` is the largest SCAN COUNT (and keys per UNLINK) of the run; the sizes used
+    adapt below it to keep other clients' wait behind one command near `max_latency_s`."""
 
     pattern: bytes
     db: int
     type_name: str | None = None
     scan_count: int = 1000
     rate_keys_per_s: float | None = None
+    max_latency_s: float = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +72,9 @@ class FlushDbSpec:
 
 @dataclass(frozen=True, slots=True)
 class DeleteKeySpec:
-    """Delete one exact key (no glob)."""
+    """Delete exact keys (no glob), each once."""
 
-    key: bytes
+    keys: tuple[bytes, ...]
     db: int = 0
 
 
@@ -104,7 +107,8 @@ class ActionPlan:
     empties a whole db: `wipes_all`, decided from the preview's counts, not the pattern's
     text). `protection` lists what protects the instance (protection.Protection.describe).
     `instance_id` (Redis run_id, memcached pid) lets the run check it talks to the same server
-    it previewed.
+    it previewed. `nothing`, when set, says there is nothing to act on (`no such key 'k' in db
+    0`, `no such tag 't'`): a front says so and exits 1 instead of running a successful no-op.
     """
 
     action: str
@@ -127,6 +131,7 @@ class ActionPlan:
     confirm_why: str = ""
     wipes_all: bool = False
     protection: tuple[str, ...] = ()
+    nothing: str = ""
 
     @property
     def needs_typed_name(self) -> bool:
@@ -158,9 +163,12 @@ class ActionResult:
     never the number of keys sent, plus, when a batch's reply was lost with its connection,
     that batch's keys found gone on a new connection to the same server (run_id unchanged; a
     note says so); `already_gone` counts keys sent that no longer existed.
-    `scanned` counts matching keys the scan returned (duplicates included). `left` says why
-    matching keys were not deleted (which makes a run "partial"). `audit_error` is set when
-    the result line could not be written to the audit log (the intent line was)."""
+    `scanned` counts matching keys the scan returned (duplicates included), and adds up:
+    scanned = deleted + already_gone + skipped (+ a write in flight whose reply never came, a
+    note says so); `skipped_why` says why each skipped key was not sent ("12 not sent: the run
+    stopped first"). `left` says why matching keys were not deleted (which makes a run
+    "partial"). `audit_error` is set when the result line could not be written to the audit
+    log (the intent line was)."""
 
     action: str
     target_name: str
@@ -178,6 +186,8 @@ class ActionResult:
     left: tuple[str, ...] = ()
     audit_error: str | None = None
     run_id: str = ""
+    skipped: int = 0
+    skipped_why: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -2,11 +2,10 @@
 
 The server matches (SCAN MATCH, so the semantics are Redis's own), cachetop deletes what it is
 given with UNLINK (DEL before Redis 4) in batches, and counts what the server says it deleted.
-Before every batch it checks the server is still the master (the INFO replication rides in
-the same round trip as the SCAN page). Between batches a PING probe feeds the Pacer, which
-halves the rate when the server is slow to answer (busy with others); what cachetop itself
-makes others wait is bounded by the size of each command (SCAN COUNT, one UNLINK per page),
-which is why the next SCAN is not pipelined behind the UNLINK.
+The run itself is redis_flush_loop.flush_node (one node, SCAN and UNLINK overlapped, a role
+check before every batch, command sizes held to what other clients may wait). The preview
+counts with a time-bounded SCAN; when the person has already said yes it only samples
+(`count_pages`), and the run counts while it deletes.
 """
 
 # mypy: disallow-untyped-calls=False
@@ -14,12 +13,12 @@ which is why the next SCAN is not pipelined behind the UNLINK.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import redis
 
 from cachetop.actions.connect import redis_client
 from cachetop.actions.glob import check_pattern, covers_keyspace
+from cachetop.actions.hints import HINT_KEYS, no_match_hint
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
     ActionArgumentError,
@@ -30,24 +29,18 @@ from cachetop.actions.plan import (
     SampleKey,
     target_label,
 )
+from cachetop.actions.redis_flush_loop import flush_node
 from cachetop.actions.redis_preview import (
     count_matches,
     describe_keys,
-    filter_type,
     random_keys_all_match,
-    scan_args,
 )
-from cachetop.actions.redis_probe import RedisProbe
-from cachetop.actions.redis_wire import Wire, raise_first_error
 from cachetop.actions.runner import ProgressFn, Tally, run_action
 from cachetop.actions.safety import (
-    check_master,
-    checked_state,
     describe_error,
     policy_refusal,
     read_state,
     state_refusal,
-    verify_master,
     wipe_confirmation,
 )
 from cachetop.audit import escaped
@@ -82,21 +75,27 @@ def settle_lost_write(tally: Tally, target: Target, db: int, keys: list[bytes],
         client.close()
 
 
-def _check_args(pattern: bytes, type_name: str | None, scan_count: int) -> None:
+def _check_args(pattern: bytes, type_name: str | None, scan_count: int,
+                max_latency_s: float) -> None:
     check_pattern(pattern)
     if type_name is not None and type_name not in REDIS_TYPES:
         raise ActionArgumentError(f"unknown key type {escaped(type_name)!r}: use one of "
                                   f"{', '.join(REDIS_TYPES)}")
     if not 1 <= scan_count <= 100_000:
         raise ActionArgumentError("scan count must be from 1 to 100000")
+    if not 0 < max_latency_s <= 10:  # NaN fails too
+        raise ActionArgumentError("the latency target must be from 0 to 10 seconds")
 
 
 def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                type_name: str | None = None, read_only: bool = False,
                rate_keys_per_s: float | None = None, scan_count: int = 1000,
-               count_budget_s: float = 2.0, sample_size: int = 20) -> ActionPlan:
+               count_budget_s: float = 2.0, sample_size: int = 20,
+               max_latency_s: float = 0.001, count_pages: int | None = None) -> ActionPlan:
     """Preview deleting the keys of `target` (db `db`, default the target's) matching
-    `pattern` (a Redis glob, bytes), optionally only keys of TYPE `type_name`.
+    `pattern` (a Redis glob, bytes), optionally only keys of TYPE `type_name`. The run keeps
+    other clients' wait behind each of its commands near `max_latency_s`; `count_pages`
+    bounds the counting SCAN to that many pages (an estimate past them).
 
     Returns:
         The plan: the count (exact, or an estimate after `count_budget_s`), up to
@@ -106,28 +105,34 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
     Raises:
         ActionError: bad arguments, or the server could not be asked (one line).
     """
-    _check_args(pattern, type_name, scan_count)
+    _check_args(pattern, type_name, scan_count, max_latency_s)
     db = target.db if db is None else db
     args = (("pattern", escaped(pattern)), ("db", str(db)), ("type", type_name or ""),
             ("rate", f"{rate_keys_per_s:g}" if rate_keys_per_s else "auto"))
-    spec = FlushPatternSpec(pattern, db, type_name, scan_count, rate_keys_per_s)
+    spec = FlushPatternSpec(pattern, db, type_name, scan_count, rate_keys_per_s, max_latency_s)
     client = redis_client(target, db)
     try:
         state = read_state(client)
         refusal = policy_refusal(target, read_only) or state_refusal(target, state)
-        count, exact, note, memory, memory_note = None, False, "not counted", None, ""
+        count, exact, note, memory, memory_note = None, False, "not counted: refused", None, ""
         sample: tuple[SampleKey, ...] = ()
+        hint: tuple[str, ...] = ()
         dbsize, estimated_whole = 0, False
-        if not state.loading:
+        if refusal is None:  # refused: say so at once, without scanning the keyspace
             dbsize = int(client.execute_command("DBSIZE"))
             counted = count_matches(client, pattern, type_name=type_name,
                                     native_type=state.version >= (6,), scan_count=scan_count,
-                                    budget_s=count_budget_s, sample_size=sample_size)
+                                    budget_s=count_budget_s, sample_size=sample_size,
+                                    max_pages=count_pages)
             count, exact, note = counted.count, counted.exact, counted.note
+            if count_pages is not None and not exact:
+                note += " (a sample only: the run counts exactly as it deletes)"
             sample, sizes, memory_note = describe_keys(client, counted.sample,
                                                        with_memory=state.version >= (4,))
             memory = _memory_estimate(sizes, count)
             estimated_whole = not exact and random_keys_all_match(client, pattern)
+            if count == 0:
+                hint = no_match_hint(pattern, _some_keys(client), dbsize)
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
@@ -141,10 +146,16 @@ def plan_flush(target: Target, pattern: bytes, *, db: int | None = None,
                      f"{target_label(target)}, found by SCAN MATCH COUNT {scan_count}"),
         args=args, count=count, count_exact=exact, count_note=note, sample=sample,
         memory_bytes=memory, memory_note=memory_note or "MEMORY USAGE of the sample keys",
-        warnings=_warnings(sample),
+        warnings=(*hint, *_warnings(sample)),
         refusal=refusal, instance_id=state.run_id, server_version=state.version,
         **wipe_confirmation(target, wipe, f"the pattern matches every key of db {db} "
                             f"({'' if exact else '~'}{count} of {dbsize})"))
+
+
+def _some_keys(client: redis.Redis) -> list[bytes]:
+    """A few keys of the db from one bare SCAN page, for the no-match hint."""
+    _, keys = client.execute_command("SCAN", 0, "COUNT", 100)
+    return list(keys)[:HINT_KEYS]
 
 
 def _memory_estimate(sizes: list[int], count: int | None) -> int | None:
@@ -182,80 +193,10 @@ def run_flush(plan: ActionPlan, progress: ProgressFn | None = None,
 def _flush_body(plan: ActionPlan, tally: Tally) -> None:
     spec = plan.spec
     assert isinstance(spec, FlushPatternSpec)
-    client = redis_client(plan.target, spec.db)
-    try:
-        state = checked_state(client, plan.target, plan.instance_id)
-        native_type = state.version >= (6,)
-        batch = _Batcher(client, plan, tally, Pacer(spec.rate_keys_per_s),
-                         "UNLINK" if state.version >= (4,) else "DEL")
-        cursor = 0
-        while True:
-            # UNLINK is not pipelined with the next SCAN: one long pipelined block would make
-            # other clients wait behind both (measured: p99 4.6 ms vs 2.7 ms, same keys/s).
-            cursor, keys = batch.next_page(cursor, spec, native_type)
-            tally.scanned += len(keys)
-            if not batch.delete(keys, spec.scan_count):
-                return
-            tally.report()
-            if cursor == 0:
-                tally.complete = True
-                return
-            if tally.cancel.is_set():
-                return
-    finally:
-        client.close()
+    db = spec.db
 
+    def settle(keys: list[bytes], exc: BaseException) -> None:
+        settle_lost_write(tally, plan.target, db, keys, exc)
 
-class _Batcher:
-    """The write side of a pattern flush: role checks, paced UNLINK batches, probes."""
-
-    def __init__(self, client: redis.Redis, plan: ActionPlan, tally: Tally, pacer: Pacer,
-                 command: str) -> None:
-        self.client, self.plan, self.tally, self.pacer = client, plan, tally, pacer
-        self.wire = Wire(client)
-        self.command = command.encode()
-        self.probe = RedisProbe(client, pacer, tally)
-        self.replid = check_master(client, plan.target)
-        self.db = plan.spec.db if isinstance(plan.spec, FlushPatternSpec) else plan.target.db
-        self.role_checked = False  # a role check has been read since the last write
-
-    def _page(self, page: Any, info: Any, spec: FlushPatternSpec,
-              native_type: bool) -> tuple[int, list[bytes]]:
-        raise_first_error([page, info])
-        self.replid = verify_master(info, self.plan.target, self.replid)
-        self.role_checked = True
-        raw_cursor, keys = page
-        return int(raw_cursor), filter_type(self.client, list(keys), spec.type_name,
-                                            native_type)
-
-    def next_page(self, cursor: int, spec: FlushPatternSpec,
-                  native_type: bool) -> tuple[int, list[bytes]]:
-        """SCAN the next page and read the role in one round trip (pipelined): the check
-        still precedes the page's first write, at no extra round trip."""
-        page, info = self.wire.call(
-            scan_args(cursor, spec.pattern, spec.scan_count, spec.type_name, native_type),
-            (b"INFO", b"replication"))
-        return self._page(page, info, spec, native_type)
-
-    def delete(self, keys: list[bytes], batch: int) -> bool:
-        """UNLINK `keys` in paced chunks, each after a role check; False if cancelled."""
-        start = 0
-        while start < len(keys):
-            chunk = keys[start:start + self.pacer.chunk_size(batch)]
-            if not self.pacer.wait(len(chunk), self.tally.cancel):
-                return False
-            if not self.role_checked:
-                self.replid = check_master(self.client, self.plan.target, self.replid)
-            self.role_checked = False
-            self.tally.sent(len(chunk))
-            try:
-                (deleted,) = self.wire.call((self.command, *chunk))
-            except (redis.ConnectionError, OSError) as exc:
-                settle_lost_write(self.tally, self.plan.target, self.db, chunk, exc)
-                raise
-            raise_first_error([deleted])
-            self.tally.deleted_batch(len(chunk), int(deleted))
-            self.pacer.record(len(chunk))
-            self.probe.after_batch()
-            start += len(chunk)
-        return True
+    flush_node(plan.target, spec, tally, Pacer(spec.rate_keys_per_s),
+               instance_id=plan.instance_id, settle=settle)

@@ -11,11 +11,13 @@ its exact bytes (no glob) with UNLINK.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import redis
 
 from cachetop.actions.connect import redis_client
 from cachetop.actions.plan import (
+    ActionArgumentError,
     ActionError,
     ActionPlan,
     ActionResult,
@@ -40,6 +42,8 @@ from cachetop.audit import escaped
 from collectors.base import Target
 
 FLUSHDB_SAMPLE = 20
+SUBJECT_KEYS = 3  # keys named in a summary line; the audit's args have them all
+DELETE_BATCH = 500
 
 
 def plan_redis_flushdb(target: Target, *, db: int | None = None,
@@ -53,9 +57,10 @@ def plan_redis_flushdb(target: Target, *, db: int | None = None,
     client = redis_client(target, db)
     try:
         state = read_state(client)
+        refusal = policy_refusal(target, read_only) or state_refusal(target, state)
         count, memory = None, None
         sample: tuple[SampleKey, ...] = ()
-        if not state.loading:
+        if refusal is None:  # refused: say so at once, without reading the keyspace
             count = int(client.execute_command("DBSIZE"))
             _, keys = client.execute_command("SCAN", 0, "COUNT", 100)
             sample, _, _ = describe_keys(client, list(keys)[:FLUSHDB_SAMPLE], with_memory=False)
@@ -69,12 +74,12 @@ def plan_redis_flushdb(target: Target, *, db: int | None = None,
         action="flushdb", target=target, spec=FlushDbSpec(db=db), subject=f"db {db}",
         description=f"{command}: delete every key of db {db} of {target_label(target)}",
         args=(("db", str(db)),), count=count, count_exact=False,
-        count_note="DBSIZE now; keys written before the flush runs are deleted too",
+        count_note="not counted: refused" if refusal else
+        "DBSIZE now; keys written before the flush runs are deleted too",
         sample=sample, memory_bytes=memory,
         memory_note="this db's share of used_memory_dataset (by key count)",
         warnings=("every key of the db goes, whatever its name; this cannot be undone",),
-        refusal=policy_refusal(target, read_only) or state_refusal(target, state),
-        instance_id=state.run_id, server_version=state.version,
+        refusal=refusal, instance_id=state.run_id, server_version=state.version,
         **wipe_confirmation(target, True, f"FLUSHDB deletes every key of db {db}"))
 
 
@@ -116,31 +121,79 @@ def _flushdb_body(plan: ActionPlan, tally: Tally) -> None:
         client.close()
 
 
-def plan_redis_delete(target: Target, key: bytes, *, db: int | None = None,
+def keys_subject(keys: Sequence[bytes]) -> str:
+    """`key 'a'`, `keys 'a', 'b'`, or `3 keys 'a', 'b', …` for summary lines."""
+    shown = ", ".join(f"'{escaped(k)}'" for k in keys[:SUBJECT_KEYS])
+    more = ", …" if len(keys) > SUBJECT_KEYS else ""
+    if len(keys) == 1:
+        return f"key {shown}"
+    return f"{len(keys)} keys {shown}{more}" if more else f"keys {shown}"
+
+
+def missing_text(missing: Sequence[bytes], where: str) -> str:
+    """`no such key 'k' in db 0`, or `no such keys 'a', 'b' in db 0`."""
+    word = "key" if len(missing) == 1 else "keys"
+    return f"no such {word} {', '.join(repr_key(k) for k in missing[:SUBJECT_KEYS])}" + (
+        f" and {len(missing) - SUBJECT_KEYS} more" if len(missing) > SUBJECT_KEYS else "") + (
+        f" {where}" if where else "")
+
+
+def missing_warning(missing: Sequence[bytes], others_exist: bool) -> tuple[str, ...]:
+    """The warning for named keys that do not exist while others do (when none exists, the
+    plan's `nothing` says so instead)."""
+    if not missing or not others_exist:
+        return ()
+    return (f"{missing_text(missing, '')} now: sent anyway, it counts as already gone",)
+
+
+def repr_key(key: bytes) -> str:
+    return f"'{escaped(key)}'"
+
+
+def unique_keys(keys: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The keys once each, in the order given; an empty key or none at all is a usage error."""
+    if not keys or any(not k for k in keys):
+        raise ActionArgumentError("give at least one non-empty key")
+    return tuple(dict.fromkeys(keys))
+
+
+def plan_redis_delete(target: Target, keys: Sequence[bytes], *, db: int | None = None,
                       read_only: bool = False) -> ActionPlan:
-    """Preview deleting one exact key: whether it exists, its TTL and size."""
+    """Preview deleting exact keys: whether each exists, its TTL and size."""
+    keys = unique_keys(keys)
     db = target.db if db is None else db
     client = redis_client(target, db)
     try:
         state = read_state(client)
+        refusal = policy_refusal(target, read_only) or state_refusal(target, state)
         sample: tuple[SampleKey, ...] = ()
-        if not state.loading:
-            sample, _, _ = describe_keys(client, [key], with_memory=state.version >= (4,))
+        if refusal is None:
+            sample, _, _ = describe_keys(client, keys, with_memory=state.version >= (4,))
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
         client.close()
-    exists = bool(sample) and sample[0].exists is not False
+    there = [s for s in sample if s.exists is not False]
+    missing = [s.key for s in sample if s.exists is False]
+    sizes = [s.size_bytes for s in there if s.size_bytes is not None]
+    noun = "the key" if len(keys) == 1 else f"{len(keys)} keys"
+    note = (f"{len(there)} of {len(keys)} keys exist" if len(keys) > 1 else
+            "the key exists" if there else "the key does not exist now")
     return ActionPlan(
-        action="delete", target=target, spec=DeleteKeySpec(key, db),
-        subject=f"key '{escaped(key)}'",
-        description=f"UNLINK the key '{escaped(key)}' (exact bytes, no glob) in db {db} of "
-                    f"{target_label(target)}", args=(("key", escaped(key)), ("db", str(db))),
-        count=1 if exists else 0, count_exact=True,
-        count_note="the key exists" if exists else "the key does not exist now",
-        sample=sample, memory_bytes=sample[0].size_bytes if sample else None,
-        refusal=policy_refusal(target, read_only) or state_refusal(target, state),
-        confirm_name=confirm_name_for(target), instance_id=state.run_id,
+        action="delete", target=target, spec=DeleteKeySpec(keys, db),
+        subject=keys_subject(keys),
+        description=f"UNLINK {noun} {', '.join(repr_key(k) for k in keys[:SUBJECT_KEYS])}"
+                    f"{', …' if len(keys) > SUBJECT_KEYS else ''} (exact bytes, no glob) in db "
+                    f"{db} of {target_label(target)}",
+        args=(("keys" if len(keys) > 1 else "key", ",".join(escaped(k) for k in keys)),
+              ("db", str(db))),
+        count=None if refusal else len(there), count_exact=refusal is None,
+        count_note="not counted: refused" if refusal else note,
+        sample=sample, memory_bytes=sum(sizes) if sizes else None,
+        memory_note="MEMORY USAGE" if len(sizes) > 1 else "",
+        warnings=missing_warning(missing, bool(there)),
+        nothing=missing_text(missing, f"in db {db}") if sample and not there else "",
+        refusal=refusal, confirm_name=confirm_name_for(target), instance_id=state.run_id,
         server_version=state.version)
 
 
@@ -156,12 +209,18 @@ def _delete_body(plan: ActionPlan, tally: Tally) -> None:
     client = redis_client(plan.target, spec.db)
     try:
         state = checked_state(client, plan.target, plan.instance_id)
-        check_master(client, plan.target)
-        tally.sent(1)
-        deleted = int(client.execute_command("UNLINK" if state.version >= (4,) else "DEL",
-                                             spec.key))
-        tally.deleted_batch(1, deleted)
-        tally.scanned = 1
+        command = "UNLINK" if state.version >= (4,) else "DEL"
+        replid = check_master(client, plan.target)
+        for start in range(0, len(spec.keys), DELETE_BATCH):
+            chunk = spec.keys[start:start + DELETE_BATCH]
+            if start:
+                if tally.cancel.is_set():
+                    return
+                replid = check_master(client, plan.target, replid)
+            tally.scanned += len(chunk)
+            tally.sent(len(chunk))
+            tally.deleted_batch(len(chunk), int(client.execute_command(command, *chunk)))
+            tally.report()
         tally.complete = True
     finally:
         client.close()

@@ -71,15 +71,18 @@ def scan_fraction(cursor: int, table_bits: int) -> float:
 
 def count_matches(client: redis.Redis, pattern: bytes, *, type_name: str | None,
                   native_type: bool, scan_count: int, budget_s: float,
-                  sample_size: int = 20) -> ScanCount:
-    """Count keys matching `pattern` (and TYPE), exactly if the scan ends within `budget_s`."""
+                  sample_size: int = 20, max_pages: int | None = None) -> ScanCount:
+    """Count keys matching `pattern` (and TYPE), exactly if the scan ends within `budget_s`
+    and `max_pages` SCAN calls (a page budget is the same on a loaded machine)."""
     deadline = time.monotonic() + budget_s
     seen: set[bytes] = set()
     raw = 0
     sample: list[bytes] = []
     cursor = 0
     started = time.monotonic()
+    pages = 0
     while True:
+        pages += 1
         cursor, keys = scan_page(client, cursor, pattern, scan_count, type_name, native_type)
         raw += len(keys)
         for key in keys:
@@ -89,7 +92,7 @@ def count_matches(client: redis.Redis, pattern: bytes, *, type_name: str | None,
                 sample.append(key)
         if cursor == 0:
             break
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (max_pages is not None and pages >= max_pages):
             return _estimate(client, cursor, raw, time.monotonic() - started, tuple(sample))
     if raw <= DEDUPE_CAP:
         return ScanCount(len(seen), True, "exact: a full SCAN", tuple(sample))

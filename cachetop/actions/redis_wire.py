@@ -38,17 +38,22 @@ class Wire:
             return bytes(_hiredis_pack(tuple(command)))
         return b"".join(self._conn.pack_command(*command))
 
-    def call(self, *commands: Sequence[Any]) -> list[Any]:
-        """Send `commands` in one write and read one raw reply each; a server error reply is
-        returned as a redis.ResponseError value, a connection failure raises."""
+    def send(self, *commands: Sequence[Any]) -> None:
+        """Send `commands` in one write; read their replies with receive(), one each."""
         self._conn.send_packed_command([b"".join(self._pack(c) for c in commands)])
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(self._conn.read_response())
-            except redis.ResponseError as exc:
-                replies.append(exc)
-        return replies
+
+    def receive(self) -> Any:
+        """The next raw reply; a server error reply is returned as a redis.ResponseError
+        value, a connection failure raises."""
+        try:
+            return self._conn.read_response()
+        except redis.ResponseError as exc:
+            return exc
+
+    def call(self, *commands: Sequence[Any]) -> list[Any]:
+        """Send `commands` in one write and read one raw reply each (see receive())."""
+        self.send(*commands)
+        return [self.receive() for _ in commands]
 
 
 def raise_first_error(replies: Sequence[Any]) -> None:

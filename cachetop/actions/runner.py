@@ -25,6 +25,7 @@ from cachetop.actions.plan import (
     ActionError,
     ActionPlan,
     ActionResult,
+    FlushPatternSpec,
     Progress,
     RefusedError,
     Status,
@@ -54,6 +55,20 @@ class Tally:
         self.in_flight = 0  # keys of a write whose reply has not arrived
         self.limit_keys_per_s: float | None = None
         self.slowdowns = 0
+        self.skipped: dict[str, int] = {}  # why -> scanned keys that were not sent
+
+    def skip(self, keys: int, why: str) -> None:
+        """Count scanned keys that were not sent, and why (the summary's figures add up)."""
+        if keys > 0:
+            self.skipped[why] = self.skipped.get(why, 0) + keys
+
+    def account(self) -> None:
+        """After the body: scanned keys neither answered for nor skipped were not sent, because
+        the run stopped (cancel, error, refusal) before their batch."""
+        unsent = (self.scanned - self.deleted - self.already_gone - sum(self.skipped.values())
+                  - self.in_flight)
+        if unsent > 0:
+            self.skip(unsent, "not sent: the run stopped first")
 
     def sent(self, keys: int) -> None:
         self.in_flight = keys
@@ -152,6 +167,7 @@ def _run_body(plan: ActionPlan, body: RunBody, tally: Tally) -> None:
     if tally.in_flight:
         tally.notes.append(f"the last batch of {tally.in_flight} keys got no reply: "
                            "some of them may have been deleted too")
+    tally.account()
     tally.report()
 
 
@@ -174,7 +190,9 @@ def _result(plan: ActionPlan, status: Status, tally: Tally, run_id: str) -> Acti
         status=status, planned=plan.count, deleted=tally.deleted,
         already_gone=tally.already_gone, scanned=tally.scanned, errors=tuple(tally.errors),
         duration_s=duration, summary=summary_line(plan, status, tally, duration),
-        notes=tuple(tally.notes), args=plan.args, left=tuple(tally.left), run_id=run_id)
+        notes=tuple(tally.notes), args=plan.args, left=tuple(tally.left), run_id=run_id,
+        skipped=sum(tally.skipped.values()),
+        skipped_why=tuple(f"{n} {why}" for why, n in tally.skipped.items()))
 
 
 def _finish(plan: ActionPlan, status: Status, tally: Tally, journal: audit.AuditLog | None,
@@ -202,11 +220,32 @@ def planned_text(plan: ActionPlan) -> str:
     return f" of {'' if plan.count_exact else '~'}{plan.count} planned"
 
 
+def accounting_text(plan: ActionPlan, tally: Tally) -> str:
+    """Where every scanned key went, in figures that add up: `scanned 426: 408 deleted, 18
+    already gone, 0 skipped`, then why keys were skipped, a write without a reply, and for a
+    pattern flush how the scan differs from the preview's exact count."""
+    skipped = sum(tally.skipped.values())
+    text = (f"scanned {tally.scanned}: {tally.deleted} deleted, {tally.already_gone} already "
+            f"gone, {skipped} skipped")
+    if tally.skipped:
+        text += " [" + "; ".join(f"{n} {why}" for why, n in tally.skipped.items()) + "]"
+    if tally.in_flight:
+        text += f", {tally.in_flight} sent without a reply"
+    if isinstance(plan.spec, FlushPatternSpec) and plan.count is not None and plan.count_exact:
+        if plan.count > tally.scanned and tally.complete:
+            text += (f"; {plan.count - tally.scanned} planned keys not found by the run "
+                     "(expired or deleted since the preview)")
+        elif tally.scanned > plan.count:
+            text += (f"; {tally.scanned - plan.count} more than planned (written since the "
+                     "preview, or returned twice by SCAN)")
+    return text
+
+
 def summary_line(plan: ActionPlan, status: Status, tally: Tally, duration_s: float) -> str:
     head = f"{plan.action} {target_label(plan.target)} {plan.subject}"
     if status == "refused":
         return f"{head}: {tally.errors[0] if tally.errors else 'refused'}"
-    body = (f"deleted {tally.deleted}{planned_text(plan)} ({tally.already_gone} already gone) "
+    body = (f"deleted {tally.deleted}{planned_text(plan)} ({accounting_text(plan, tally)}) "
             f"in {duration_s:.1f}s: {status}")
     if tally.errors:
         body += f": {tally.errors[0]}"
@@ -240,6 +279,7 @@ def audit_record(plan: ActionPlan, result: ActionResult, event: str = "result") 
         "args": dict(plan.args), "planned": plan.count,
         "planned_exact": plan.count_exact, "done": result.deleted,
         "already_gone": result.already_gone, "scanned": result.scanned,
+        "skipped": result.skipped, "skipped_why": list(result.skipped_why),
         "errors": list(result.errors), "notes": list(result.notes), "left": list(result.left),
         "duration_s": round(result.duration_s, 3), "status": result.status,
     }

@@ -16,11 +16,10 @@ from typing import Any
 import redis
 
 from cachetop.actions.plan import ActionPlan, RefusedError
+from cachetop.config import PROD_ENVS as PROD_ENVS  # defined where the TUI's badge reads it
 from cachetop.text_safety import exact, plain
 from collectors.base import Target
 from collectors.tls import tls_error
-
-PROD_ENVS = frozenset({"prod", "production"})
 
 
 def policy_refusal(target: Target, read_only: bool) -> str | None:

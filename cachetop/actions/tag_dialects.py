@@ -36,13 +36,16 @@ def tag_version_key(tag: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class TagIndex:
-    """One tag's index as found on the server. `size` None: not counted (memcached)."""
+    """One tag's index as found on the server. `size` None: not counted (memcached); `live`
+    the keys it lists that still exist (None: not known), exact or sampled (`live_exact`)."""
 
     tag: bytes
     index_key: bytes
     kind: Literal["set", "zset", "version"]
     size: int | None
     detail: str = ""
+    live: int | None = None
+    live_exact: bool = False
 
 
 def _scan_all(client: redis.Redis, pattern: bytes, type_name: str, limit: int) -> list[bytes]:

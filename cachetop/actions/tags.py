@@ -10,8 +10,11 @@ version bump (tags_memcached).
 # (redis-py's execute_command carries no type hints)
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -40,13 +43,13 @@ from cachetop.actions.safety import (
     read_state,
     state_refusal,
 )
-from cachetop.actions.tag_dialects import RedisDialect, TagIndex, redis_dialect, server_now
+from cachetop.actions.tag_dialects import TagIndex, redis_dialect, server_now
+from cachetop.actions.tag_live import LiveCount, count_live, sampled_live
 from cachetop.actions.tags_memcached import bump, check_tag, get_versions, list_version_tags
 from cachetop.actions.tags_redis import (
     DrainOutcome,
     DrainStoppedError,
     drain_index,
-    zset_pairs,
 )
 from cachetop.audit import escaped
 from collectors.base import Target
@@ -67,19 +70,33 @@ def _dialect(target: Target, dialect: str | None) -> str:
 
 def list_tags(target: Target, *, dialect: str | None = None, prefix: bytes = b"",
               db: int | None = None, limit: int = 1000) -> tuple[TagIndex, ...]:
-    """The tags found on `target` with their index sizes (memcached: versions, no sizes)."""
+    """The tags found on `target`, in natural order (`t:2` before `t:10`), with their index
+    sizes and live keys (sampled: tag_live.sampled_live); memcached: versions, no sizes."""
     name = _dialect(target, dialect)
     try:
         if target.kind == "memcached":
             with McConnection(target) as conn:
-                return tuple(list_version_tags(conn, limit))
+                return tuple(sorted(list_version_tags(conn, limit), key=natural_key))
         client = redis_client(target, db)
         try:
-            return tuple(redis_dialect(name, prefix).list_tags(client, limit))
+            d = redis_dialect(name, prefix)
+            found = d.list_tags(client, limit)
+            lives = sampled_live(client, d, [t.index_key for t in found],
+                                 [t.size or 0 for t in found], server_now(client))
         finally:
             client.close()
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
+    tags = [replace(t, live=live, live_exact=exact)
+            for t, (live, exact) in zip(found, lives, strict=True)]
+    return tuple(sorted(tags, key=natural_key))
+
+
+def natural_key(tag: TagIndex) -> tuple[tuple[int, int | str], ...]:
+    """Sort key of a tag by its name with the digit runs as numbers: category:2 < category:10."""
+    text = tag.tag.decode("utf-8", "surrogateescape")
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in re.split(r"(\d+)", text) if part) + ((1, tag.detail),)
 
 
 def _shown(tags: Sequence[bytes]) -> str:
@@ -132,63 +149,68 @@ def _plan_memcached(target: Target, tags: Sequence[bytes], read_only: bool,
 
 
 def _plan_redis(target: Target, tags: Sequence[bytes], spec: InvalidateSpec, read_only: bool,
-                sample_size: int, common: dict[str, Any]) -> ActionPlan:
+                sample_size: int, common: dict[str, Any], budget_s: float = 2.0) -> ActionPlan:
     d = redis_dialect(spec.dialect, spec.prefix)
     client = redis_client(target, spec.db)
+    walk = LiveCount()
+    missing: list[bytes] = []
+    sample: tuple[SampleKey, ...] = ()
+    memory: int | None = None
+    memory_note = ""
     try:
         state = read_state(client)
-        count = 0
-        members: list[bytes] = []
-        indexes: list[bytes] = []
-        if not state.loading:
+        refusal = policy_refusal(target, read_only) or state_refusal(target, state)
+        if refusal is None:  # refused: say so at once, without reading the indexes
             now = server_now(client)
+            deadline = time.monotonic() + budget_s
             for tag in tags:
+                found = walk.indexes_found
                 for key in d.index_keys(client, tag):
-                    indexes.append(key)
-                    count += _live_members(client, d.kind, key, now, spec.dialect)
-                    members += _first_members(client, d, key, sample_size - len(members))
-        sample, sizes, memory_note = describe_keys(client, members, state.version >= (4,))
+                    count_live(client, d, key, now, deadline, walk, sample_size)
+                if walk.indexes_found == found:
+                    missing.append(tag)
+            sample, sizes, memory_note = describe_keys(
+                client, walk.live_keys + walk.dead_keys, state.version >= (4,))
+            live_sizes = [s.size_bytes for s in sample if s.exists and s.size_bytes is not None]
+            if live_sizes:  # memory of live keys only: a gone key weighs nothing
+                memory = round(sum(live_sizes) / len(live_sizes) * walk.live)
     except (redis.RedisError, OSError) as exc:
         raise ActionError(f"{target.name}: {describe_error(exc)}") from None
     finally:
         client.close()
-    memory = round(sum(sizes) / len(sizes) * count) if sizes else None
+    n = walk.indexes_found
+    note = ("no index found" if not n else
+            f"live keys: {walk.live} of the {walk.members} the indexes list exist"
+            if walk.exact else f"estimate: the {budget_s:g}s preview walked part of the indexes "
+            f"({walk.members} members) and extrapolated")
     return ActionPlan(
         **common, description=f"invalidate {common['subject']} ({spec.dialect} dialect) on "
         f"{target_label(target)}: RENAME each index aside, delete its member keys in batches, then "
-        f"the index ({len(indexes)} index key{'s' if len(indexes) != 1 else ''} found)",
-        count=count, count_exact=True, count_note="members in the indexes now",
+        f"the index ({n} index key{'s' if n != 1 else ''} found)",
+        count=None if refusal else walk.live, count_exact=refusal is None and walk.exact,
+        count_note="not counted: refused" if refusal else note,
         sample=sample, memory_bytes=memory,
-        memory_note=memory_note or "MEMORY USAGE of the sample members",
-        warnings=_warnings(indexes, sample), refusal=policy_refusal(target, read_only)
-        or state_refusal(target, state), instance_id=state.run_id,
-        server_version=state.version)
+        memory_note=memory_note or "MEMORY USAGE of the live sample keys",
+        warnings=_warnings(walk, missing, spec.dialect) if not refusal else (),
+        nothing=_no_such_tag(missing, spec.dialect) if len(missing) == len(tags) and
+        not refusal else "",
+        refusal=refusal, instance_id=state.run_id, server_version=state.version)
 
 
-def _live_members(client: redis.Redis, kind: str, key: bytes, now: float, dialect: str) -> int:
-    if kind != "zset":
-        return int(client.execute_command("SCARD", key))
-    forever = int(client.execute_command("ZCOUNT", key, "-inf", 0))
-    return forever + int(client.execute_command("ZCOUNT", key, now, "+inf"))
+def _no_such_tag(missing: Sequence[bytes], dialect: str) -> str:
+    word = "tag" if len(missing) == 1 else "tags"
+    return (f"no such {word} {_shown(missing)} ({dialect} dialect; `cachetop tags TARGET` "
+            "lists the tags)")
 
 
-def _first_members(client: redis.Redis, d: RedisDialect, key: bytes,
-                   want: int) -> list[bytes]:
-    if want <= 0:
-        return []
-    command = "ZSCAN" if d.kind == "zset" else "SSCAN"
-    _, page = client.execute_command(command, key, 0, "COUNT", 100)
-    members = [m for m, _ in zset_pairs(page)] if d.kind == "zset" else list(page)
-    return [d.member_key(m) for m in members[:want]]
-
-
-def _warnings(indexes: list[bytes], sample: tuple[SampleKey, ...]) -> tuple[str, ...]:
+def _warnings(walk: LiveCount, missing: list[bytes], dialect: str) -> tuple[str, ...]:
     notes = ["keys tagged after the invalidation starts go to a fresh index and are kept"]
-    if not indexes:
-        notes.append("no index found for these tags: nothing to delete")
-    if any(s.exists is False for s in sample):
-        notes.append("some indexed keys no longer exist (expired or deleted): they count as "
-                     "already gone")
+    if missing and walk.indexes_found:
+        notes.append(f"{_no_such_tag(missing, dialect)}: skipped")
+    gone = walk.members - walk.live
+    if gone > 0:
+        notes.append(f"{gone} indexed keys no longer exist (expired or deleted): the run "
+                     "counts them as already gone")
     return tuple(notes)
 
 
@@ -245,7 +267,6 @@ def _redis_body(plan: ActionPlan, tally: Tally) -> None:
                 deleted += n
             return deleted
 
-        skipped = 0
         for tag in spec.tags:
             for index_key in d.index_keys(client, tag):
                 out = DrainOutcome()
@@ -262,11 +283,9 @@ def _redis_body(plan: ActionPlan, tally: Tally) -> None:
                     tally.notes.append(f"if '{escaped(out.work_key)}' still exists, it holds the "
                                        f"members of tag '{escaped(tag)}' not yet deleted")
                     raise
-                skipped += out.skipped
+                tally.skip(out.skipped, "their index score says they expired")
                 if not out.complete:
                     return
-        if skipped:
-            tally.notes.append(f"{skipped} members skipped: their score says they expired")
         tally.complete = True
     finally:
         client.close()

@@ -65,6 +65,8 @@ class EngineClient:
     """A FleetSource over an engine process. Thread-safe: a reader thread writes the state,
     the front's thread reads snapshots and sends commands."""
 
+    codec = CODEC
+
     def __init__(self, targets: Sequence[Target], interval_s: float, history_s: float = 600.0,
                  *, mode: str = "live", log_file: str | None = None,
                  caches_limit: int | None = None, thresholds: Thresholds | None = None,
@@ -255,7 +257,7 @@ class EngineClient:
         sock = self._sock
         if sock is None:
             return
-        data = frame(message, CODEC)
+        data = frame(message, self.codec)
         # An engine that is gone makes this fail: the reader thread sees it and restarts it.
         with self._send_lock, contextlib.suppress(OSError):
             sock.sendall(data, socket.MSG_NOSIGNAL)

@@ -18,12 +18,10 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
 from cachetop.config import Thresholds
-from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import (
     CODECS,
     PROTOCOL,
@@ -31,13 +29,11 @@ from cachetop.engine.protocol import (
     ProtocolError,
     figures_to_wire,
     frame,
-    series_to_wire,
     target_from_wire,
 )
+from cachetop.engine.publish import Publisher
 from cachetop.events.rules import rule_from_wire
-from cachetop.fleet import TargetFigures
 from cachetop.malloc_tuning import limit_malloc_arenas
-from cachetop.metrics.top_caches import top_caches
 from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
 from collectors.poller import poll_all
@@ -46,7 +42,6 @@ from collectors.registry import make_collectors
 log = logging.getLogger("cachetop.engine")
 
 FLUSH_S = 0.1  # snapshots leave at most this often; a slow reader gets the latest, not a queue
-HISTORY_EVERY_S = 1.0
 FD_RESERVE = 64  # descriptors kept for the channel, logs, name resolution
 
 
@@ -70,12 +65,13 @@ def raise_nofile(targets: int) -> str | None:
 class Channel:
     """The engine's end of the socket: commands in, snapshots out, never blocking the loop."""
 
-    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json") -> None:
+    def __init__(self, sock: socket.socket, loop: PollLoop, codec: str = "json",
+                 reader: FrameReader | None = None) -> None:
         self.sock = sock
         self.loop = loop
         self.codec = codec
         sock.setblocking(False)
-        self._reader = FrameReader(codec)
+        self._reader = reader if reader is not None else FrameReader(codec)
         self._out = bytearray()
         self.closed = False
         self.on_message: Any = None
@@ -125,6 +121,12 @@ class Channel:
             log.error("the front sent a corrupt frame; stopping")
             self._close()
 
+    def take_pending(self) -> None:
+        """Handle what arrived in the same read as the config (a `watch` sent right after
+        start): the reader still holds it, and no socket event will say it is there."""
+        for message in self._reader.feed(b""):
+            self.on_message(message)
+
     def _close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -141,18 +143,18 @@ class Engine:
         self.targets = [target_from_wire(t) for t in config["targets"]]
         self.interval_s = float(config["interval_s"])
         self.collectors = make_collectors(self.targets)
+        limit = config.get("caches_limit")
+        # An endpoint's caches past this many arrive as the busiest and one "N more" row
+        # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
+        self.caches_limit: int | None = int(limit) if limit is not None else None
         thresholds = config.get("thresholds")
         self.monitor = Monitor(self.collectors, self.interval_s,
                                history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               caches_limit=self.caches_limit,
                                thresholds=Thresholds(**thresholds) if thresholds else None,
                                alerts=[rule_from_wire(r) for r in config.get("alerts") or ()])
-        self._sent_version = 0
-        self._sent_event = 0
-        self._watched: dict[str, Detail | None] = {}  # name -> the detail last sent
-        self._history_at = 0.0
         self._paused = False
-        limit = config.get("caches_limit")
-        self.caches_limit: int | None = int(limit) if limit is not None else None
+        self.publisher = Publisher(self.monitor, self.caches_limit)
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -174,67 +176,14 @@ class Engine:
         elif kind == "poll_now":
             self.monitor.poll_now()
         elif kind == "watch":
-            name, on = str(message["name"]), bool(message["on"])
-            self.monitor.watch(name, on)
-            if on:
-                self._watched[name] = None
-                self._history_at = 0.0  # send its history at the next tick
-            else:
-                self._watched.pop(name, None)
+            self.publisher.watch(str(message["name"]), bool(message["on"]))
         elif kind == "stop":
             self.loop.stop()
 
     def _tick(self) -> None:
         self.loop.call_later(FLUSH_S, self._tick)
-        if self.channel.busy:
-            return
-        version, changed = self.monitor.changes_since(self._sent_version)
-        events = self.new_events()
-        if changed or events:
-            self._sent_version = version
-            self.channel.send({"t": "snap", "v": version, "at": time.time(),
-                               "iv": self.monitor.interval_s, "paused": self._paused,
-                               "ch": [[i, figures_to_wire(self._cut(f))] for i, f in changed],
-                               "ev": events})
-        for name, sent in list(self._watched.items()):
-            figures = self.monitor.figures(name)
-            detail = figures.detail if figures is not None else None
-            if detail is not None and detail is not sent:
-                self._watched[name] = detail
-                self.channel.send({"t": "detail", "name": name, "d": detail_to_wire(detail)})
-        now = time.monotonic()
-        if self._watched and now - self._history_at >= HISTORY_EVERY_S:
-            self._history_at = now
-            for name in self._watched:
-                series = self.monitor.history.series(name)
-                self.channel.send({"t": "hist", "name": name, "at": time.time(),
-                                   "s": series_to_wire(series)})
-
-    def new_events(self) -> list[list[object]]:
-        """The events not sent yet, in their wire form."""
-        events = self.monitor.events_since(self._sent_event)
-        if events:
-            self._sent_event = events[-1].seq
-        return [e.to_wire() for e in events]
-
-    def _cut(self, figures: TargetFigures) -> TargetFigures:
-        """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row
-        for the rest (a screen shows 100 rows; 20,000 would cost the front seconds)."""
-        limit = self.caches_limit
-        if limit is None or len(figures.caches) <= limit:
-            return figures
-        top = top_caches(figures.caches, limit)
-        rest = top.rest
-        if rest is None:
-            return figures
-        more = TargetFigures(
-            name=rest.label, kind=figures.kind, address=figures.address, group=figures.group,
-            status="up", status_since=figures.status_since, updated_at=figures.updated_at,
-            interval_s=figures.interval_s, ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio,
-            hits_delta=rest.hits_delta, misses_delta=rest.misses_delta,
-            evictions_per_s=rest.evictions_per_s, expirations_per_s=rest.expirations_per_s,
-            memory_used_bytes=rest.memory_used_bytes, keys=rest.keys)
-        return replace(figures, caches=(*top.shown, more), last_good=None)
+        if not self.channel.busy:
+            self.publisher.tick(self.channel.send, self._paused)
 
     def stop(self) -> None:
         self.monitor.stop()
@@ -252,11 +201,12 @@ def run_once(engine: Engine) -> None:
     engine.channel.send({"t": "snap", "v": version, "at": time.time(),
                          "iv": engine.interval_s, "paused": False,
                          "ch": [[i, figures_to_wire(f)] for i, f in changed],
-                         "ev": engine.new_events()})
+                         "ev": engine.publisher.new_events()})
     engine.channel.send({"t": "done"})
 
 
-def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
+def _read_config(sock: socket.socket, codec: str) -> tuple[dict[str, Any], FrameReader]:
+    """The config frame, and the reader holding whatever followed it in the same read."""
     reader = FrameReader(codec)
     sock.settimeout(30.0)
     while True:
@@ -265,7 +215,7 @@ def _read_config(sock: socket.socket, codec: str) -> dict[str, Any]:
             raise SystemExit(0)  # the front went away before configuring us
         for message in reader.feed(data):
             if message.get("t") == "config":
-                return message
+                return message, reader
             raise ProtocolError(f"expected config, got {message.get('t')!r}")
 
 
@@ -288,15 +238,16 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s engine: %(message)s")
     sock = socket.socket(fileno=args.fd)
     try:
-        config = _read_config(sock, args.codec)
+        config, reader = _read_config(sock, args.codec)
     except (ProtocolError, OSError) as exc:
         log.error("no configuration from the front: %s", exc)
         return 2
     warning = raise_nofile(len(config["targets"]))
     loop = PollLoop()
-    channel = Channel(sock, loop, args.codec)
+    channel = Channel(sock, loop, args.codec, reader)
     engine = Engine(config, channel, loop)
     engine.hello(warning)
+    channel.take_pending()
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

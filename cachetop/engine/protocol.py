@@ -115,6 +115,7 @@ def target_from_wire(doc: Mapping[str, Any]) -> Target:
     kwargs["password"] = Secret(password["secret"]) if isinstance(password, dict) else None
     tls = kwargs.get("tls")
     kwargs["tls"] = TlsOptions(**tls) if isinstance(tls, dict) else None
+    kwargs["seeds"] = tuple(kwargs.get("seeds") or ())
     known = {f.name for f in fields(Target)}
     return Target(**{k: v for k, v in kwargs.items() if k in known})
 
@@ -128,6 +129,7 @@ _NAMES = tuple(f.name for f in fields(TargetFigures) if f.name != "detail")
 _LATENCY_AT = tuple(_NAMES.index(name) for name in ("server_latency", "probe_latency"))
 _DEGRADED_AT = _NAMES.index("degraded")
 _CACHES_AT = _NAMES.index("caches")
+_EVENTS_AT = _NAMES.index("events")
 _LAST_GOOD_AT = _NAMES.index("last_good")
 _NO_LATENCY = Latency()
 _DETAIL_POSITION = [f.name for f in fields(TargetFigures)].index("detail")
@@ -147,6 +149,7 @@ def figures_to_wire(t: TargetFigures) -> list[Any]:
         row[at] = _latency(row[at])
     row[_DEGRADED_AT] = list(t.degraded) if t.degraded else None
     row[_CACHES_AT] = [figures_to_wire(c) for c in t.caches] if t.caches else None
+    row[_EVENTS_AT] = [dict(e) for e in t.events] if t.events else None
     if t.last_good is not None:
         row[_LAST_GOOD_AT] = figures_to_wire(t.last_good)
     return row
@@ -160,6 +163,7 @@ def figures_from_wire(row: Sequence[Any]) -> TargetFigures:
         latency = values[at]
         values[at] = _NO_LATENCY if latency is None else Latency(*latency)
     values[_DEGRADED_AT] = tuple(values[_DEGRADED_AT] or ())
+    values[_EVENTS_AT] = tuple(values[_EVENTS_AT] or ())
     caches = values[_CACHES_AT]
     values[_CACHES_AT] = tuple(figures_from_wire(c) for c in caches) if caches else ()
     if values[_LAST_GOOD_AT] is not None:

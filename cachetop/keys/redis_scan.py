@@ -22,7 +22,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,15 +74,6 @@ class _Pipe(Wire):
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(client)
         self.client = client
-
-    def send(self, command: Sequence[Any]) -> None:
-        self._conn.send_packed_command([self._pack(command)])
-
-    def receive(self) -> Any:
-        try:
-            return self._conn.read_response()
-        except redis.ResponseError as exc:
-            return exc
 
 
 @dataclass(frozen=True, slots=True)

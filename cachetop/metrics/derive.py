@@ -7,8 +7,10 @@ so its state needs no lock; what it returns is frozen and safe to hand to any th
 from __future__ import annotations
 
 import bisect
+import heapq
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 
 from cachetop.detail import Detail, build_detail
@@ -16,6 +18,7 @@ from cachetop.fleet import Latency, TargetFigures
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
 from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
+from cachetop.metrics.top_caches import MoreCaches
 from collectors.base import CollectError, Target
 from collectors.sample import (
     CONNECTIONS,
@@ -26,11 +29,15 @@ from collectors.sample import (
     LOADING,
     LOADING_ETA_S,
     LOADING_PERCENT,
+    MASTER_ADDRESS,
+    MASTER_LINK,
     MAX_CONNECTIONS,
     MAX_MEMORY_BYTES,
     MISSES,
     OPS,
     OWN_OPS,
+    REPL_OFFSET,
+    REPLICATION_LAG_S,
     ROLE,
     SERVER_LATENCY,
     SYSTEM_MEMORY_BYTES,
@@ -88,6 +95,65 @@ def with_children_totals(f: TargetFigures) -> TargetFigures:
     )
 
 
+def more_caches_row(parent: TargetFigures | Target, rest: MoreCaches, *, since: float,
+                    updated_at: float, interval_s: float | None) -> TargetFigures:
+    """The "N more caches" row: the caches not shown, summed (top_caches.more_caches). Its
+    kind is "more", so a view tells it from a cache that happens to bear that name."""
+    return TargetFigures(
+        name=rest.label, kind="more", address=parent.address, group=parent.group,
+        status="up", status_since=since, updated_at=updated_at, interval_s=interval_s,
+        ops_per_s=rest.ops_per_s, hit_ratio=rest.hit_ratio, hits_delta=rest.hits_delta,
+        misses_delta=rest.misses_delta, evictions_per_s=rest.evictions_per_s,
+        expirations_per_s=rest.expirations_per_s, memory_used_bytes=rest.memory_used_bytes,
+        keys=rest.keys)
+
+
+def _rest_sums(rest: list[tuple[str, Sample, Sample | None]],
+               resets: dict[str, tuple[float, str]]) -> MoreCaches:
+    """top_caches.more_caches() over the caches a full tracker would have built, computed
+    from their two samples alone: a cache without a previous sample (new) or with a counter
+    that went down (a reset) adds its sizes but no rates, as its tracker would show it."""
+    ops: list[float] = []
+    evictions: list[float] = []
+    expirations: list[float] = []
+    hits: list[float] = []
+    misses: list[float] = []
+    memory: list[float] = []
+    keys: list[float] = []
+    pairs: list[tuple[float | None, float | None]] = []
+    for name, cur, prev in rest:
+        g = cur.gauges
+        if (m := g.get(USED_MEMORY_BYTES)) is not None:
+            memory.append(m)
+        if (k := g.get(KEYS)) is not None:
+            keys.append(k)
+        if prev is None or (dt := cur.taken_at - prev.taken_at) <= 0:
+            continue
+        if (reason := reset_reason(prev, cur)) is not None:
+            resets[name] = (cur.taken_at, reason)  # its tracker, if it gets one, says so
+            continue
+        c, pc = cur.counters, prev.counters
+        for name, out in ((OPS, ops), (EVICTIONS, evictions), (EXPIRATIONS, expirations)):
+            new, old = c.get(name), pc.get(name)
+            if new is not None and old is not None:
+                out.append((new - old) / dt)
+        h_new, h_old, m_new, m_old = c.get(HITS), pc.get(HITS), c.get(MISSES), pc.get(MISSES)
+        d_hits = h_new - h_old if h_new is not None and h_old is not None else None
+        d_misses = m_new - m_old if m_new is not None and m_old is not None else None
+        if d_hits is not None:
+            hits.append(d_hits)
+        if d_misses is not None:
+            misses.append(d_misses)
+        pairs.append((d_hits, d_misses))
+    return MoreCaches(
+        count=len(rest), ops_per_s=sum(ops) if ops else None,
+        hit_ratio=weighted_hit_ratio(pairs), hits_delta=sum(hits) if hits else None,
+        misses_delta=sum(misses) if misses else None,
+        evictions_per_s=sum(evictions) if evictions else None,
+        expirations_per_s=sum(expirations) if expirations else None,
+        memory_used_bytes=sum(memory) if memory else None, keys=sum(keys) if keys else None)
+
+
 def loading_reason(sample: Sample) -> str:
     """The LOADING line: how far the dataset load is and how long Redis expects it to take, so
     an operator can tell a restart that will finish from one that is stuck."""
@@ -103,8 +169,13 @@ class TargetTracker:
     """Keeps what the next interval needs: the previous sample, the last histogram sample,
     the probe window, the restart mark, and the last good figures."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, caches_limit: int | None = None) -> None:
         self.target = target
+        # An endpoint's caches past this many (the busiest kept) become one "N more" row, with
+        # no tracker each: 20,000 child trackers cost the engine ~0.3 s a poll (bench/README).
+        self._caches_limit = caches_limit
+        self._child_prev: dict[str, Sample] = {}  # each cache's last sample, as its tracker's
+        self._child_resets: dict[str, tuple[float, str]] = {}  # resets seen in the "more" row
         self._prev: Sample | None = None
         self._hist_prev: Sample | None = None
         self._server: Latency = Latency()
@@ -120,6 +191,21 @@ class TargetTracker:
         self._last_good: TargetFigures | None = None
         self._detail: Detail | None = None
         self._children: dict[str, TargetTracker] = {}
+        self._events: deque[Mapping[str, str]] = deque(maxlen=50)  # a topology's changes
+
+    @property
+    def last_sample(self) -> Sample | None:
+        """The latest sample read (raw counters and gauges, for an exposition of them)."""
+        return self._prev
+
+    @property
+    def last_histogram_sample(self) -> Sample | None:
+        """The latest sample that carried the server's latency histogram."""
+        return self._hist_prev
+
+    def child(self, name: str) -> TargetTracker | None:
+        """The tracker of one cache of a metrics endpoint, once seen."""
+        return self._children.get(name)
 
     def _set_status(self, status: str) -> float:
         if status != self._status:
@@ -172,11 +258,19 @@ class TargetTracker:
 
         d_hits = delta(prev.counters.get(HITS), c.get(HITS)) if prev else None
         d_misses = delta(prev.counters.get(MISSES), c.get(MISSES)) if prev else None
-        caches = tuple(self._child(name).update(child) for name, child in cur.children.items())
+        if cur.topology is not None:
+            caches = self._topology_nodes(cur)
+        elif cur.children:
+            caches = self._caches(cur, dt, status_since=since, now_wall=now_wall)
+        else:
+            caches = ()
         figures = TargetFigures(
             name=t.name, kind=t.kind, address=t.address, group=t.group, status=status,
             status_since=since, last_success=self._last_success, updated_at=now_wall,
             role=cur.info.get(ROLE, ""), version=cur.info.get(VERSION, ""),
+            master_address=cur.info.get(MASTER_ADDRESS, ""),
+            master_link=cur.info.get(MASTER_LINK, ""),
+            replication_lag_s=g.get(REPLICATION_LAG_S),
             interval_s=dt if prev is not None else None,
             ops_per_s=foreign_rate(rate(OPS), rate(OWN_OPS)),
             hit_ratio=window_hit_ratio(d_hits, d_misses),
@@ -192,13 +286,91 @@ class TargetTracker:
             degraded=cur.degraded, tls_insecure=bool(t.tls and not t.tls.verify),
             caches=caches, detail=self._detail,
         )
+        if cur.topology is not None:
+            from cachetop.metrics.topology import group_figures  # it builds on this module
+
+            offsets = {name: int(child.gauges[REPL_OFFSET]) for name, child in
+                       cur.children.items() if REPL_OFFSET in child.gauges}
+            self._events.extend(cur.events)
+            return group_figures(figures, cur.topology, offsets, list(self._events))
         return with_children_totals(figures) if caches else figures
 
-    def _child(self, name: str) -> TargetTracker:
+    def _caches(self, cur: Sample, dt: float, *, status_since: float,
+                now_wall: float) -> tuple[TargetFigures, ...]:
+        children, prevs = cur.children, self._child_prev
+        limit = self._caches_limit
+        if limit is None or len(children) <= limit:
+            every = tuple(self._child(name, prevs).update(child)
+                          for name, child in children.items())
+            prevs.update(children)
+            return every
+
+        def traffic(name: str) -> float:
+            """What top_caches ranks by: ops/s, and -1 where a tracker has no rate (a new
+            cache, a reset)."""
+            prev, child = prevs.get(name), children[name]
+            if prev is None or (dt := child.taken_at - prev.taken_at) <= 0:
+                return -1.0
+            new, old = child.counters.get(OPS), prev.counters.get(OPS)
+            if new is None or old is None or new < old or reset_reason(prev, child):
+                return -1.0
+            return (new - old) / dt
+
+        kept = set(heapq.nlargest(limit, children, key=traffic))  # stable: ties keep order
+        trackers: dict[str, TargetTracker] = {}
+        shown: list[TargetFigures] = []
+        rest: list[tuple[str, Sample, Sample | None]] = []
+        for name, child in children.items():
+            if name not in kept:
+                rest.append((name, child, prevs.get(name)))
+                continue
+            tracker = self._child(name, prevs)
+            trackers[name] = tracker
+            shown.append(tracker.update(child))
+        self._children = trackers
+        prevs.update(children)  # a cache that skips a poll resumes from its last sample
+        resets = self._child_resets
+        if resets:
+            for name in [n for n, (at, _) in resets.items()
+                         if cur.taken_at - at >= RESTART_MARK_S]:
+                del resets[name]
+        more = more_caches_row(self.target, _rest_sums(rest, self._child_resets),
+                               since=status_since, updated_at=now_wall,
+                               interval_s=dt if dt > 0 else None)
+        return (*shown, more)
+
+    def _topology_nodes(self, cur: Sample) -> tuple[TargetFigures, ...]:
+        """Each node's figures in the topology's order; a node that failed its poll is a row
+        with its status; a node that left the topology is forgotten."""
+        assert cur.topology is not None
+        order = [str(n.get("address", "")) for n in cur.topology.get("nodes", [])]
+        order += [name for name in (*cur.children, *cur.child_errors) if name not in order]
+        nodes = []
+        for name in order:
+            if name in cur.children:
+                nodes.append(self._child(name, kind="redis").update(cur.children[name]))
+            elif name in cur.child_errors:
+                status, message = cur.child_errors[name]
+                nodes.append(self._child(name, kind="redis").fail(CollectError(status, message)))
+        for gone in set(self._children) - set(order):
+            del self._children[gone]
+        return tuple(nodes)
+
+    def _child(self, name: str, prevs: Mapping[str, Sample] | None = None,
+               kind: str | None = None) -> TargetTracker:
+        """The tracker of one cache of an endpoint, or (with `kind`) one node of a topology,
+        whose address is its name."""
         child = self._children.get(name)
         if child is None:
             t = self.target
-            child = TargetTracker(replace(t, name=name, address=t.address, group=t.group))
+            child = TargetTracker(replace(t, name=name, kind=kind or t.kind,
+                                          address=name if kind else t.address, group=t.group))
+            # A cache that was in the "more" row (no tracker) has its last sample kept: its
+            # rates start from it rather than an interval later.
+            child._prev = prevs.get(name) if prevs is not None else None
+            mark = self._child_resets.pop(name, None)
+            if mark is not None:
+                child._restart_at, child._restart_reason = mark
             self._children[name] = child
         return child
 

@@ -176,8 +176,15 @@ def unshuffle(data: bytes) -> bytes:
     return bytes(out)
 
 
+ABSENT = "\x00absent"  # a TEXT key the document does not have (a cluster node's caches)
+_KNOWN = frozenset({*TEXT, *IDENTITY, *(p[0] for p in NUMERIC)})
+
+
 def text_of(doc: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(_plain(doc.get(k)) for k in TEXT)
+    """The non-numeric fields, and any key this codec does not know (a cluster's `topology`
+    and `nodes`) in a dict at the end, so a document of a newer shape still round-trips."""
+    extra = {k: _plain(v) for k, v in doc.items() if k not in _KNOWN}
+    return (*(_plain(doc.get(k, ABSENT)) for k in TEXT), extra or None)
 
 
 def _plain(value: Any) -> Any:
@@ -290,8 +297,13 @@ def documents(state: FrameState, identity: Sequence[Sequence[str]],
         doc["status_since"] = since[j]
         doc["last_success"] = success[j]
         caches = text[t["caches"]]
-        doc["caches"] = _json(caches) if caches else []
-        doc["caches_total"] = text[t["caches_total"]]
-        doc["caches_cut"] = text[t["caches_cut"]]
+        if caches != ABSENT:
+            doc["caches"] = _json(caches) if caches else []
+        for key in ("caches_total", "caches_cut"):
+            if text[t[key]] != ABSENT:
+                doc[key] = text[t[key]]
+        extra = text[-1]
+        if extra:
+            doc.update(_json(extra))
         docs.append(doc)
     return docs

@@ -10,7 +10,6 @@ import asyncio
 import gc
 import signal
 import sys
-import time
 from pathlib import Path
 
 from textual.app import App
@@ -22,12 +21,25 @@ from cachetop.fleet import FleetSnapshot
 from cachetop.record.store import RecorderThread
 from cachetop.source import FleetSource
 from cachetop.tui.screens.fleet import FleetScreen
-from cachetop.tui.screens.help import HelpScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
 EVENTS_KEPT = 10_000  # the events screen's memory; older ones are dropped
+REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
+                    "need a direct connection with the target's credentials")
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
+
+
+def protection_badges(config: Config) -> dict[str, str]:
+    """`prod`, `ro` or `prod ro` per target the config protects, for its row's badge. The
+    read-only mode of the whole run (--read-only) would badge every row alike: only a
+    target's own `read_only` does."""
+    badges = {}
+    for t in config.targets:
+        words = [word for word, on in (("prod", config.is_prod(t)), ("ro", t.read_only)) if on]
+        if words:
+            badges[t.name] = " ".join(words)
+    return badges
 
 
 class CachetopApp(App[None]):
@@ -61,9 +73,8 @@ class CachetopApp(App[None]):
         self.paused = False
         self.snapshot: FleetSnapshot | None = None
         self._seen_version = -1
-        self._refreshed_at = 0.0
         self._last_point_at = 0.0
-        self.fleet_screen = FleetScreen(config.thresholds)
+        self.fleet_screen = FleetScreen(config.thresholds, badges=protection_badges(config))
         self.events: list[Event] = []
         self._event_seq = 0
         self.recorder = recorder
@@ -89,12 +100,17 @@ class CachetopApp(App[None]):
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(signum, self.exit)
+        # The first frame comes first: the header and a "connecting…" row per target are on
+        # screen before the engine is started or any target is polled.
+        self.refresh_figures()
+        self.call_after_refresh(self._start_source)
+
+    def _start_source(self) -> None:
         self.source.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
-        self.refresh_figures()
         # What exists after the first frame lives for the whole run; leaving it out of the
         # cyclic GC's scans cut a 1,000-row refresh's collection time by about half.
-        self.call_after_refresh(gc.freeze)
+        gc.freeze()
 
     def on_unmount(self) -> None:
         self.source.stop()
@@ -110,14 +126,8 @@ class CachetopApp(App[None]):
         version = self.source.version
         if version == self._seen_version and self.snapshot is not None:
             return
-        # A refresh of a big table costs the UI thread a lot (bench/README.md, tui.py): past a
-        # hundred rows, redraw at most about once per interval rather than on every poll.
-        now = time.monotonic()
-        rows = len(self.config.targets)
-        spacing = min(self.source.interval_s, max(REFRESH_S, rows / 1000))
-        if self.snapshot is not None and now - self._refreshed_at < spacing * 0.95:
-            return
-        self._refreshed_at = now
+        # A refresh costs the sort of the fleet and the ~40 lines on screen (bench/tui.py), so
+        # every new version is shown at the next tick, whatever the fleet's size.
         self._seen_version = version
         snap = self.source.snapshot()
         self.snapshot = snap
@@ -187,6 +197,9 @@ class CachetopApp(App[None]):
         from cachetop.tui.screens.action import ActionScreen
 
         target = next((t for t in self.config.targets if t.name == name), None)
+        if target is None and self.source.target(name) is not None:
+            self.notify(REMOTE_READ_ONLY, severity="warning", timeout=5)
+            return
         if target is None or target.kind not in ("redis", "memcached"):
             self.notify("actions work on Redis and memcached targets", severity="warning",
                         timeout=3)
@@ -198,6 +211,8 @@ class CachetopApp(App[None]):
                                       initial=initial))
 
     def action_help(self) -> None:
+        from cachetop.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_pause(self) -> None:
@@ -225,12 +240,13 @@ class CachetopApp(App[None]):
         self.notify("polling every target now", timeout=2)
 
 
-def run_app(config: Config, recorder: RecorderThread | None = None) -> int:
+def run_app(config: Config, source: FleetSource | None = None,
+            recorder: RecorderThread | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended."""
     from cachetop.keys.memcached_detail import restore_all
 
-    app = CachetopApp(config, stop_on_signals=True, recorder=recorder)
+    app = CachetopApp(config, source, stop_on_signals=True, recorder=recorder)
     try:
         app.run()
     finally:

@@ -32,7 +32,8 @@ def _errors(stderr: str) -> list[str]:
 
 
 SUMMARY = re.compile(r"^flush (\S+) pattern 'user:\*': deleted (\d+) of (\d+) planned "
-                     r"\((\d+) already gone\) in [0-9.]+s: done$")
+                     r"\(scanned \d+: \d+ deleted, (\d+) already gone, 0 skipped\) "
+                     r"in [0-9.]+s: done$")
 
 
 def test_flush_with_yes_prints_a_summary_a_script_can_parse(redis_server: RedisServer,
@@ -185,8 +186,8 @@ def test_tags_and_invalidate(redis_server: RedisServer, state_home: Path) -> Non
         cache.set(f"u:{i}", b"v", ttl=60, tags=["user"] if i % 3 else ["user", "admin"])
     listed = cachetop("tags", redis_server.url, state=state_home)
     assert listed.returncode == 0
-    assert listed.stdout.splitlines() == ["admin\t10\tcachetop:tag:{admin}",
-                                          "user\t30\tcachetop:tag:{user}"]
+    assert listed.stdout.splitlines() == ["admin\t10\t10\tcachetop:tag:{admin}",
+                                          "user\t30\t30\tcachetop:tag:{user}"]
     out = cachetop("invalidate", redis_server.url, "--tag", "admin", "--tag", "nope", "--yes",
                    state=state_home)
     assert out.returncode == 0, out.stderr

@@ -1,13 +1,16 @@
-"""Pacer: keys/s limit spacing and the latency slow-down, on a fake clock."""
+"""Pacer (keys/s limit spacing and the latency slow-down, on a fake clock) and BatchSizer."""
 
 from __future__ import annotations
 
 import threading
 
 from cachetop.actions.pacing import (
+    MIN_BATCH,
     MIN_RATE_KEYS_PER_S,
     PROBE_WINDOW,
     RECOVER_AFTER_PROBES,
+    SIZE_WINDOW,
+    BatchSizer,
     Pacer,
 )
 
@@ -112,3 +115,45 @@ def test_rate_never_drops_below_the_floor() -> None:
     low = Pacer(100, clock=FakeClock())  # a limit below the floor is kept, not raised
     _slow(low, 1.0)
     assert low.current == 100
+
+
+# -- BatchSizer: command sizes from what other clients wait ------------------------------------
+
+
+def _window(sizer: BatchSizer, rtt_s: float) -> int:
+    """Feed one sizing window of probes of `rtt_s`; the size after it."""
+    for _ in range(SIZE_WINDOW):
+        size = sizer.observe(rtt_s)
+    return size
+
+
+def test_sizer_shrinks_after_two_slow_windows_and_grows_back_when_fast() -> None:
+    sizer = BatchSizer(500, 1000, 0.001)
+    sizer.set_baseline([0.0001, 0.0001, 0.0002])
+    assert _window(sizer, 0.0001 + 0.0006) == 500  # one slow window (0.6 ms > 0.5 ms): kept
+    assert _window(sizer, 0.0001 + 0.0006) == 375  # the second in a row: x 0.75
+    assert _window(sizer, 0.0001 + 0.0004) == 375  # between a quarter and a half: kept
+    assert _window(sizer, 0.0001 + 0.0002) == 451  # under a quarter of the budget: x 1.2 (+1)
+    for _ in range(20):
+        _window(sizer, 0.0001)
+    assert sizer.size == 1000  # never above the ceiling (--count)
+
+
+def test_sizer_decides_on_the_median_so_late_wake_ups_do_not_shrink() -> None:
+    sizer = BatchSizer(400, 1000, 0.001)
+    sizer.set_baseline([0.0001])
+    late = [0.05] * (SIZE_WINDOW // 2 - 1) + [0.0001] * (SIZE_WINDOW // 2 + 1)
+    for _ in range(10):
+        for rtt in late:
+            sizer.observe(rtt)
+    assert sizer.size == 1000 and sizer.changes > 0  # the fast majority grew it
+
+
+def test_sizer_never_goes_below_the_floor_and_says_so() -> None:
+    sizer = BatchSizer(1000, 1000, 0.001)
+    sizer.set_baseline([0.0001])
+    for _ in range(100):
+        _window(sizer, 0.01)
+    assert sizer.size == MIN_BATCH and sizer.at_floor
+    assert BatchSizer(1, 500, 0.001).size == MIN_BATCH  # a start below the floor is raised
+    assert BatchSizer(1, 5, 0.001).size == 5  # but never above --count

@@ -27,8 +27,9 @@ def test_deletes_exactly_the_matching_keys(redis_server: RedisServer) -> None:
     assert matching(client, b"user:*") == set()
     assert client.dbsize() == 1003
     assert client.exists(b"user", b"xuser:1", b"User:1") == 3
-    assert result.summary.endswith("deleted 1000 of 1000 planned (0 already gone) in "
-                                   f"{result.duration_s:.1f}s: done")
+    assert result.summary.endswith(
+        "deleted 1000 of 1000 planned (scanned 1000: 1000 deleted, 0 already gone, 0 skipped) "
+        f"in {result.duration_s:.1f}s: done")
 
 
 def test_binary_keys_are_bytes_end_to_end(redis_server: RedisServer) -> None:

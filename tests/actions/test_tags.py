@@ -90,9 +90,11 @@ def test_laravel_dialect(redis_server: RedisServer) -> None:
     found = {t.tag: t.size for t in list_tags(target, prefix=p)}
     assert found == {b"users": 4, b"posts": 1}
     plan = plan_invalidate(target, [b"users"], prefix=p)
-    assert plan.count == 3  # the member whose score is past is not counted
+    # Live keys only: not the member whose score is past, nor the one whose key is gone.
+    assert plan.count == 2
     result = execute(plan)
     assert (result.status, result.deleted, result.already_gone) == ("done", 2, 1)
+    assert (result.scanned, result.skipped) == (4, 1)  # 4 = 2 deleted + 1 gone + 1 skipped
     assert client.exists(p + b"forever", p + b"later") == 0
     assert client.exists(p + b"expired-then-rewritten", p + b"other") == 2
     assert client.exists(p + b"tag:users:entries") == 0

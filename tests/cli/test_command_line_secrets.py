@@ -31,8 +31,8 @@ from tests.leak_oracle import leaked
 
 MASK = "***"
 PASSWORD = st.text(st.characters(exclude_categories=("Cs",)), min_size=4, max_size=16)
-UNKNOWN_OPTIONS = ("--listen", "--weird", "--colour", "--no-such-option")
-UNKNOWN_WORDS = ("agent", "frobnicate", "flsh", "invalidat", "tag", "dmo", "status")
+UNKNOWN_OPTIONS = ("--listen-on", "--weird", "--colour", "--no-such-option")
+UNKNOWN_WORDS = ("proxy", "frobnicate", "flsh", "invalidat", "tag", "dmo", "status")
 SECRET_OPTIONS = ("--password", "--token", "--auth", "--api-key")
 
 
@@ -52,6 +52,8 @@ class Command:
 COMMANDS = {
     "main": Command((), -1, ("--log",), ("--interval", "--timeout", "--count"),
                     ("--once", "--json", "-v")),
+    "agent": Command(("agent",), -1, ("--log", "--token-file", "--tls-cert"),
+                     ("--interval", "--timeout"), ("--allow-actions", "-v")),
     "demo": Command(("demo",), 0, (), ("--interval", "--rate", "--cold-start"), ("--no-tui",),
                     config=False),
     "flush": Command(("flush",), 1, ("--pattern", "--type", "--confirm"),
@@ -149,7 +151,7 @@ def command_lines(draw: st.DrawFn) -> Line:
         line.says += ["unrecognized arguments: ", option]
     elif mistake == "unknown command":
         word = draw(st.sampled_from(UNKNOWN_WORDS))
-        line.says += [f"{word!r} is not a command"]
+        line.says += [f"no such command {word!r}"]
     elif mistake == "missing value":
         option = draw(st.sampled_from(sorted([*command.typed, *command.strings])))
         trailing = [(option, None)]
@@ -209,8 +211,10 @@ def test_no_mistyped_command_line_prints_a_password(line: Line) -> None:
 
 
 @pytest.mark.parametrize(("argv", "shown"), [
-    (["agent", "--listen", "127.0.0.1:9999", "redis://:S3cret@10.0.0.5:6379"],
-     "cachetop: error: 'agent' is not a command"),
+    (["agnt", "--listen", "127.0.0.1:9999", "redis://:S3cret@10.0.0.5:6379"],
+     "cachetop: error: no such command 'agnt'; did you mean 'agent'?"),
+    (["agent", "--weird", "redis://:S3cret@10.0.0.5:6379"],
+     "cachetop agent: error: unrecognized arguments: --weird"),
     (["demo", "--weird", "redis://:S3cret@10.0.0.5:6379"],
      "cachetop demo: error: unrecognized arguments: --weird redis://:***@10.0.0.5:6379"),
     (["--interval=redis://u:S3cret@h:1"],
@@ -239,10 +243,7 @@ def test_the_issue_examples_print_the_masked_url(argv: list[str], shown: str) ->
 
 def test_a_misspelled_command_is_named_with_the_likely_one() -> None:
     _, _, err = run(["flsh", "redis://:S3cret@h", "--pattern", "x"])
-    assert err.splitlines()[-1] == (
-        "cachetop: error: 'flsh' is not a command (did you mean 'flush'?): the commands are "
-        "demo, record, replay, delete, flush, flushall, flushdb, invalidate, tags; targets are "
-        "URLs such as redis://127.0.0.1:6379")
+    assert err.splitlines()[-1] == "cachetop: error: no such command 'flsh'; did you mean 'flush'?"
 
 
 def _secret_option_parser() -> ArgumentParser:

@@ -74,7 +74,7 @@ def test_ordinary_hosts_do_not_warn(tmp_path: Path, host: str) -> None:
 @pytest.mark.parametrize(("url", "problem"), [
     ("http+unix://%2Fvar%2Frun%2Fdocker.sock/metrics", "unsupported scheme 'http+unix'"),
     ("gopher://h:70/", "unsupported scheme 'gopher'"),
-    ("redis+sentinel://h:26379/mymaster", "unsupported scheme 'redis+sentinel'"),
+    ("redis+proxy://h:26379/mymaster", "unsupported scheme 'redis+proxy'"),
     ("FILE:///etc/passwd", "unsupported scheme 'file'"),
     (f"ftp://u:{SECRET}@h/", "unsupported scheme 'ftp'"),
 ])

@@ -426,3 +426,31 @@ def test_validation_opens_no_sockets(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     config = load_config(write(tmp_path, FULL), {"SESSIONS_PW": "x"})
     assert len(config.targets) == 4
+
+
+def test_topology_targets_take_credentials_and_an_address_map(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[targets]]\nname = "prod"\n'
+                    'url = "redis+cluster://10.0.0.5:6379,10.0.0.6:6379"\n'
+                    'password_env = "CLUSTER_PW"\n'
+                    '[targets.remap]\n"10.0.0.5:6379" = "127.0.0.1:7005"\n'
+                    '[[targets]]\nurl = "redis://127.0.0.1:7000"\n')
+    path.chmod(0o600)
+    config = load_config(path, {"CLUSTER_PW": "s3cret"})
+    cluster, plain = config.targets
+    assert cluster.kind == "redis-cluster" and dict(cluster.remap) == {
+        "10.0.0.5:6379": "127.0.0.1:7005"}
+    assert cluster.password is not None and cluster.password.reveal() == "s3cret"
+    assert plain.password is None and dict(plain.remap) == {}
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ('url = "redis://h:1"\n[targets.remap]\n"a:1" = "b:2"\n', r"applies only to redis\+cluster"),
+    ('url = "redis+cluster://h:1"\n[targets.remap]\n"a" = "b:2"\n', "expected host:port"),
+    ('url = "redis+cluster://h:1"\n[targets.remap]\n"a:1" = 5\n', "as its value"),
+])
+def test_bad_address_maps(tmp_path: Path, table: str, problem: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[[targets]]\n" + table)
+    with pytest.raises(ConfigError, match=problem):
+        load_config(path, {})

@@ -377,3 +377,12 @@ def test_the_deadline_is_checked_between_chunks_and_on_slow_lines() -> None:
     calls.clear()
     parse_families(slow, check=lambda: calls.append(1))
     assert len(calls) == 5000 // 1024
+
+
+def test_metric_types_are_prometheus_clients() -> None:
+    """prom_parse writes the list out (importing prometheus_client slows every start)."""
+    from prometheus_client.metrics_core import METRIC_TYPES
+
+    from collectors import prom_parse
+
+    assert tuple(METRIC_TYPES) == prom_parse.METRIC_TYPES

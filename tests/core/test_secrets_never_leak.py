@@ -131,7 +131,7 @@ def test_once_json_debug_log_and_stderr_hold_no_secret(fleet: Fleet, tmp_path: P
     log = tmp_path / "debug.log"
     out = run_cachetop("--once", "--json", "-v", "--log", str(log), "--config",
                        str(fleet.config), fleet.good_url, fleet.wrong_url, tmp=tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # two targets are auth-failed: 1, some not up
     doc = json.loads(out.stdout)
     got = statuses(doc)
     # The secrets were really used: each good one logged in, each wrong one was refused.
@@ -146,12 +146,12 @@ def test_once_json_debug_log_and_stderr_hold_no_secret(fleet: Fleet, tmp_path: P
 def test_batch_json_and_table_hold_no_secret(fleet: Fleet, tmp_path: Path) -> None:
     batch = run_cachetop("--batch", "--count", "2", "--json", "-v", "--config",
                          str(fleet.config), fleet.good_url, fleet.wrong_url, tmp=tmp_path)
-    assert batch.returncode == 0, batch.stderr
+    assert batch.returncode == 1, batch.stderr  # auth-failed targets: some not up
     lines = batch.stdout.strip().splitlines()
     assert len(lines) == 2 and statuses(json.loads(lines[-1]))["env"] == "up"
     table = run_cachetop("--once", "--config", str(fleet.config), fleet.good_url,
                          fleet.wrong_url, tmp=tmp_path)
-    assert table.returncode == 0 and "auth-failed" in table.stdout
+    assert table.returncode == 1 and "auth-failed" in table.stdout
     for text in (batch.stdout, batch.stderr, table.stdout, table.stderr):
         assert leaks(text) == []
 

@@ -232,3 +232,48 @@ def test_error_echoes_the_redacted_url() -> None:
         parse_target_url(f"redis://app:{SECRET}@h:99999")
     assert caught.value.where == "redis://app:***@h:99999"
     assert caught.value.problem.startswith("bad port")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+     {"kind": "redis-cluster", "address": "127.0.0.1:7000,127.0.0.1:7001", "host": "127.0.0.1",
+      "port": 7000, "seeds": ("127.0.0.1:7000", "127.0.0.1:7001"), "tls": None}),
+    ("redis+cluster://h", {"seeds": ("h:6379",), "address": "h:6379"}),
+    ("rediss+cluster://h:7000?ssl_cert_reqs=none", {"kind": "redis-cluster",
+                                                    "tls": TlsOptions(verify=False)}),
+    ("redis+sentinel://s1,s2:26380/mymaster",
+     {"kind": "redis-sentinel", "seeds": ("s1:26379", "s2:26380"), "master_name": "mymaster",
+      "address": "s1:26379,s2:26380/mymaster"}),
+    ("rediss+sentinel://[::1]:26379/m.1", {"seeds": ("[::1]:26379",), "tls": TlsOptions()}),
+])
+def test_topology_urls(url: str, expected: dict[str, Any]) -> None:
+    target = parse_target_url(url)
+    for field, value in expected.items():
+        assert getattr(target, field) == value, field
+
+
+def test_topology_credentials_are_a_secret() -> None:
+    target = parse_target_url(f"redis+cluster://admin:{SECRET}@h:7000,h:7001")
+    assert target.username == "admin" and target.password == Secret(SECRET)
+    assert SECRET not in repr(target)
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("redis+cluster://h:7000/1", "a cluster URL has no path"),
+    ("redis+cluster://h:7000,,h:7001", "an empty entry"),
+    ("redis+cluster://h:7000,h:7000", "h:7000 is given twice"),
+    ("redis+sentinel://h:26379", "a sentinel URL names its master"),
+    ("redis+sentinel://h:26379/bad%20name", "bad master name"),
+    ("redis+cluster://h:7000?db=1", "unknown query parameter 'db'"),
+    (f"redis+cluster://h:7000,h:{SECRET}", "bad port"),
+])
+def test_topology_url_errors(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as caught:
+        parse_target_url(url)
+    assert SECRET not in str(caught.value)
+
+
+def test_redacting_a_host_list_hides_only_a_bad_port() -> None:
+    assert redact_url(f"redis+cluster://a:1,b:{SECRET}") == "redis+cluster://a:1,b:***"
+    assert redact_url(f"redis+sentinel://u:{SECRET}@a:1,b:2/m") == \
+        "redis+sentinel://u:***@a:1,b:2/m"

@@ -54,6 +54,7 @@ def test_the_busiest_caches_and_one_row_for_the_rest(endpoint: RouteServer) -> N
     assert len(shown) == LIMIT
     assert {c.name for c in shown} == {f"c{i}" for i in range(CACHES - LIMIT, CACHES)}
     assert more.name == f"{CACHES - LIMIT} more caches"
+    assert more.kind == "more" and all(c.kind == "metrics" for c in shown)
     # Between two scrapes cache i grew by (i + 1) * 4 lookups, 3 of 4 hits.
     rest = range(CACHES - LIMIT)
     assert more.hits_delta == sum((i + 1) * 3 for i in rest)

@@ -91,3 +91,20 @@ def test_a_file_that_is_not_a_recording_is_one_clear_error(tmp_path: Path) -> No
         Recording(text)
     with pytest.raises(RecordingError, match="no such file"):
         Recording(tmp_path / "missing.db")
+
+
+def test_a_document_of_another_shape_round_trips(tmp_path: Path) -> None:
+    """A cluster's document has `topology` and `nodes` and no `caches`: kept as written."""
+    t = TargetFigures(name="c", kind="redis-cluster", address="h:1", status="up",
+                      status_since=T0, last_success=T0, ops_per_s=5.0)
+    doc = snapshot_document(FleetSnapshot.build([t], 1.0, T0))
+    target = doc["targets"][0]
+    for key in ("caches", "caches_total", "caches_cut"):
+        target.pop(key, None)
+    target["topology"] = {"nodes_up": 3, "nodes_total": 3, "master": None}
+    target["nodes"] = [{"name": "n1", "role": "primary", "slots": [[0, 5460]]}]
+    recorder = Recorder(tmp_path / "r.db", keep_s=None)
+    recorder.write(T0, doc)
+    recorder.write(T0 + 1, doc)
+    recorder.close()
+    assert list(Recording(tmp_path / "r.db").between(T0, T0 + 1)) == [doc, doc]

@@ -34,4 +34,12 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool],
 
 
 def row_order(table: FleetTable) -> list[str]:
-    return [table.coordinate_to_cell_key((i, 0))[0].value or "" for i in range(table.row_count)]
+    """The keys of the rows the table shows, top to bottom (scrolled into view or not)."""
+    return table.row_keys()
+
+
+def screen_line(table: FleetTable, row: str) -> str:
+    """The line the table paints for `row` (which must be scrolled into view), as text."""
+    y = table.get_row_index(row) - round(table.scroll_y) + 1  # the header is line 0
+    assert 0 < y < table.size.height, f"{row!r} is not on screen"
+    return "".join(segment.text for segment in table.render_line(y))

@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from cachetop.config import Thresholds
 from cachetop.events.model import Event
-from cachetop.fleet import FleetSnapshot
+from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.text_safety import plain
-from cachetop.tui.layout import View, fleet_rows
-from cachetop.tui.rows import COLUMN_KEYS
+from cachetop.tui.rows import Cells, role_text, row_cells
+from cachetop.tui.table_model import (
+    COLUMN_SETS,
+    TableModel,
+    TableRow,
+    View,
+    build_model,
+)
 from cachetop.tui.widgets.events_strip import EventsStrip
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
 from cachetop.tui.widgets.instance_tiles import age, clock
+
+
+def _loopback(address: str) -> str:
+    """host:port with every loopback name spelled one way (a replica often names its master
+    `localhost` where the config says 127.0.0.1)."""
+    host, _, port = address.partition("/")[0].rpartition(":")
+    if host in ("localhost", "::1", "[::1]") or host.startswith("127."):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+def _masters_by_address(targets: Sequence[TargetFigures]) -> dict[str, str]:
+    return {_loopback(t.address): t.name for t in targets if t.kind == "redis"}
 
 
 class FleetScreen(Screen[None]):
@@ -35,6 +54,7 @@ class FleetScreen(Screen[None]):
         Binding("r", "reverse", "Reverse", show=False, id="fleet.reverse"),
         Binding("g", "group", "Group", id="fleet.group"),
         Binding("l", "latency", "Latency src", id="fleet.latency"),
+        Binding("c", "columns", "Columns", show=False, id="fleet.columns"),
         Binding("e", "events", "Events", id="fleet.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear"),
         Binding("f", "act('flush')", "Flush keys", id="fleet.flush_keys"),
@@ -43,12 +63,16 @@ class FleetScreen(Screen[None]):
         Binding("d", "act('delete')", "Delete key", show=False, id="fleet.delete_key"),
     ]
 
-    def __init__(self, thresholds: Thresholds) -> None:
+    def __init__(self, thresholds: Thresholds, badges: Mapping[str, str] | None = None) -> None:
+        """`badges`: a protection badge (`prod`, `ro`) per target name, shown on its row."""
         super().__init__()
         self.thresholds = thresholds
+        self.badges = dict(badges or {})
+        self._events: Sequence[Event] = ()
         self.view = View()
         self._snap: FleetSnapshot | None = None
-        self._events: Sequence[Event] = ()
+        self._model: tuple[int, View] | None = None  # what the table's model was built from
+        self._names: tuple[FleetSnapshot, dict[str, TargetFigures]] | None = None
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="fleet-header")
@@ -69,6 +93,15 @@ class FleetScreen(Screen[None]):
             self._redraw()
         self.query_one(EventsStrip).show_events(self._events)
 
+    def show_events(self, events: Sequence[Event]) -> None:
+        """The latest events in the strip under the table."""
+        self._events = events
+        if self.is_mounted:
+            self.query_one(EventsStrip).show_events(events)
+
+    def action_events(self) -> None:
+        self.app.open_events()  # type: ignore[attr-defined]
+
     @property
     def table(self) -> FleetTable:
         return self.query_one(FleetTable)
@@ -84,28 +117,56 @@ class FleetScreen(Screen[None]):
         header.show(snap, paused=paused)
         self._redraw()
 
-    def show_events(self, events: Sequence[Event]) -> None:
-        """The latest events in the strip under the table."""
-        self._events = events
-        if self.is_mounted:
-            self.query_one(EventsStrip).show_events(events)
-
-    def action_events(self) -> None:
-        self.app.open_events()  # type: ignore[attr-defined]
-
     def _redraw(self) -> None:
+        """A new row model when the snapshot or the view changed (sorting, filtering and
+        grouping happen here, once); the table then paints only the lines on screen."""
         if self._snap is None:
             return
-        self.table.show_rows(fleet_rows(self._snap, self.view, self.thresholds))
-        self.table.set_sort_marker(self.view.sort_column, self.view.reverse)
+        built_from = (self._snap.version, self.view)
+        table = self.table
+        if built_from != self._model or table.model.version != self._snap.version:
+            self._model = built_from
+            model = build_model(self._snap, self.view)
+            table.empty_text = (f"no row matches the filter {plain(self.view.needle, 40)!r}"
+                                if self.view.needle else "no targets")
+            table.show(model, self._cell_maker(model))
+        table.set_sort_marker(self.view.sort_column, self.view.reverse)
         self._show_selection()
 
+    def _cell_maker(self, model: TableModel) -> Callable[[TableRow], Cells]:
+        """Cells for the rows the table paints; what they need of the whole fleet (the
+        masters by address, replicas per master) is worked out here, once per model."""
+        thresholds, probe_only, badges = self.thresholds, self.view.probe_only, self.badges
+        masters: dict[str, str] = {}
+        replicas: dict[str, int] = {}
+        if model.has_replicas and self._snap is not None:
+            masters = _masters_by_address(self._snap.targets)
+            for t in self._snap.targets:
+                master = masters.get(_loopback(t.master_address)) if t.master_address else None
+                if master is not None:
+                    replicas[master] = replicas.get(master, 0) + 1
+
+        def cells(row: TableRow) -> Cells:
+            f = row.figures
+            if row.kind != "target" or f is None:
+                return row_cells(row, thresholds, probe_only)
+            role = (role_text(f, masters.get(_loopback(f.master_address)),
+                              replicas.get(f.name, 0)) if model.has_replicas else None)
+            return row_cells(row, thresholds, probe_only, role=role,
+                             badge=badges.get(f.name, ""))
+
+        return cells
+
     def _show_selection(self) -> None:
-        key = self.table.selected_key
+        row = self.table.selected_row
         line = Text()
-        if self._snap is not None and key is not None:
-            name = key.split("\x00")[0]
-            target = next((t for t in self._snap.targets if t.name == name), None)
+        if row is not None and row.kind == "group" and row.totals is not None:
+            line.append(plain(row.label or "(no group)"), style="bold")
+            line.append(f"  {row.members} target(s), {row.totals.targets_up} up", style="grey70")
+            line.append("  enter: " + ("show its rows" if row.collapsed else "fold it"),
+                        style="grey70")
+        if self._snap is not None and row is not None and row.target is not None:
+            target = self._by_name().get(row.target)
             if target is not None:
                 line.append(plain(target.name), style="bold")
                 line.append(f"  {target.kind} {plain(target.address)}", style="grey70")
@@ -126,14 +187,14 @@ class FleetScreen(Screen[None]):
             line.append(f"   filter: {plain(self.view.needle)}", style="bold cyan")
         self.query_one("#selection", Static).update(line)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_fleet_table_highlighted(self, event: FleetTable.Highlighted) -> None:
         self._show_selection()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_fleet_table_selected(self, event: FleetTable.Selected) -> None:
         self.action_open()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = event.column_key.value
+    def on_fleet_table_header_clicked(self, event: FleetTable.HeaderClicked) -> None:
+        column = event.column
         if column == self.view.sort_column:
             self.view = replace(self.view, reverse=not self.view.reverse)
         else:
@@ -141,10 +202,16 @@ class FleetScreen(Screen[None]):
         self._redraw()
 
     def action_open(self) -> None:
-        key = self.table.selected_key
-        if key is None or key.startswith("\x01group"):
+        """Enter: a target's (or cache's) instance screen; on a group row, fold or unfold it."""
+        row = self.table.selected_row
+        if row is None:
             return
-        self.app.open_instance(key.split("\x00")[0])  # type: ignore[attr-defined]
+        if row.kind == "group":
+            self.view = replace(self.view, collapsed=self.view.collapsed ^ {row.label})
+            self._redraw()
+            return
+        if row.target is not None:
+            self.app.open_instance(row.target)  # type: ignore[attr-defined]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and self.table.selected_key is None:
@@ -152,13 +219,28 @@ class FleetScreen(Screen[None]):
         return True
 
     def action_act(self, kind: str) -> None:
-        key = self.table.selected_key
-        if key is None or key.startswith("\x01group"):
+        row = self.table.selected_row
+        if row is None or row.target is None:
             return
-        self.app.open_action(kind, key.split("\x00")[0])  # type: ignore[attr-defined]
+        self.app.open_action(kind, row.target)  # type: ignore[attr-defined]
+
+    def action_columns(self) -> None:
+        """Cycle the column sets (overview, latency, memory): as many columns as fit."""
+        column_set = (self.view.column_set + 1) % len(COLUMN_SETS)
+        self.view = replace(self.view, column_set=column_set)
+        self.notify(f"columns: {COLUMN_SETS[column_set][0]}", timeout=2)
+        self._redraw()
+
+    def _by_name(self) -> dict[str, TargetFigures]:
+        snap = self._snap
+        if snap is None:
+            return {}
+        if self._names is None or self._names[0] is not snap:
+            self._names = (snap, {t.name: t for t in snap.targets})
+        return self._names[1]
 
     def action_sort(self, step: int) -> None:
-        columns = (None, *COLUMN_KEYS)
+        columns = (None, *(c.key for c in self.table.columns if c.key != "src"))
         index = columns.index(self.view.sort_column) if self.view.sort_column in columns else 0
         column = columns[(index + step) % len(columns)]
         # Figures sort largest first: the row that needs attention comes to the top.

@@ -16,7 +16,10 @@ KEYS = (
     ("s / S", "sort by the next / previous column; r reverses"),
     ("click a header", "sort by that column"),
     ("/", "filter by name, kind, group, status or address (escape clears)"),
-    ("g", "group rows by their config group (with group totals)"),
+    ("g", "group rows by their config group (with group totals); enter on a group row folds "
+          "or unfolds it (▾ / ▸)"),
+    ("c", "cycle the column sets: overview, latency, memory (as many columns as the "
+          "terminal's width holds, most important first)"),
     ("l", "latency: server (where known) or probe for the whole table"),
     ("e", "events: status changes (with the reason), restarts and stats resets, thresholds "
           "crossed and cleared, actions run (from the audit log); / filters by target, enter "
@@ -31,8 +34,9 @@ KEYS = (
     ("f", "flush keys by pattern (Redis SCAN + UNLINK; memcached metadump): preview, "
           "confirm, progress, escape cancels"),
     ("F", "flush the database (Redis FLUSHDB ASYNC, memcached flush_all)"),
-    ("t", "tags: list the tag indexes, pick one, preview, invalidate"),
-    ("d", "delete one key"),
+    ("t", "tags: the tag indexes, most live keys first (s: by name); enter previews, invalidate"),
+    ("d", "delete keys: enter adds the typed key to a ticked list and previews; enter on an "
+          "empty line deletes the ticked keys"),
     ("k", "instance screen: the Keys tab (memory and keys per prefix, TTL mix, biggest and hot "
           "keys; memcached: hit % per prefix)"),
     ("s / S, x (Keys tab)", "analyse a sample of keys (or resume) / every key, cancel; D cycles "
@@ -52,15 +56,17 @@ FIGURES = (
                          "LATENCY HISTOGRAM or the endpoint's histogram, over the interval "
                          "(srv*: as the endpoint reports it). probe: cachetop's own PING / "
                          "version round trips over the last 60 s"),
-    ("KIND", "redis, memc (memcached), prom (a metrics endpoint), cache (one of its caches)"),
+    ("KIND", "redis, memc (memcached), prom (a metrics endpoint), cache (one of its caches), "
+             "more (an endpoint's other caches, summed: the busiest 100 get rows)"),
     ("MEM / LIMIT / MEM%", "used memory, maxmemory (or limit_maxbytes), and their ratio; "
-                           "LIMIT none: Redis without maxmemory, MEM% is then of the host's "
-                           "memory, marked *"),
+                           "LIMIT none: Redis without maxmemory, MEM% is then '—' (the "
+                           "instance screen shows the share of the host's memory)"),
     ("EVICT/s, EXP/s", "keys evicted for room, and expired by TTL, per second"),
     ("CONN, KEYS", "client connections; keys (Redis Σ dbN:keys) or items (Memcached)"),
     ("KEYS tab", "sampled figures are estimates: ~value ±margin, a 95 % interval; a kind of key "
                  "rarer than the stated bound may be missing from a sample (S reads every key)"),
     ("STATUS", "up, ↺ restarted (a restart or stats reset: that interval has no rates), "
+               "◌ connecting… (not polled yet), "
                "… loading N% (dataset load after a restart), ■ busy (a script holds the "
                "server), ✖ down / timeout / auth-failed / tls-error / bad-data / too-large; "
                "⚠ degraded (a command not permitted or disabled on the server: the reasons "

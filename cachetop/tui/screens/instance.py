@@ -20,6 +20,7 @@ from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.formatting import rate, size
 from cachetop.host_process import HostMemory, ProcessInfo, host_memory, is_local, process_for_port
 from cachetop.source import FleetSource
+from cachetop.tui.badges import badges
 from cachetop.tui.widgets.events_strip import event_line
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView
 from cachetop.tui.widgets.instance_keys import KeysPane
@@ -89,6 +90,7 @@ class InstanceScreen(Screen[None]):
         self._figures: TargetFigures | None = None
         self._panes: list[DetailPane] = []
         self._charts_at = 0.0
+        self._latency_factor = 1e3  # the latency chart's unit, from seconds
         self._process_seen = False
         self._events: list[Event] = []
 
@@ -118,9 +120,11 @@ class InstanceScreen(Screen[None]):
         yield Static(id="instance-tiles")
         with TabbedContent(id="instance-tabs", initial=OVERVIEW):
             with TabPane("Overview", id=OVERVIEW), Grid(id="instance-charts"):
-                yield MetricChart("hit ratio", lambda v: f"{v:.0f}%", top=100.0, id="chart-hit")
+                yield MetricChart("hit ratio", lambda v: f"{v:.0f}%", top=100.0,
+                                  title_fmt=lambda v: f"{v:.1f}%", id="chart-hit")
                 yield MetricChart("ops/s", rate, id="chart-ops")
-                yield MetricChart("latency ms", lambda v: f"{v:.3g}", id="chart-latency")
+                yield MetricChart("latency ms", lambda v: f"{v:.3g}" if v < 1000 else f"{v:.0f}",
+                                  id="chart-latency")
                 yield MetricChart("memory", size, id="chart-memory")
                 yield MetricChart("evictions/s", rate, id="chart-evictions")
                 yield Static(id="instance-process")
@@ -178,13 +182,37 @@ class InstanceScreen(Screen[None]):
                 else Text("no events for this target since cachetop started", style="grey50"))
         self.query_one("#instance-events-list", Static).update(body)
 
+    def _badges(self) -> Text | None:
+        config = getattr(self.app, "config", None)
+        if self.target is None or config is None:
+            return None
+        return badges(self.target, read_only=config.is_read_only(self.target))
+
     def _show(self, t: TargetFigures) -> None:
         _, stale = shown_figures(t)
         self.set_class(stale, "-stale")
-        self.query_one("#instance-title", Static).update(title_text(t))
+        self.query_one("#instance-title", Static).update(title_text(t, badges=self._badges()))
         self.query_one("#instance-tiles", Static).update(tiles(t, self.thresholds))
         for pane in self._panes:
             pane.show(t)
+        if self._charts_visible():  # the chart titles read the figures the header reads
+            for selector, latest in self._latest(t).items():
+                self.query_one(selector, MetricChart).show_latest(latest, dim=stale)
+
+    def _latest(self, t: TargetFigures) -> dict[str, list[float | None]]:
+        """Each chart's title figures, from the same TargetFigures as the header's tiles (the
+        history the charts draw can be one sample behind them)."""
+        f, _ = shown_figures(t)
+        latency = f.server_latency if f.server_latency.known else f.probe_latency
+        factor = self._latency_factor
+        return {
+            "#chart-hit": [None if f.hit_ratio is None else f.hit_ratio * 100],
+            "#chart-ops": [f.ops_per_s],
+            "#chart-latency": [None if v is None else v * factor
+                               for v in (latency.p50_s, latency.p95_s, latency.p99_s)],
+            "#chart-memory": [f.memory_used_bytes],
+            "#chart-evictions": [f.evictions_per_s],
+        }
 
     # -- charts -----------------------------------------------------------------------------
 
@@ -210,6 +238,7 @@ class InstanceScreen(Screen[None]):
             return _scaled(series.get(key, ()), factor)
 
         unit, factor = latency_unit(series.get("p99_s", ()))
+        self._latency_factor = factor
 
         charts: list[tuple[str, list[ChartLine]]] = [
             ("#chart-hit", [ChartLine("", values("hit_ratio", 100.0), "green")]),
@@ -221,6 +250,7 @@ class InstanceScreen(Screen[None]):
             ("#chart-evictions", [ChartLine("", values("evictions_per_s"), "yellow")]),
         ]
         limit, source = None, ""
+        latest = self._latest(t) if t is not None else {}
         if t is not None:
             shown, _ = shown_figures(t)
             limit = shown.memory_max_bytes
@@ -230,7 +260,8 @@ class InstanceScreen(Screen[None]):
             chart = self.query_one(selector, MetricChart)
             chart.draw(times, lines, restarts, window, dim=dim,
                        ceiling=limit if selector == "#chart-memory" else None,
-                       title=f"latency{source} {unit}" if selector == "#chart-latency" else None)
+                       title=f"latency{source} {unit}" if selector == "#chart-latency"
+                       else None, latest=latest.get(selector), log=selector == "#chart-latency")
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane is not None and event.pane.id == OVERVIEW:

@@ -58,6 +58,8 @@ class FleetHeader(Vertical):
         self._append(snap.fleet)
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
+            # A snapshot can land before the sparklines are composed (the first frame is
+            # drawn before the engine answers): the history is kept and drawn next time.
             for spark in self.query(f"#spark-{key}").results(Sparkline):
                 spark.data = data or [0.0]
         self.show(snap)
@@ -77,8 +79,6 @@ class FleetHeader(Vertical):
         line.append(f"   every {snap.interval_s:g}s", style="grey70")
         if paused:
             line.append("   PAUSED", style="bold black on yellow")
-        # query, not query_one, here and below: a snapshot may come before the header's
-        # children are mounted (a loaded machine's first interval); the next one draws.
         for figures in self.query("#fleet-figures").results(Static):
             figures.update(line)
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",

@@ -10,7 +10,7 @@ from cachetop.config import Thresholds
 from cachetop.detail import EndpointDetail
 from cachetop.fleet import TargetFigures
 from cachetop.text_safety import plain
-from cachetop.tui.rows import COLUMN_KEYS, target_cells
+from cachetop.tui.rows import target_cells
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView, TablePane, sync_rows
 
 DIM = "grey50"
@@ -18,7 +18,6 @@ CACHE_COLUMNS = (("name", "CACHE"), ("status", "STATUS"), ("ops", "OPS/s"), ("hi
                  ("p50", "P50ms"), ("p95", "P95ms"), ("p99", "P99ms"), ("src", "LAT"),
                  ("mem", "MEM"), ("limit", "LIMIT"), ("evict", "EVICT/s"), ("exp", "EXP/s"),
                  ("keys", "KEYS"))
-_PICK = tuple(COLUMN_KEYS.index(key) for key, _ in CACHE_COLUMNS)
 
 
 class MetricsCaches(TablePane):
@@ -39,7 +38,7 @@ class MetricsCaches(TablePane):
                 cache = TargetFigures(name=cache.name, kind=cache.kind, address=cache.address,
                                       status=figures.status, last_good=cache)
             cells = target_cells(cache, self.thresholds)
-            rows.append((cache.name, tuple(cells[i] for i in _PICK)))
+            rows.append((cache.name, tuple(cells[key] for key, _ in CACHE_COLUMNS)))
         sync_rows(self.table(), rows)
         convention = _convention(figures.detail)
         note = Text(f"{len(caches)} cache(s)")

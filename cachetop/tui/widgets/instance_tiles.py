@@ -41,11 +41,14 @@ def shown_figures(t: TargetFigures) -> tuple[TargetFigures, bool]:
     return t, False
 
 
-def title_text(t: TargetFigures, now: float | None = None) -> Text:
-    """Name, kind, address, version, role, status and its reason; degraded reasons below."""
+def title_text(t: TargetFigures, now: float | None = None, badges: Text | None = None) -> Text:
+    """Name, its badges (prod, read-only), kind, address, version, role, status and its
+    reason; degraded reasons below."""
     now = time.time() if now is None else now
     line = Text()
     line.append(plain(t.name, 80), style="bold")
+    if badges is not None:
+        line.append_text(badges)
     line.append(f"  {t.kind}", style="grey70")
     if t.address != t.name:
         line.append(f"  {plain(t.address, 120)}", style="grey70")
@@ -117,6 +120,15 @@ class Flow:
         yield from lines
 
 
+def host_share(ratio: float) -> str:
+    """A share of host memory with two significant figures: a small Redis on a big host is
+    0.025%, which "0%" would hide."""
+    value = ratio * 100
+    if value >= 10:
+        return f"{value:.0f}%"
+    return f"{value:.2g}%" if value >= 0.001 else "<0.001%"
+
+
 def _tile(label: str, value: str, style: str = "bold", note: str = "",
           short_note: str = "") -> tuple[Text, Text]:
     """A tile in full (with its note) and compact form (a short note or none)."""
@@ -143,6 +155,9 @@ def tiles(t: TargetFigures, thresholds: Thresholds) -> RenderableType:
         memory += f" / {size(f.memory_max_bytes)}  {percent(f.memory_ratio, 0)}"
     elif f.memory_used_bytes is not None and f.kind == "redis":
         memory += " / no limit"
+        if f.memory_system_bytes:  # maxmemory 0: what it can grow into is the host's memory
+            memory += (f"  {host_share(f.memory_used_bytes / f.memory_system_bytes)} of host "
+                       f"{size(f.memory_system_bytes)}")
     ratio = f.memory_ratio
     connections = count(f.connections)
     if f.max_connections:

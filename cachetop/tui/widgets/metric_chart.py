@@ -64,6 +64,32 @@ def time_ticks(window_s: float, width: int) -> list[float]:
     return sorted(ticks)
 
 
+def log_range(values: Sequence[float]) -> tuple[float, float]:
+    """Whole decades (log10) covering the positive values, at least one decade tall."""
+    positive = [v for v in values if math.isfinite(v) and v > 0]
+    if not positive:
+        return 0.0, 1.0
+    bottom = math.floor(math.log10(min(positive)))
+    top = math.ceil(math.log10(max(positive)))
+    return float(bottom), float(max(top, bottom + 1))
+
+
+def log_values(values: Sequence[float]) -> list[float]:
+    """log10 of each value; zero, negative or missing is a gap (NaN), as on any log axis."""
+    return [math.log10(v) if math.isfinite(v) and v > 0 else math.nan for v in values]
+
+
+def log_ticks(bottom: float, top: float, fmt: Callable[[float], str],
+              height: int) -> tuple[list[float], list[str]]:
+    """A tick every decade, or every few when the chart is short."""
+    decades = int(top - bottom)
+    step = max(1, math.ceil(decades / max(1, height // 2)))
+    ticks = [bottom + i for i in range(0, decades + 1, step)]
+    if ticks[-1] != top:
+        ticks.append(top)
+    return ticks, [fmt(10 ** t) for t in ticks]
+
+
 def value_ticks(top: float, fmt: Callable[[float], str], height: int) -> tuple[list[float],
                                                                                list[str]]:
     """0, (half), top: few labels keep the y axis narrow on a small chart."""
@@ -81,11 +107,22 @@ class MetricChart(Vertical):
     """
 
     def __init__(self, title: str, fmt: Callable[[float], str], *, top: float | None = None,
+                 title_fmt: Callable[[float], str] | None = None,
                  id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        """`title_fmt` formats the latest values in the title (the header's format), `fmt`
+        the axis ticks."""
         super().__init__(id=id, classes="metric-chart")
         self.title = title
         self.fmt = fmt
+        self.title_fmt = title_fmt or fmt
         self.top = top  # a fixed upper bound (100 for a percentage), else from the data
+        self.shown_range: tuple[float, float] | None = None  # the axis drawn (log10 if log)
+        self.log_scale = False
+        self._lines: Sequence[ChartLine] = ()
+        self._restarts: Sequence[float] = ()
+        self._dim = False
+        self._ceiling: float | None = None
+        self._latest: Sequence[float | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title, style="bold"), classes="chart-title")
@@ -93,9 +130,13 @@ class MetricChart(Vertical):
 
     def draw(self, times: Sequence[float], lines: Sequence[ChartLine],
              restarts: Sequence[float], window_s: float, *, dim: bool = False,
-             ceiling: float | None = None, title: str | None = None) -> None:
+             ceiling: float | None = None, title: str | None = None,
+             latest: Sequence[float | None] | None = None, log: bool = False) -> None:
         """Replace the chart's data; the plot renders at its current size. `ceiling` (a memory
-        limit) is drawn as a line when it is near enough to the data to leave the data legible."""
+        limit) is drawn as a line when it is near enough to the data to leave the data legible.
+        `latest` (one per line) is what the title says, the figures the screen's header shows,
+        so both read the same interval; without it, each series' last point. `log`: a log10
+        axis in whole decades, so one spike a thousand times the rest leaves the rest legible."""
         if title is not None:
             self.title = title
         plot = self.query_one(PlotextPlot)
@@ -104,49 +145,68 @@ class MetricChart(Vertical):
         width, height = max(plot.size.width, 10), max(plot.size.height, 3)
         finite = [v for line in lines for v in line.values if math.isfinite(v)]
         peak = max(finite) if finite else 0.0
-        show_ceiling = ceiling is not None and ceiling > 0 and ceiling <= 4 * peak
+        show_ceiling = ceiling is not None and ceiling > 0 and ceiling <= 4 * peak and not log
         top = self.top or max(peak * 1.15, ceiling * 1.05 if show_ceiling and ceiling else 0.0)
         top = top or 1.0
-        self._draw_title(lines, restarts, dim, ceiling)
+        bottom = 0.0
+        if log:
+            bottom, top = log_range(finite)
+        self.shown_range, self.log_scale = (bottom, top), log
+        self._lines, self._restarts, self._dim, self._ceiling = lines, restarts, dim, ceiling
+        if latest is not None:
+            self._latest = latest
+        self._draw_title()
         if show_ceiling and ceiling:
             plt.horizontal_line(ceiling, color=RESTART_COLOR)
         for line in lines:
-            for xs, ys in segments(times, line.values):
+            values = log_values(line.values) if log else line.values
+            for xs, ys in segments(times, values):
                 plt.plot(xs, ys, color="gray" if dim else line.color, marker="braille")
         if not finite:
-            plt.text("no data yet", -window_s / 2, top / 2, alignment="center", color="gray")
+            plt.text("no data yet", -window_s / 2, (bottom + top) / 2, alignment="center",
+                     color="gray")
         for at in restarts:
             if -window_s <= at <= 0:
                 plt.vertical_line(at, color=RESTART_COLOR)
         plt.xlim(-window_s, 0)
-        plt.ylim(0, top)
+        plt.ylim(bottom, top)
         xticks = time_ticks(window_s, width)
         plt.xticks(xticks, [ago(t) for t in xticks])
-        plt.yticks(*value_ticks(top, self.fmt, height))
+        plt.yticks(*(log_ticks(bottom, top, self.fmt, height) if log
+                     else value_ticks(top, self.fmt, height)))
         plt.grid(False, False)
         plot.refresh()
 
-    def _draw_title(self, lines: Sequence[ChartLine], restarts: Sequence[float],
-                    dim: bool, ceiling: float | None) -> None:
+    def show_latest(self, latest: Sequence[float | None], dim: bool = False) -> None:
+        """Retitle with the figures the screen's header just showed (between redraws)."""
+        self._latest, self._dim = latest, dim
+        if self._lines:
+            self._draw_title()
+
+    def _draw_title(self) -> None:
         width = self.size.width or 80
-        title = self._title(lines, restarts, dim, ceiling, values=True)
+        lines = self._lines
+        title = self._title(self._ceiling, values=True)
         if title.cell_len > width:  # a narrow chart keeps the legend, drops the figures
-            title = self._title(lines, restarts, dim, None, values=len(lines) == 1)
+            title = self._title(None, values=len(lines) == 1)
         self.query_one(".chart-title", Static).update(title)
 
-    def _title(self, lines: Sequence[ChartLine], restarts: Sequence[float], dim: bool,
-               ceiling: float | None, *, values: bool) -> Text:
+    def _title(self, ceiling: float | None, *, values: bool) -> Text:
+        dim, latest = self._dim, self._latest
         title = Text(self.title, style=DIM_STYLE if dim else "bold")
-        for line in lines:
+        for index, line in enumerate(self._lines):
             # A labelled line's label, in its colour, is its legend; else a stroke of it.
             title.append(f" {line.label or '━'}", style=DIM_STYLE if dim else line.color)
             if values:
-                latest = next((v for v in reversed(line.values) if math.isfinite(v)), None)
-                title.append(f" {'—' if latest is None else self.fmt(latest)}",
-                             style=DIM_STYLE if dim else "bold")
+                if latest is not None and index < len(latest):
+                    value = latest[index]
+                else:
+                    value = next((v for v in reversed(line.values) if math.isfinite(v)), None)
+                shown = "—" if value is None or not math.isfinite(value) else self.title_fmt(value)
+                title.append(f" {shown}", style=DIM_STYLE if dim else "bold")
         if ceiling:
             title.append(f"  limit {self.fmt(ceiling)}", style=DIM_STYLE)
-        if restarts:
+        if self._restarts:
             title.append(" │", style=RESTART_COLOR)
             title.append("restart", style="grey70")
         return title

@@ -1,0 +1,2 @@
+"""cachetop agent: the engine, headless and long running, serving /metrics and the
+snapshot stream."""
