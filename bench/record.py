@@ -77,7 +77,7 @@ class Emulated:
             probe_latency=Latency(*rtts, "probe 60s"))
 
 
-def run(targets: int, seconds: int, path: Path) -> dict[str, float]:
+def run(targets: int, seconds: int, path: Path, compare: bool = True) -> dict[str, float]:
     rng = random.Random(7)
     fleet = [Emulated(i, rng) for i in range(targets)]
     recorder = Recorder(path, keep_s=None)
@@ -85,7 +85,8 @@ def run(targets: int, seconds: int, path: Path) -> dict[str, float]:
     zlib_bytes = zstd_bytes = 0
     try:
         import zstandard
-        zstd: zstandard.ZstdCompressor | None = zstandard.ZstdCompressor(level=3)
+        zstd: zstandard.ZstdCompressor | None = (zstandard.ZstdCompressor(level=3) if compare
+                                                  else None)
     except ImportError:
         zstd = None
     state = codec.FrameState()
@@ -127,12 +128,13 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--targets", type=int)
     p.add_argument("--seconds", type=int)
+    p.add_argument("--no-zstd", action="store_true", help="skip the zstd comparison")
     args = p.parse_args()
     targets = args.targets or (100 if args.smoke else 1000)
     seconds = args.seconds or (300 if args.smoke else 3600)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cachetop-bench-record-") as tmp:
-        r = run(targets, seconds, Path(tmp) / "rec.db")
+        r = run(targets, seconds, Path(tmp) / "rec.db", compare=not args.no_zstd)
     hour = r["per_target_s"] * 1000 * 3600 / 1e6
     print(f"recording {targets} targets x {seconds} s at 1 s (load {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f})")

@@ -86,7 +86,8 @@ class Agent:
         self.shard = shard
         self.allow_actions = allow_actions
         self.monitor = Monitor(make_collectors(self.targets), config.interval_s,
-                               history_s=config.history_s)
+                               history_s=config.history_s, thresholds=config.thresholds,
+                               alerts=config.alerts)  # events and alert rules, headless
         self.exposition = FleetExposition(lambda: monitor_rows(self.monitor),
                                           lambda: self.monitor.version)
         self.hub = StreamHub(self.monitor, self.targets, allow_actions=allow_actions)
