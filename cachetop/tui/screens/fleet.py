@@ -109,8 +109,8 @@ class FleetScreen(Screen[None]):
     def show_fleet(self, snap: FleetSnapshot, *, new_interval: bool, paused: bool) -> None:
         """Place a new snapshot: header figures, table cells, the selection's line."""
         self._snap = snap
-        if not self.is_mounted:
-            return  # on_mount draws it
+        if not self.is_mounted or not self.query(FleetTable):
+            return  # on_mount draws it (the table is not there while mounting or unmounting)
         header = self.query_one(FleetHeader)
         if new_interval:
             header.record(snap)
