@@ -27,6 +27,7 @@ from cachetop.engine.client import EngineClient
 from cachetop.errors import ConfigError
 from cachetop.fleet import FleetSnapshot
 from cachetop.malloc_tuning import limit_malloc_arenas
+from cachetop.record.store import RecorderThread, RecordingError
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
 from cachetop.source import FleetSource
@@ -39,6 +40,8 @@ ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "
 COMMAND_HELP = {
     "agent": "serve this fleet's figures: Prometheus /metrics and a stream for --connect",
     "demo": "a local demo fleet and application, watched in the dashboard",
+    "record": "record the fleet's snapshots and events to a file, headless (no output)",
+    "replay": "a recording in the dashboard with a time cursor, or as JSON (--at, --from)",
     "keys": "key analysis of one target: prefixes, biggest and hot keys",
     "flush": "delete the keys matching a pattern (preview, confirm, paced)",
     "flushdb": "delete every key of one Redis db, or memcached flush_all",
@@ -84,6 +87,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--caches-limit", type=int, metavar="N",
                    help="with --json: at most N caches per endpoint, the busiest (default: all)")
     p.add_argument("--read-only", action="store_true", help="refuse every write action")
+    p.add_argument("--record", metavar="FILE",
+                   help="record every snapshot and event to FILE (SQLite; cachetop replay FILE)")
+    p.add_argument("--record-keep", metavar="DURATION", default="48h",
+                   help="with --record: drop what is older than this (default 48h)")
     p.add_argument("--connect", metavar="HOST:PORT",
                    help="show a remote `cachetop agent`'s fleet (https://HOST:PORT for TLS)")
     p.add_argument("--prometheus", metavar="URL",
@@ -128,13 +135,47 @@ def load(args: argparse.Namespace) -> Config:
                                caches_limit=args.caches_limit)
 
 
+class Emitter:
+    """Prints snapshots (as_json None: prints nothing) with the events since the last one,
+    and records what it printed (--record)."""
+
+    def __init__(self, as_json: bool | None, caches_limit: int | None,
+                 recorder: RecorderThread | None = None) -> None:
+        self.as_json, self.caches_limit, self.recorder = as_json, caches_limit, recorder
+        self.seen = 0
+
+    def __call__(self, source: FleetSource) -> FleetSnapshot:
+        snap = source.snapshot()
+        events = source.events_since(self.seen)
+        if events:
+            self.seen = events[-1].seq
+        doc = (snapshot_document(snap, self.caches_limit, events)
+               if self.as_json or self.recorder else None)
+        if self.as_json:
+            print(json.dumps(doc, ensure_ascii=True), flush=True)
+        elif self.as_json is not None:
+            print(render_table(snap), end="\n\n", flush=True)
+        if self.recorder is not None and doc is not None:
+            self.recorder.put(snap.taken_at, doc, events)
+        return snap
+
+
 def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> FleetSnapshot:
-    snap = source.snapshot()
-    if as_json:
-        print(json.dumps(snapshot_document(snap, caches_limit), ensure_ascii=True), flush=True)
-    else:
-        print(render_table(snap), end="\n\n", flush=True)
-    return snap
+    return Emitter(as_json, caches_limit)(source)
+
+
+def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
+    """The recorder of --record FILE, on its own thread; RecordingError for a bad file."""
+    if not path:
+        return None
+    from cachetop.events.rules import parse_duration
+    from cachetop.record.store import Recorder
+
+    try:
+        keep_s = parse_duration(keep)
+    except ValueError as exc:
+        raise RecordingError(f"--record-keep: {exc}") from None
+    return RecorderThread(Recorder(path, keep_s=keep_s or None))
 
 
 def exit_code(snap: FleetSnapshot | None) -> int:
@@ -152,7 +193,8 @@ def exit_code(snap: FleetSnapshot | None) -> int:
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
-                        mode=mode, log_file=log_file)
+                        mode=mode, log_file=log_file, thresholds=config.thresholds,
+                        alerts=config.alerts)
 
 
 def run_once(config: Config, as_json: bool, log_file: str | None = None,
@@ -174,9 +216,12 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None,
     return exit_code(snap)
 
 
-def run_batch(config: Config, as_json: bool, count: int | None,
-              log_file: str | None = None, engine: EngineClient | None = None) -> int:
-    """Like `top -b`: one snapshot per interval, until --count or a signal."""
+def run_batch(config: Config, as_json: bool | None, count: int | None,
+              log_file: str | None = None, engine: EngineClient | None = None,
+              recorder: RecorderThread | None = None) -> int:
+    """Like `top -b`: one snapshot per interval, until --count or a signal (as_json None:
+    record only, print nothing: `cachetop record`)."""
+    emit = Emitter(as_json, config.caches_limit, recorder)
     engine = engine or _engine(config, "live", log_file)
     engine.start()
     printed = 0
@@ -193,21 +238,31 @@ def run_batch(config: Config, as_json: bool, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            snap = _emit(engine, as_json, config.caches_limit)
+            snap = emit(engine)
             printed += 1
+            if recorder is not None and recorder.error:
+                print(f"cachetop: {recorder.error}", file=sys.stderr)
+                return EXIT_NOT_UP
     except KeyboardInterrupt:
         pass
     finally:
         engine.stop()
+        if recorder is not None:
+            recorder.close()
     return exit_code(snap)
 
 
-def run_tui(config: Config, source: EngineClient | None = None) -> int:
+def run_tui(config: Config, source: EngineClient | None = None,
+            recorder: RecorderThread | None = None) -> int:
     try:
         from cachetop.tui.app import run_app
     except ImportError:
-        return run_batch(config, as_json=False, count=None, engine=source)
-    return run_app(config, source)
+        return run_batch(config, as_json=False, count=None, engine=source, recorder=recorder)
+    try:
+        return run_app(config, source, recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -292,6 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
+    if argv[:1] == ["replay"]:
+        from cachetop.record.cli import main as replay_main
+
+        return replay_main(argv[1:])
+    if argv[:1] == ["record"]:
+        return record_main(argv[1:])
     if argv[:1] == ["agent"]:
         from cachetop.agent.main import main as agent_main
 
@@ -326,11 +387,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_connected(args, parser)
     try:
         config = load(args)
-    except ConfigError as exc:
+        recorder = None if args.once else open_recorder(args.record, args.record_keep)
+    except (ConfigError, RecordingError) as exc:
         print(f"cachetop: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
     if args.once:
         return run_once(config, args.json, args.log)
     if args.batch or args.json:
-        return run_batch(config, args.json, args.count, args.log)
-    return run_tui(config)
+        return run_batch(config, args.json, args.count, args.log, recorder=recorder)
+    return run_tui(config, recorder=recorder)
+
+
+def record_main(argv: Sequence[str]) -> int:
+    """`cachetop record FILE [TARGET...] [options]`: --batch that records and prints nothing."""
+    parser = build_parser()
+    parser.prog = "cachetop record"
+    parser.usage = "cachetop record FILE [TARGET ...] [--config FILE] [--interval S] ..."
+    if not argv or argv[0].startswith("-"):
+        parser.error("give the recording's FILE first: cachetop record FILE [TARGET ...]")
+    args = parser.parse_args(list(argv[1:]))
+    if args.count is not None and args.count < 1:
+        parser.error("--count must be at least 1")
+    _setup_logging(args)
+    try:
+        config = load(args)
+        recorder = open_recorder(argv[0], args.record_keep)
+    except (ConfigError, RecordingError) as exc:
+        print(f"cachetop record: {parser.mask(str(exc))}", file=sys.stderr)
+        return 2
+    return run_batch(config, None, args.count, args.log, recorder=recorder)

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cachetop.errors import ConfigError
+from cachetop.events.rules import AlertRule, parse_rules
 from cachetop.target_url import parse_target_url
 from collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
 from collectors.prom_conventions import convention_for
@@ -77,6 +78,7 @@ class Config:
     path: str | None = None
     timeout_s: float = 1.0
     options: Mapping[str, TargetOptions] = field(default_factory=lambda: MappingProxyType({}))
+    alerts: tuple[AlertRule, ...] = ()
     warnings: tuple[str, ...] = ()
     read_only_by: tuple[str, ...] = ()
     caches_limit: int | None = None  # JSON: at most this many caches per endpoint (--caches-limit)
@@ -229,6 +231,7 @@ def _remap(value: object) -> Mapping[str, str]:
 _TOP_KEYS: dict[str, Callable[[object], Any]] = {
     "interval": _positive, "history": _positive, "read_only": _bool, "timeout": _positive,
     "thresholds": lambda value: value, "targets": lambda value: value,  # checked by structure
+    "alerts": lambda value: value,
 }
 _THRESHOLD_KEYS: dict[str, Callable[[object], Any]] = {
     "hit_ratio_below": _ratio, "p99_ms_above": _non_negative,
@@ -455,6 +458,7 @@ def _from_document(doc: Mapping[str, Any], path: Path, env: Mapping[str, str]) -
         read_only=read_only, thresholds=thresholds, path=file,
         timeout_s=timeout_s, options=MappingProxyType(options), warnings=tuple(warnings),
         read_only_by=(f"read_only = true in {file}",) if read_only else (),
+        alerts=parse_rules(top.get("alerts", []), file, env),
     )
 
 

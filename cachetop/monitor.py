@@ -16,6 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from cachetop.config import Thresholds
+from cachetop.events.alerts import AlertEvaluator
+from cachetop.events.audit_tail import AuditTail
+from cachetop.events.detect import EventDetector
+from cachetop.events.model import ALERT, ALERT_CLEARED, Event, EventLog
+from cachetop.events.notify import Notifier
+from cachetop.events.rules import AlertRule
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
 from cachetop.links import server_resolver
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
@@ -30,6 +37,7 @@ from collectors.secret import Secret
 # refused optional commands, such as SLOWLOG under an ACL, before anyone opens a screen); a
 # large one only for the targets a screen shows: at 5,000 targets that one-time detail cost
 # a tenth of a core for the first minute and 150 MB held.
+AUDIT_EVERY_S = 1.0  # how often the audit log is read for actions run on the fleet
 
 
 def history_point(f: TargetFigures) -> dict[str, float | None]:
@@ -45,7 +53,8 @@ class Monitor:
 
     def __init__(self, collectors: Sequence[Collector], interval_s: float,
                  history_s: float = 600.0, loop: PollLoop | None = None,
-                 caches_limit: int | None = None) -> None:
+                 caches_limit: int | None = None, thresholds: Thresholds | None = None,
+                 watch_audit: bool = True, alerts: Sequence[AlertRule] = ()) -> None:
         self.collectors = list(collectors)
         large = len(self.collectors) > LARGE_FLEET
         for collector in self.collectors:
@@ -70,6 +79,14 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._poller = Poller(self.collectors, interval_s, self.apply, self.loop)
         self._trim_at = time.monotonic() + TRIM_EVERY_S
+        self.events = EventLog()
+        self._detector = EventDetector(thresholds or Thresholds())
+        self._audit = (AuditTail([(c.target.name, c.target.address) for c in self.collectors])
+                       if watch_audit else None)
+        self._alerts = (AlertEvaluator(alerts, [(c.target.name, c.target.group, c.target.kind)
+                                                for c in self.collectors]) if alerts else None)
+        self.notifier = Notifier(self.events.emit)
+        self._topology_seen: dict[int, Mapping[str, str]] = {}
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """`callback()` runs on the loop's thread after each applied result: keep it cheap."""
@@ -86,6 +103,16 @@ class Monitor:
             assert result.error is not None
             figures = tracker.fail(result.error)
             self.history.record(figures.name, result.finished_at, {})
+        prev = self._figures[result.index]
+        for kind, text in self._detector.observe(result.index, prev, figures):
+            self.events.emit(kind, figures.name, text)
+        if figures.events:
+            self._topology_events(result.index, figures)
+        if self._alerts is not None:
+            for change in self._alerts.observe(result.index, figures, time.monotonic()):
+                self.events.emit(ALERT if change.fired else ALERT_CLEARED, change.target,
+                                 change.text())
+                self.notifier.notify(change)
         with self._lock:
             self._figures[result.index] = figures
             self._version += 1
@@ -97,6 +124,41 @@ class Monitor:
             trim_free_memory()  # one poll thread a minute; see malloc_tuning
         for callback in self._subscribers:
             callback()
+
+    def emit(self, kind: str, target: str, text: str) -> Event:
+        """Record an event (a failover, a topology change...) from any thread."""
+        return self.events.emit(kind, target, text)
+
+    def events_since(self, seq: int = 0) -> list[Event]:
+        return self.events.since(seq)
+
+    def _topology_events(self, index: int, figures: TargetFigures) -> None:
+        """A cluster's or Sentinel set's topology changes (failovers...), which its figures
+        carry as their recent list, into the events model once each."""
+        recent = list(figures.events)
+        seen = self._topology_seen.get(index)
+        if seen is not None:
+            after = next((i for i in range(len(recent) - 1, -1, -1) if recent[i] == seen), None)
+            recent = recent[after + 1:] if after is not None else recent
+        if not recent:
+            return
+        self._topology_seen[index] = recent[-1]
+        for event in recent:
+            node = event.get("node")
+            text = str(event.get("text", "")) + (f" ({node})" if node else "")
+            try:
+                at: float | None = float(event.get("time") or 0) or None
+            except ValueError:
+                at = None
+            self.events.emit(str(event.get("kind", "topology")),
+                             str(event.get("target") or figures.name), text, at)
+
+    def _read_audit(self) -> None:
+        if self._audit is None:
+            return
+        self.loop.call_later(AUDIT_EVERY_S, self._read_audit)
+        for at, target, kind, text in self._audit.read():
+            self.events.emit(kind, target, text, at)
 
     def snapshot(self) -> FleetSnapshot:
         with self._lock:
@@ -133,6 +195,7 @@ class Monitor:
 
     def start(self) -> None:
         self._poller.start()
+        self.loop.call_soon_threadsafe(self._read_audit)
         if self._own_loop:
             self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop",
                                             daemon=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.top_caches import top_caches
 from collectors.base import TOPOLOGY_KINDS
@@ -123,14 +125,25 @@ def snapshot_events(snap: FleetSnapshot) -> list[dict[str, Any]]:
     return out
 
 
-def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None) -> dict[str, Any]:
-    """The document metrics.md defines; caches_limit (None: all) caps each target's caches."""
+def event_document(event: Event) -> dict[str, Any]:
+    """An event: `time` to the millisecond (several share a second), UTC like the rest."""
+    stamp = dt.datetime.fromtimestamp(event.time, dt.UTC)
+    return {"time": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+            "target": event.target or None, "kind": event.kind, "text": event.text}
+
+
+def snapshot_document(snap: FleetSnapshot, caches_limit: int | None = None,
+                      events: Sequence[Event] | None = None) -> dict[str, Any]:
+    """The document metrics.md defines; caches_limit (None: all) caps each target's caches.
+    `events`: the events model's since the previous document (a stream reader sees each
+    once); None: the topology changes the snapshot's targets carry for its interval."""
     return {
         "time": _iso(snap.taken_at), "interval_s": snap.interval_s,
         "fleet": _totals(snap.fleet),
         "layers": {name: _totals(f) for name, f in snap.layers.items()},
         "targets": [target_document(t, caches_limit) for t in snap.targets],
-        "events": snapshot_events(snap),
+        "events": (snapshot_events(snap) if events is None
+                   else [event_document(e) for e in events]),
     }
 
 

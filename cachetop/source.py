@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot
 from collectors.base import Target
 from collectors.secret import Secret
@@ -44,6 +45,10 @@ class FleetSource(Protocol):
     def fleet_history(self) -> Sequence[FleetFigures]:
         """Fleet totals to seed the header's sparklines with (empty: the header records its
         own from the snapshots it sees)."""
+        ...
+
+    def events_since(self, seq: int = 0) -> Sequence[Event]:
+        """Events after `seq` (Event.seq), oldest first: what a reader has not seen yet."""
         ...
 
     def notice(self) -> str | None:

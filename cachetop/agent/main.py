@@ -85,7 +85,8 @@ class Agent:
         self.shard = shard
         self.allow_actions = allow_actions
         self.monitor = Monitor(make_collectors(self.targets), config.interval_s,
-                               history_s=config.history_s)
+                               history_s=config.history_s, thresholds=config.thresholds,
+                               alerts=config.alerts)  # events and alert rules, headless
         self.exposition = FleetExposition(lambda: monitor_rows(self.monitor),
                                           lambda: self.monitor.version,
                                           max_age_s=min(config.interval_s, 1.0))

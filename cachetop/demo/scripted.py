@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from cachetop.events.model import ACTION, RESTART, STATUS, THRESHOLD, Event
 from cachetop.fleet import APP_CACHES, FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.series import History
 from collectors.base import Target
@@ -111,6 +112,17 @@ class ScriptedMonitor:
         row = next((t for t in self.targets if t.name == name), None)
         return None if row is None else Target(name=row.name, kind=row.kind,
                                                address=row.address, group=row.group)
+
+    def events_since(self, seq: int = 0) -> list[Event]:
+        """A few minutes of what happened to the scripted fleet, for pictures."""
+        events = [
+            Event(FIXED_WALL - 240, "sessions-1", THRESHOLD, "evicting 12 keys/s", 1),
+            Event(FIXED_WALL - 95, "sessions-3", STATUS, "down: connection refused", 2),
+            Event(FIXED_WALL - 60, "sessions-2", RESTART, "restarted (new instance id)", 3),
+            Event(FIXED_WALL - 20, "pages", ACTION,
+                  "flush pattern 'tmp:*': deleted 1200 of 1200 done", 4),
+        ]
+        return [e for e in events if e.seq > seq]
 
     def watch(self, name: str, on: bool = True) -> None: ...
 

@@ -19,10 +19,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import cachetop
+from cachetop.config import Thresholds
 from cachetop.detail import Detail, detail_from_wire
 from cachetop.engine.protocol import (
     FrameReader,
@@ -32,6 +33,8 @@ from cachetop.engine.protocol import (
     series_from_wire,
     target_to_wire,
 )
+from cachetop.events.model import Event, EventLog, event_from_wire
+from cachetop.events.rules import AlertRule, rules_to_wire
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
 from collectors.base import Target
 from collectors.secret import Secret
@@ -84,8 +87,12 @@ class EngineClient:
 
     def __init__(self, targets: Sequence[Target], interval_s: float, history_s: float = 600.0,
                  *, mode: str = "live", log_file: str | None = None,
-                 caches_limit: int | None = None) -> None:
+                 caches_limit: int | None = None, thresholds: Thresholds | None = None,
+                 alerts: Sequence[AlertRule] = ()) -> None:
         self._targets = list(targets)
+        self._thresholds = thresholds
+        self._alerts = list(alerts)
+        self.events = EventLog()
         self._by_name = {t.name: t for t in self._targets}
         self._interval_s = interval_s
         self._history_s = history_s
@@ -152,6 +159,9 @@ class EngineClient:
         if held is None:
             return {}
         return series_now(*held, last_s)
+
+    def events_since(self, seq: int = 0) -> list[Event]:
+        return self.events.since(seq)
 
     def watch(self, name: str, on: bool = True) -> None:
         with self._lock:
@@ -260,7 +270,9 @@ class EngineClient:
         self._started_at = time.monotonic()
         config = {"t": "config", "targets": [target_to_wire(t) for t in self._targets],
                   "interval_s": self._interval_s, "history_s": self._history_s,
-                  "mode": self._mode, "caches_limit": self._caches_limit}
+                  "mode": self._mode, "caches_limit": self._caches_limit,
+                  "thresholds": asdict(self._thresholds) if self._thresholds else None,
+                  "alerts": rules_to_wire(self._alerts)}
         self._send(config)
         for name in sorted(self._watched):
             self._send({"t": "watch", "name": name, "on": True})
@@ -333,6 +345,8 @@ class EngineClient:
         kind = message["t"]
         if kind == "snap":
             updates = [(int(i), figures_from_wire(doc)) for i, doc in message["ch"]]
+            for row in message.get("ev") or ():
+                self.events.add(event_from_wire(row))
             with self._lock:
                 for index, figures in updates:
                     if 0 <= index < len(self._figures):

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
+from cachetop.config import Thresholds
 from cachetop.engine.protocol import (
     CODECS,
     PROTOCOL,
@@ -31,6 +32,7 @@ from cachetop.engine.protocol import (
     target_from_wire,
 )
 from cachetop.engine.publish import Publisher
+from cachetop.events.rules import rule_from_wire
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 from collectors.netloop import PollLoop
@@ -146,9 +148,12 @@ class Engine:
         # An endpoint's caches past this many arrive as the busiest and one "N more" row
         # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
         self.caches_limit: int | None = int(limit) if limit is not None else None
+        thresholds = config.get("thresholds")
         self.monitor = Monitor(self.collectors, self.interval_s,
                                history_s=float(config.get("history_s", 600.0)), loop=loop,
-                               caches_limit=self.caches_limit)
+                               caches_limit=self.caches_limit,
+                               thresholds=Thresholds(**thresholds) if thresholds else None,
+                               alerts=[rule_from_wire(r) for r in config.get("alerts") or ()])
         self._paused = False
         self.publisher = Publisher(self.monitor, self.caches_limit)
         channel.on_message = self.on_command
@@ -203,7 +208,8 @@ def run_once(engine: Engine) -> None:
     version, changed = engine.monitor.changes_since(0)
     engine.channel.send({"t": "snap", "v": version, "at": time.time(),
                          "iv": engine.interval_s, "paused": False,
-                         "ch": [[i, figures_to_wire(f)] for i, f in changed]})
+                         "ch": [[i, figures_to_wire(f)] for i, f in changed],
+                         "ev": engine.publisher.new_events()})
     engine.channel.send({"t": "done"})
 
 

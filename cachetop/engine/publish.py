@@ -34,6 +34,7 @@ class Publisher:
         self._watch = watch or monitor.watch
         self.caches_limit = caches_limit
         self.sent_version = 0
+        self.sent_event = 0
         self.watched: dict[str, Detail | None] = {}  # name -> the detail last sent
         self._history_at = 0.0
 
@@ -49,11 +50,12 @@ class Publisher:
 
     def tick(self, send: Send, paused: bool = False) -> None:
         version, changed = self.monitor.changes_since(self.sent_version)
-        if changed:
+        events = self.new_events()
+        if changed or events:
             self.sent_version = version
             send({"t": "snap", "v": version, "at": time.time(), "iv": self.monitor.interval_s,
                   "paused": paused,
-                  "ch": [[i, figures_to_wire(self.cut(f))] for i, f in changed]})
+                  "ch": [[i, figures_to_wire(self.cut(f))] for i, f in changed], "ev": events})
         for name, sent in list(self.watched.items()):
             figures = self.monitor.figures(name)
             detail = figures.detail if figures is not None else None
@@ -67,6 +69,13 @@ class Publisher:
                 series = self.monitor.history.series(name)
                 send({"t": "hist", "name": name, "at": time.time(),
                       "s": series_to_wire(series)})
+
+    def new_events(self) -> list[list[object]]:
+        """The events this reader has not been sent yet, in their wire form."""
+        events = self.monitor.events_since(self.sent_event)
+        if events:
+            self.sent_event = events[-1].seq
+        return [e.to_wire() for e in events]
 
     def cut(self, figures: TargetFigures) -> TargetFigures:
         """An endpoint's caches as this reader asked: the busiest `caches_limit` and one row

@@ -19,7 +19,9 @@ from textual.app import App
 from textual.binding import Binding
 
 from cachetop.config import Config
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
+from cachetop.record.store import RecorderThread
 from cachetop.source import FleetSource
 from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
@@ -27,6 +29,7 @@ from cachetop.tui.screens.fleet import FleetScreen
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
 INPUT_QUIET_S = 0.3  # after a key or a click, figures wait this long: the answer comes first
+EVENTS_KEPT = 10_000  # the events screen's memory; older ones are dropped
 REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
                     "need a direct connection with the target's credentials")
 CHILD_ROWS = 100  # an endpoint's busiest caches get rows; the rest share one "N more" row
@@ -60,7 +63,7 @@ class CachetopApp(App[None]):
     ]
 
     def __init__(self, config: Config, source: FleetSource | None = None, *,
-                 stop_on_signals: bool = False) -> None:
+                 stop_on_signals: bool = False, recorder: RecorderThread | None = None) -> None:
         """`stop_on_signals`: SIGTERM and SIGHUP quit like q (the real terminal's app)."""
         super().__init__()
         self.stop_on_signals = stop_on_signals
@@ -69,7 +72,8 @@ class CachetopApp(App[None]):
             from cachetop.engine.client import EngineClient
 
             source = EngineClient(config.targets, config.interval_s, config.history_s,
-                                  caches_limit=CHILD_ROWS)
+                                  caches_limit=CHILD_ROWS, thresholds=config.thresholds,
+                                  alerts=config.alerts)
         self.source: FleetSource = source
         self._notice: str | None = None
         self.paused = False
@@ -79,6 +83,10 @@ class CachetopApp(App[None]):
         self._input_at = 0.0
         self._refreshed_at = 0.0
         self.fleet_screen = FleetScreen(config.thresholds, badges=protection_badges(config))
+        self.events: list[Event] = []
+        self._event_seq = 0
+        self.recorder = recorder
+        self._recorded_seq = 0
 
     def _fatal_error(self) -> None:
         """Textual's crash report shows local variables, which can hold a connection's
@@ -132,6 +140,7 @@ class CachetopApp(App[None]):
             self._notice = notice
             if notice:
                 self.notify(notice, severity="warning", timeout=30)
+        self._pull_events()
         version = self.source.version
         if version == self._seen_version and self.snapshot is not None:
             return
@@ -150,11 +159,51 @@ class CachetopApp(App[None]):
         new_interval = snap.taken_at - self._last_point_at >= snap.interval_s * 0.9
         if new_interval:
             self._last_point_at = snap.taken_at
+        if new_interval and self.recorder is not None:
+            self._record(snap)
         with self.batch_update():
             self.fleet_screen.show_fleet(snap, new_interval=new_interval, paused=self.paused)
             screen = self.screen
             if screen is not self.fleet_screen and hasattr(screen, "show_fleet"):
                 screen.show_fleet(snap)
+
+    def _record(self, snap: FleetSnapshot) -> None:
+        """--record: this interval's snapshot and the events since the last one, written on
+        the recorder's thread."""
+        assert self.recorder is not None
+        from cachetop.snapshot_json import snapshot_document
+
+        events = [e for e in self.events if e.seq > self._recorded_seq]
+        if events:
+            self._recorded_seq = events[-1].seq
+        self.recorder.put(snap.taken_at, lambda: snapshot_document(snap, CHILD_ROWS, events),
+                          events)
+        if self.recorder.error:
+            self.notify(self.recorder.error, severity="error", timeout=30)
+            self.recorder = None
+
+    def _pull_events(self) -> None:
+        """New events to the fleet screen's strip and to a screen that lists them."""
+        new = self.source.events_since(self._event_seq)
+        if not new:
+            return
+        self._event_seq = new[-1].seq
+        self.events.extend(new)
+        del self.events[:-EVENTS_KEPT]
+        self.fleet_screen.show_events(self.events)
+        screen = self.screen
+        if screen is not self.fleet_screen and hasattr(screen, "show_events"):
+            screen.show_events(self.events)
+
+    def open_events(self, needle: str = "") -> None:
+        from cachetop.tui.screens.events import EventsScreen
+
+        self.push_screen(EventsScreen(self.events, needle))
+
+    def open_event(self, event: Event) -> None:
+        """Enter on an event: its target's screen (a replay goes to its time instead)."""
+        if event.target:
+            self.open_instance(event.target)
 
     def open_instance(self, name: str) -> None:
         from cachetop.tui.screens.instance import InstanceScreen
@@ -163,6 +212,7 @@ class CachetopApp(App[None]):
         self.push_screen(screen)
         if self.snapshot is not None:
             screen.show_fleet(self.snapshot)
+        screen.show_events(self.events)
 
     def open_action(self, kind: str, name: str, initial: str | None = None) -> None:
         """Open the modal for a destructive action on target `name` (flush, flushdb, delete,
@@ -237,12 +287,13 @@ class CachetopApp(App[None]):
         self.notify(f"{said}polling every target now", timeout=6)
 
 
-def run_app(config: Config, source: FleetSource | None = None) -> int:
+def run_app(config: Config, source: FleetSource | None = None,
+            recorder: RecorderThread | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended.
     That module (and the actions and redis-py it imports, ~0.5 s) is loaded only if the Keys
     tab loaded it: importing it up front delayed the first frame."""
-    app = CachetopApp(config, source, stop_on_signals=True)
+    app = CachetopApp(config, source, stop_on_signals=True, recorder=recorder)
     try:
         app.run()
     finally:

@@ -74,8 +74,8 @@ def test_help_lists_the_commands_and_the_exit_codes() -> None:
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["frobnicate", "orders"],
-     "cachetop: error: no such command 'frobnicate'; did you mean one of: agent, demo, keys, "
-     "flush, flushdb, flushall, delete, tags, invalidate?"),
+     "cachetop: error: no such command 'frobnicate'; did you mean one of: agent, demo, record, "
+     "replay, keys, flush, flushdb, flushall, delete, tags, invalidate?"),
     (["fluhs", "orders"], "cachetop: error: no such command 'fluhs'; did you mean 'flush'?"),
     (["invalidat", "redis://:S3cret@h"],
      "cachetop: error: no such command 'invalidat'; did you mean 'invalidate'?"),

@@ -45,7 +45,21 @@ async def _render(keys: list[str], size: tuple[int, int], instance: str | None =
         for key in keys:
             await pilot.press(key)
             await pilot.pause(0.3)
+        await _footer_drawn(app, pilot)
         return app.export_screenshot()
+
+
+async def _footer_drawn(app: CachetopApp, pilot: object) -> None:
+    """The footer composes its keys asynchronously: on a loaded machine a fixed pause may
+    take the picture before they are drawn (a flaky snapshot), so wait for them."""
+    from textual.widgets import Footer
+
+    for _ in range(50):
+        footers = list(app.screen.query(Footer))
+        if not footers or list(footers[0].children):
+            break
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+    await pilot.pause(0.1)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

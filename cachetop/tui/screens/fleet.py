@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from cachetop.config import Thresholds
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.text_safety import plain
 from cachetop.tui.rows import Cells, events_line, role_text, row_cells
@@ -24,6 +25,7 @@ from cachetop.tui.table_model import (
     build_model,
     matches,
 )
+from cachetop.tui.widgets.events_strip import EventsStrip
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
 from cachetop.tui.widgets.instance_tiles import age, clock
@@ -54,6 +56,7 @@ class FleetScreen(Screen[None]):
         Binding("g", "group", "Group", id="fleet.group"),
         Binding("l", "latency", "Latency src", id="fleet.latency"),
         Binding("c", "columns", "Columns", show=False, id="fleet.columns"),
+        Binding("e", "events", "Events", id="fleet.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear"),
         Binding("f", "act('flush')", "Flush keys", id="fleet.flush_keys"),
         Binding("F", "act('flushdb')", "Flush db", show=False, id="fleet.flush_db"),
@@ -66,6 +69,7 @@ class FleetScreen(Screen[None]):
         super().__init__()
         self.thresholds = thresholds
         self.badges = dict(badges or {})
+        self._events: Sequence[Event] = ()
         self.view = View()
         self._snap: FleetSnapshot | None = None
         self._paused = False
@@ -76,6 +80,7 @@ class FleetScreen(Screen[None]):
         yield FleetHeader(id="fleet-header")
         yield FleetTable(id="fleet-table")
         yield Static(id="events")
+        yield EventsStrip(id="events-strip")
         yield Static(id="selection")
         yield Input(placeholder="filter: name, kind, group, status or address", id="filter")
         yield Footer()
@@ -89,6 +94,16 @@ class FleetScreen(Screen[None]):
         if self._snap is not None:
             self._show_header()
             self._redraw()
+        self.query_one(EventsStrip).show_events(self._events)
+
+    def show_events(self, events: Sequence[Event]) -> None:
+        """The latest events in the strip under the table."""
+        self._events = events
+        if self.is_mounted:
+            self.query_one(EventsStrip).show_events(events)
+
+    def action_events(self) -> None:
+        self.app.open_events()  # type: ignore[attr-defined]
 
     @property
     def table(self) -> FleetTable:
@@ -97,8 +112,8 @@ class FleetScreen(Screen[None]):
     def show_fleet(self, snap: FleetSnapshot, *, new_interval: bool, paused: bool) -> None:
         """Place a new snapshot: header figures, table cells, the selection's line."""
         self._snap = snap
-        if not self.is_mounted:
-            return  # on_mount draws it
+        if not self.is_mounted or not self.query(FleetTable):
+            return  # on_mount draws it (the table is not there while mounting or unmounting)
         header = self.query_one(FleetHeader)
         if new_interval:
             header.record(snap)

@@ -21,6 +21,11 @@ KEYS = (
     ("c", "cycle the column sets: overview, latency, memory (as many columns as the "
           "terminal's width holds, most important first)"),
     ("l", "latency: server (where known) or probe for the whole table"),
+    ("e", "events: status changes (with the reason), restarts and stats resets, thresholds "
+          "crossed and cleared, actions run (from the audit log); / filters by target, enter "
+          "opens it. The latest three are under the table; an instance's are in its Events tab"),
+    ("space . , < > x j", "cachetop replay: play / pause, step a frame forward / back, a minute "
+                          "back / forward, speed 1×/10×/60×, jump to a time; actions are off"),
     ("p", "pause / resume polling"),
     ("+ / -", "poll more / less often"),
     ("R", "re-read the config file and its password files (new credentials apply at once; "

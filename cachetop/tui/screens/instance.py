@@ -9,17 +9,19 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from cachetop.config import Thresholds
+from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot, TargetFigures
 from cachetop.formatting import rate, size
 from cachetop.host_process import HostMemory, ProcessInfo, host_memory, is_local, process_for_port
 from cachetop.source import FleetSource
 from cachetop.tui.badges import badges
+from cachetop.tui.widgets.events_strip import event_line
 from cachetop.tui.widgets.instance_detail import DetailPane, RawView
 from cachetop.tui.widgets.instance_keys import KeysPane
 from cachetop.tui.widgets.instance_memcached import memcached_panes
@@ -37,6 +39,8 @@ WINDOWS_S = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 OVERVIEW = "tab-overview"
 KEYS_TAB = "tab-keys"
 CLIENTS_TAB = "tab-redis-clients"
+EVENTS_TAB = "tab-events"
+EVENTS_SHOWN = 500
 
 
 def chart_window(oldest_age_s: float, history_s: float) -> float:
@@ -92,6 +96,7 @@ class InstanceScreen(Screen[None]):
         self._latency_factor = 1e3  # the latency chart's unit, from seconds
         self._process_seen = False
         self._clients = False  # CLIENT LIST asked for (the Clients tab was opened)
+        self._events: list[Event] = []
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -135,6 +140,8 @@ class InstanceScreen(Screen[None]):
             if self.target is not None and self.kind in ("redis", "memcached"):
                 with TabPane("Keys", id=KEYS_TAB):
                     yield KeysPane(self.target, id="keys")
+            with TabPane("Events", id=EVENTS_TAB), VerticalScroll(id="instance-events"):
+                yield Static(id="instance-events-list")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -154,6 +161,7 @@ class InstanceScreen(Screen[None]):
                                        target.socket_path if target else None))
         if self._figures is not None:
             self._show(self._figures)
+        self._show_events()
         self.call_after_refresh(self._draw_charts)
 
     # -- figures ----------------------------------------------------------------------------
@@ -166,6 +174,21 @@ class InstanceScreen(Screen[None]):
         self._figures = target
         if self.is_mounted:
             self._show(target)
+
+    def show_events(self, events: Sequence[Event]) -> None:
+        """This target's events, newest first, in the Events tab."""
+        mine = [e for e in events if e.target == self.target_name]
+        if mine == self._events and self._events:
+            return
+        self._events = mine
+        if self.is_mounted:
+            self._show_events()
+
+    def _show_events(self) -> None:
+        shown = self._events[::-1][:EVENTS_SHOWN]
+        body = (Text("\n").join(event_line(e, with_target=False) for e in shown) if shown
+                else Text("no events for this target since cachetop started", style="grey50"))
+        self.query_one("#instance-events-list", Static).update(body)
 
     def _badges(self) -> Text | None:
         config = getattr(self.app, "config", None)

@@ -1,0 +1,1 @@
+"""Events: what happened in the fleet (status changes, restarts, thresholds, actions, alerts)."""

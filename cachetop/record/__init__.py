@@ -1,0 +1,1 @@
+"""Recording and replay: snapshots and events in a compressed, seekable SQLite file."""
