@@ -132,3 +132,36 @@ def test_failed_scrapes_leave_no_socket_open_even_without_gc() -> None:
         server.server_close()
     assert {r.error.status for r in results if r.error} == {"down"}
     assert open_to_server == []
+
+
+def test_a_shorter_interval_applies_at_once_not_after_the_current_wait() -> None:
+    """Issue 20.7: from a 30 s interval back to 1 s, polls resumed only after the 30 s wait
+    already scheduled. Counted by the server: its own tally of INFO calls."""
+    import redis
+
+    server = RedisServer()
+    server.start()
+    client = redis.Redis(port=server.port)
+
+    own = 0  # this test's own INFO commandstats calls (each is counted after it replies)
+
+    def infos() -> int:
+        nonlocal own
+        stats = client.info("commandstats").get("cmdstat_info", {})
+        own += 1
+        return int(stats.get("calls", 0)) - (own - 1)
+
+    monitor = Monitor([make_collector(redis_target(server.port, "r"))], 30.0)
+    try:
+        monitor.start()
+        wait_until(lambda: monitor.snapshot().targets[0].status == "up", "the first poll")
+        before = infos()
+        monitor.set_interval(1.0)
+        changed_at = time.monotonic()
+        wait_until(lambda: infos() >= before + 2, "two polls at the new interval",
+                   timeout_s=15.0)
+        assert time.monotonic() - changed_at < 15.0  # not the 30 s already scheduled
+    finally:
+        monitor.stop()
+        client.close()
+        server.close()
