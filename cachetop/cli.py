@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from cachetop import __version__
-from cachetop.cli_parser import ArgumentParser, config_file
+from cachetop.cli_parser import ArgumentParser, config_file, no_token_here
 from cachetop.config import (
     Config,
     load_config,
@@ -97,8 +97,13 @@ def build_parser() -> ArgumentParser:
                    help="read the fleet from a Prometheus-compatible API instead of polling")
     p.add_argument("--match", metavar="SELECTOR",
                    help='with --prometheus: only series matching this, e.g. {job="cache"}')
-    p.add_argument("--bearer-token-file", metavar="FILE",
+    p.add_argument("--bearer-token-file", "--token-file", metavar="FILE",
+                   dest="bearer_token_file",
                    help="with --connect or --prometheus: a bearer token")
+    # Hidden: `--token=X` / `--bearer-token=X` would abbreviate the file option, and the error
+    # about a file named X would show the token; these refuse it without the value.
+    p.add_argument("--token", type=no_token_here, help=argparse.SUPPRESS)
+    p.add_argument("--bearer-token", type=no_token_here, help=argparse.SUPPRESS)
     p.add_argument("--tls-ca", metavar="FILE",
                    help="with --connect https://...: the CA that signed the agent's certificate")
     p.add_argument("--log", metavar="FILE", help="write logs here instead of stderr")

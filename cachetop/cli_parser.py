@@ -33,9 +33,6 @@ class ArgumentParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # No abbreviations: `--token=SECRET` was taken for `--token-file` and the secret then
-        # printed as a missing file's name; a mistyped option must be an error, not a guess.
-        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self._shown: dict[str, str] = {}  # typed text -> what may be shown of it
 

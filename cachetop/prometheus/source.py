@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from cachetop.engine.client import series_now
+from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 from cachetop.prometheus.api import ApiError, PrometheusApi
 from cachetop.prometheus.queries import (
@@ -31,6 +32,7 @@ from cachetop.prometheus.queries import (
     window_s,
 )
 from collectors.base import Target
+from collectors.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,17 @@ class PrometheusSource:
 
     def notice(self) -> str | None:
         return self._notice
+
+    def events_since(self, seq: int = 0) -> Sequence[Event]:
+        """None: Prometheus gives figures, not cachetop's events (an agent's are its own)."""
+        return ()
+
+    def watch_clients(self, name: str, on: bool = True) -> None:
+        """Nothing to fetch: CLIENT LIST needs a direct connection."""
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None:
+        """Nothing to apply: the targets are read through Prometheus, not connected to."""
 
     def start(self) -> None:
         self.scrape_s = self.api.scrape_interval_s()

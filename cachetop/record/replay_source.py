@@ -17,6 +17,7 @@ from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.record.store import Recording
 from collectors.base import Target
+from collectors.secret import Secret
 
 SERIES_S = 120.0  # the charts of a replay: the two minutes before the cursor
 SPEEDS = (1.0, 10.0, 60.0)
@@ -188,3 +189,10 @@ class ReplaySource:
         self.playing = not paused
 
     def poll_now(self) -> None: ...
+
+    def watch_clients(self, name: str, on: bool = True) -> None:
+        """Nothing to fetch: a recording holds figures, not connections."""
+
+    def set_credentials(self, name: str, username: str | None,
+                        password: Secret | None) -> None:
+        """Nothing to apply: a recording connects to nothing."""

@@ -82,7 +82,9 @@ class Recorder:
         identity = [[t["name"], t["kind"], t["address"]] for t in targets]
         t = max(taken_at, self._last_t + 1e-6)  # times are keys: strictly increasing
         key = identity != self._identity or self._since_key >= self.key_every - 1
-        head = {k: doc[k] for k in ("time", "interval_s", "fleet")}
+        # Everything but the targets and events (time, interval, fleet, layers and any later
+        # top-level block), so a document of a newer shape still reads back as written.
+        head = {k: v for k, v in doc.items() if k not in ("targets", "events")}
         blob = encode(head, targets, self._state, key)
         self._since_key = 0 if key else self._since_key + 1
         db = self.db

@@ -229,7 +229,8 @@ def test_no_mistyped_command_line_prints_a_password(line: Line) -> None:
     (["tags", "redis://:S3cret@h", "--dialect", "redis://:S3cret@h"],
      "cachetop tags: argument --dialect: invalid choice: 'redis://:***@h' (choose from"),
     (["--once", "--password", "S3cret", "--bearer-token=S3cret", "--weird"],
-     "cachetop: error: unrecognized arguments: --password --bearer-token=*** --weird"),
+     "cachetop: error: argument --bearer-token: a token on the command line is visible to "
+     "other users (ps): put it in a file and give --token-file FILE"),
     (["demo", "--password", "S3cret", "--api-key=S3cret"],
      "cachetop demo: error: unrecognized arguments: --password *** --api-key=***"),
     (["flush", "admin:s3cr3t://x@cache-1:6379", "--pattern", "a", "--nope"],
