@@ -26,6 +26,7 @@ from tests.agent.helpers import (
     ROOT,
     AgentProcess,
     agent_of_a_password_redis,
+    by_target,
     credential_forms,
     redis_workload,
     write_config,
@@ -33,6 +34,7 @@ from tests.agent.helpers import (
 from tests.agent.test_metrics import metrics_after
 from tests.servers import MemcachedServer, RedisServer
 from tests.tui.pilot import cell, row_order, wait_for
+from tests.wait import wait_until
 
 TOKEN = "agent-token-0123456789abcdef"
 
@@ -85,6 +87,11 @@ def test_once_json_shows_the_agents_fleet_with_a_known_hit_ratio(
     try:
         metrics_after(agent, "cachetop_keys", targets=2)
         redis_workload(redis_server, hits=800, misses=200)
+        # The stream starts from the agent's latest figures: wait for a poll after the workload
+        # (a poll just before it left 0 hits there, and the lifetime ratio None).
+        wait_until(lambda: by_target(metrics_after(agent, "cachetop_keys", targets=2),
+                                     "cachetop_hits_total").get("sessions") == 800.0,
+                   "the workload's hits in the agent's figures")
         done = connect_cli("--connect", f"127.0.0.1:{agent.port}", "--once", "--json")
         assert done.returncode == 0, done.stderr
         doc = json.loads(done.stdout)
