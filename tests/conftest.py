@@ -4,6 +4,7 @@ and the Hypothesis profiles every property test runs under."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,17 @@ settings.register_profile("ci", _BASE, max_examples=200, deadline=None, derandom
 settings.register_profile("dev", _BASE, max_examples=200, deadline=None)
 settings.register_profile("fuzz", _BASE, max_examples=2000, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if on_ci() else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def sigpipe_kept() -> Iterator[None]:
+    """cachetop's main() sets SIGPIPE to its default (`cachetop --batch | head` ends quietly);
+    a test that runs it in-process would leave that behind, and the next write to a reset
+    socket in any later test then killed the whole run (exit 141, seen in CI). Put it back."""
+    handler = signal.getsignal(signal.SIGPIPE)
+    yield
+    if signal.getsignal(signal.SIGPIPE) != handler:
+        signal.signal(signal.SIGPIPE, handler)
 
 
 @pytest.fixture(autouse=True)
