@@ -11,7 +11,7 @@ run: setup
 	$(VENV)/bin/cachetop demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # The property tests with a random seed and ten times the examples (the "fuzz" Hypothesis
 # profile); `make fuzz SEED=N` repeats a run. `make test` and CI stay derandomized.
