@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class Poller:
         self._classify = [_classify_guard(c) for c in self.collectors]
         self._paused = False
         self._stopped = False
+        self._epoch = 0.0  # phase grid origin: target i due at epoch + (i/n + k) * interval
         if len(self.collectors) > LARGE_FLEET:
             # Polls leave in ten batches an interval: a loop that serves a hundred replies a
             # wake-up costs a fraction of one woken per reply (bench/README.md, poll.py), and
@@ -162,6 +164,7 @@ class Poller:
         # the servers' listen backlogs, and a dropped SYN is retried only after a second.
         n = max(1, len(self.collectors))
         window = min(self.interval_s, max(self.interval_s / 10, n / FIRST_POLLS_PER_S))
+        self._epoch = now
         for index in range(len(self.collectors)):
             self._schedule(index, now + index * window / n)
 
@@ -209,8 +212,26 @@ class Poller:
             return
         delay = next_delay_s(result, slot.failures, self.interval_s)
         # Keep the cadence of the schedule, but never queue a burst after a slow poll.
-        self._schedule(index, max(slot.due_at + delay,
-                                  finished + min(delay, self.interval_s) / 2))
+        self._schedule(index, self._on_phase(index, max(
+            slot.due_at + delay, finished + min(delay, self.interval_s) / 2)))
+
+    def _on_phase(self, index: int, when: float) -> float:
+        """The first time at or after `when` on this target's phase of the interval.
+
+        Targets keep phases spread evenly over the interval, so polls leave in even batches
+        and the load is smooth. A start, a resume or a poll-now bunches polls together (the
+        first polls leave within a tenth of the interval, for a quick first screen); their
+        next poll moves to the target's phase, at most one interval later, and stays there.
+        Bunched, every poll of a fleet left in one batch an interval: the servers and the
+        engine all woke at once, and a quiet server's probe waited behind them for a CPU.
+        """
+        n = len(self._slots)
+        if n < 2:
+            return when
+        interval = self.interval_s
+        phase = self._epoch + index * interval / n
+        turns = math.ceil((when - phase) / interval - 1e-6)
+        return phase + turns * interval
 
     def _reschedule(self, interval_s: float) -> None:
         old, self.interval_s = self.interval_s, interval_s

@@ -86,6 +86,20 @@ class RedisClusterSet:
                 if replication["role"] == "slave" and \
                         replication["master_link_status"] != "up":
                     return False
+                # A primary's replicas online (their first REPLCONF ACK seen), and every bus
+                # link connected: a CLUSTER FAILOVER sent sooner timed out unheard.
+                if replication["role"] == "master" and sum(
+                        1 for key, value in replication.items() if key.startswith("slave")
+                        and isinstance(value, dict) and value.get("state") == "online") \
+                        < replication["connected_slaves"]:
+                    return False
+                if any(line.split()[7] != "connected" for line in lines):
+                    return False
+                masters = {line.split()[0] for line in lines if "master" in line.split()[2]}
+                known = [line for line in lines if "slave" in line.split()[2]
+                         and line.split()[3] in masters]
+                if len(known) != primaries * self.replicas:
+                    return False
                 serving = [line for line in lines if "master" in line.split()[2]
                            and "fail" not in line.split()[2] and len(line.split()) > 8]
                 if len(serving) != primaries:

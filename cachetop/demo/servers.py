@@ -110,8 +110,14 @@ class _Process:
         self.start()
 
     def freeze(self) -> None:
+        """Stop the server, and return only once every thread of it is stopped: SIGSTOP is
+        delivered asynchronously, and a worker thread already running could otherwise still
+        answer the next request (memcached did, under load)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5.0
+        while not _all_threads_stopped(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def thaw(self) -> None:
         assert self.proc is not None
@@ -141,8 +147,11 @@ class RedisServer(_Process):
             self.port = free_port(max_port=65535 - 10000)
 
     def argv(self) -> list[str]:
+        # A master sends its first full sync to a replica at once, not after the default 5 s
+        # wait for more replicas (a replica, a cluster or a sentinel set starts 5 s sooner).
         argv = [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no"]
+                "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no",
+                "--repl-diskless-sync-delay", "0"]
         if self.acl is not None:
             aclfile = self.dir / "users.acl"
             aclfile.write_text("\n".join(self.acl) + "\n")
@@ -185,3 +194,18 @@ class MemcachedServer(_Process):
         from pymemcache.client.base import Client
 
         return Client(("127.0.0.1", self.port), connect_timeout=2, timeout=2)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Every thread of `pid` in state T (stopped), read from /proc; True off Linux."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        return True
+    for task in tasks.iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        if stat[stat.rindex(")") + 2] not in "Tt":
+            return False
+    return True

@@ -61,7 +61,9 @@ def _check(proc: subprocess.Popen[str], state: Path, client: Any, signum: int) -
     _, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
     gone = KEYS + OTHERS - client.dbsize()
-    assert len(list(client.scan_iter(match=b"o:*", count=1000))) == OTHERS
+    # Every one of the never-matched keys, by name: SCAN may return a key twice while the
+    # server rehashes its dict (it shrinks after the flush), so it cannot count them.
+    assert client.exists(*[b"o:%d" % i for i in range(OTHERS)]) == OTHERS
     records = _records(state)
     intents = [r for r in records if r["event"] == "intent"]
     results = [r for r in records if r["event"] == "result"]

@@ -47,8 +47,7 @@ def count_on_primaries(cluster: RedisClusterSet, pattern: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     for node in cluster.primaries():
         with node.client() as c:
-            counts[f"127.0.0.1:{node.port}"] = sum(1 for _ in c.scan_iter(match=pattern,
-                                                                          count=1000))
+            counts[f"127.0.0.1:{node.port}"] = len(set(c.scan_iter(match=pattern, count=1000)))
     return counts
 
 
@@ -148,7 +147,7 @@ def test_a_sentinel_flush_deletes_on_the_master_only(sentinel_set: SentinelSet) 
     assert result.status == "done", result.summary
     assert result.per_node == ((master_name, 1000),)
     assert not list(master.scan_iter(match="m:*"))
-    assert len(list(master.scan_iter(match="other:*"))) == 1000
+    assert len(set(master.scan_iter(match="other:*"))) == 1000
     master.close()
 
 

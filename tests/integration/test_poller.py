@@ -165,3 +165,45 @@ def test_a_shorter_interval_applies_at_once_not_after_the_current_wait() -> None
         monitor.stop()
         client.close()
         server.close()
+
+
+def test_a_fleet_polls_in_even_batches_over_the_interval() -> None:
+    """After the first round (bunched, for a quick first screen), each target's polls keep a
+    phase of their own: the fleet's polls leave spread over the interval, not all in one
+    burst that wakes every server at once (a quiet server's probe then waits for a CPU)."""
+    from collectors.netloop import PollLoop
+    from collectors.poller import Poller, PollResult
+
+    server = MemcachedServer("-c", "1024")
+    server.start()
+    interval, n = 0.5, 100  # first polls within max(interval/10, n/1000 s): two ticks
+    collectors = [make_collector(memcached_target(server.port, f"m{i}", timeout_s=interval))
+                  for i in range(n)]
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def on_result(result: PollResult) -> None:
+        with lock:
+            starts.append(result.started_at)
+
+    loop = PollLoop()
+    poller = Poller(collectors, interval, on_result, loop)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        poller.start()
+        wait_until(lambda: len(starts) >= 6 * n, "six rounds of polls", timeout_s=60)
+    finally:
+        poller.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        poller.close()
+        server.close()
+    with lock:
+        steady = sorted(starts[3 * n:6 * n])  # rounds 4-6: the first one bunches by design
+    # The most polls that left within any twentieth of the interval: one tick's batch, about a
+    # tenth of the fleet when spread; the whole fleet when bunched.
+    window = interval / 20
+    most = max(sum(1 for t in steady[i:] if t - start < window) for i, start in
+               enumerate(steady))
+    assert most <= 0.25 * n, (most, n)

@@ -47,7 +47,7 @@ def analyse(server: RedisServer, **options: object) -> KeysReport:
 def memory_usage_by_prefix(server: RedisServer) -> Counter[bytes | None]:
     """The oracle: MEMORY USAGE of every key, read by plain redis-py, summed by prefix."""
     client = server.client()
-    keys = list(client.scan_iter(count=1000))
+    keys = sorted(set(client.scan_iter(count=1000)))  # SCAN may repeat a key
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key)

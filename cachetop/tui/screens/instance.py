@@ -185,6 +185,8 @@ class InstanceScreen(Screen[None]):
             self._show_events()
 
     def _show_events(self) -> None:
+        if not self.query("#instance-events-list"):
+            return  # being taken down
         shown = self._events[::-1][:EVENTS_SHOWN]
         body = (Text("\n").join(event_line(e, with_target=False) for e in shown) if shown
                 else Text("no events for this target since cachetop started", style="grey50"))
@@ -197,6 +199,8 @@ class InstanceScreen(Screen[None]):
         return badges(self.target, read_only=config.is_read_only(self.target))
 
     def _show(self, t: TargetFigures) -> None:
+        if not self.query("#instance-title"):
+            return  # the screen is being taken down (closed, or the app quitting): no widgets
         _, stale = shown_figures(t)
         self.set_class(stale, "-stale")
         self.query_one("#instance-title", Static).update(title_text(t, badges=self._badges()))
