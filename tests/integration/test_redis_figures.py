@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import pytest
@@ -89,11 +90,13 @@ def test_server_latency_is_interval_histogram_quantile(redis_server: RedisServer
 
     def by_hand(q: float) -> float:
         """Where the (q * 3,000)-th GET falls: the first bound whose cumulative count reaches
-        that rank, interpolated linearly from the bound below it (0 below the first), as
-        Prometheus's histogram_quantile defines it. Written out here, not imported."""
+        that rank, interpolated linearly inside its power-of-two bucket (b/2, b] (0 below the
+        first, 1 us), as metrics.md defines it. Written out here, not imported."""
         rank, lower, below = q * 3000, 0.0, 0
         for upper, count in buckets:
             if count >= rank:
+                if upper > 1e-6:  # Redis omits empty buckets: the one below may be unlisted
+                    lower = max(lower, upper / 2)
                 return lower + (upper - lower) * (rank - below) / (count - below)
             lower, below = upper, count
         raise AssertionError("rank above the total")
@@ -103,6 +106,39 @@ def test_server_latency_is_interval_histogram_quantile(redis_server: RedisServer
     assert p99 == pytest.approx(by_hand(0.99))
     assert p50 is not None and p99 is not None and 0 < p50 <= p99
     assert figures.server_latency.source == "interval"
+
+
+def test_a_few_slow_calls_read_inside_their_own_bucket() -> None:
+    """Redis lists only non-empty latency buckets: 5 slow calls after 400 fast ones have no
+    bucket listed between theirs and the fast ones'. Their p99 must still read inside their
+    power-of-two bucket, bracketing the durations SLOWLOG records for them, not interpolated
+    down from the fast calls' microseconds (it read 13 ms for 50 ms calls)."""
+    server = RedisServer("--enable-debug-command", "yes", "--slowlog-log-slower-than", "10000")
+    server.start()
+    try:
+        client = server.client()
+        polls = TwoPolls(redis_target(server.port, timeout_s=5.0))
+
+        def workload() -> None:
+            pipe = client.pipeline(transaction=False)
+            for _ in range(5):
+                pipe.execute_command("DEBUG", "SLEEP", "0.05")
+            for i in range(400):  # 5 of 405 calls: the p99 is the quickest slow one's
+                pipe.get(f"k{i}")
+            pipe.execute()
+
+        figures = polls.around(workload)
+        polls.close()
+        took_us = [e["duration"] for e in client.slowlog_get(16)
+                   if e["command"].startswith(b"DEBUG")]
+    finally:
+        server.close()
+    assert len(took_us) == 5 and min(took_us) >= 50_000
+    # The power-of-two bucket (b/2, b] (in us) holding the slowest and the quickest of them.
+    top = 2 ** math.ceil(math.log2(max(took_us)))
+    bottom = 2 ** math.ceil(math.log2(min(took_us))) / 2
+    p99 = figures.server_latency.p99_s
+    assert p99 is not None and bottom / 1e6 <= p99 <= top / 1e6, (p99, took_us)
 
 
 def test_evictions_per_s_match_write_rate_on_full_maxmemory() -> None:
