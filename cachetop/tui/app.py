@@ -29,6 +29,9 @@ from cachetop.tui.screens.fleet import FleetScreen
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
 INPUT_QUIET_S = 0.3  # after a key or a click, figures wait this long: the answer comes first
+# ...but never longer than this since the last refresh: keys pressed without a pause (a held
+# Down) starved the figures, the recording and the events for as long as they came.
+INPUT_DEFER_MAX_S = 0.5
 EVENTS_KEPT = 10_000  # the events screen's memory; older ones are dropped
 REMOTE_READ_ONLY = ("read-only: this fleet is read through an agent or Prometheus; actions "
                     "need a direct connection with the target's credentials")
@@ -132,8 +135,11 @@ class CachetopApp(App[None]):
     def refresh_figures(self) -> None:
         """Pull the newest snapshot if it changed, and hand it to the visible screen. While
         a person is pressing keys, new figures wait (INPUT_QUIET_S): on a busy machine a
-        refresh in progress would delay the key's frame behind it."""
-        if self.snapshot is not None and time.monotonic() - self._input_at < INPUT_QUIET_S:
+        refresh in progress would delay the key's frame behind it. They wait at most
+        INPUT_DEFER_MAX_S since the last refresh."""
+        now = time.monotonic()
+        if (self.snapshot is not None and now - self._input_at < INPUT_QUIET_S
+                and now - self._refreshed_at < INPUT_DEFER_MAX_S):
             return
         notice = self.source.notice()
         if notice != self._notice:
@@ -148,7 +154,6 @@ class CachetopApp(App[None]):
         # (bench/tui.py). On a busy machine each one still delays a key behind it, so a big
         # fleet is redrawn about twice a second (every 0.5 s at 1,000 targets), a small one
         # at every tick.
-        now = time.monotonic()
         spacing = min(self.source.interval_s, max(REFRESH_S, len(self.config.targets) / 2000))
         if self.snapshot is not None and now - self._refreshed_at < spacing * 0.95:
             return
