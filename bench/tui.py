@@ -59,7 +59,7 @@ from textual.widgets import DataTable  # noqa: E402
 
 from cachetop.config import Thresholds, load_config  # noqa: E402
 from cachetop.demo.scripted import FIXED_WALL, ScriptedMonitor  # noqa: E402
-from cachetop.demo.servers import MemcachedServer, RedisServer  # noqa: E402
+from cachetop.demo.servers import MemcachedServer, RedisServer, free_port  # noqa: E402
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures  # noqa: E402
 from cachetop.metrics.series import History  # noqa: E402
 from cachetop.tui.app import CachetopApp  # noqa: E402
@@ -388,6 +388,9 @@ class KeySubject:
     argv: list[str]
     ready: re.Pattern[str]
     cwd: Path = REPO
+    # Row k's line as drawn, on the raw output (escapes kept); None: the selection line
+    # `tNNNN  redis …` on the text.
+    cursor_line: Callable[[int], re.Pattern[bytes]] | None = None
     latencies_s: list[float] = field(default_factory=list)
     missed: int = 0
     child: subprocess.Popen[bytes] | None = None
@@ -409,6 +412,7 @@ def _wait_ready(subject: KeySubject, timeout_s: float) -> None:
 def _press(subject: KeySubject, k: int) -> None:
     """Down, then read until the line naming row k arrives (2 s at most: a miss)."""
     wanted = re.compile(rf"t{k:04d}  (?:redis|memcached) ")
+    raw_wanted = subject.cursor_line(k) if subject.cursor_line else None
     out = bytearray()
     started = time.perf_counter()
     os.write(subject.master, b"\x1b[B")
@@ -417,7 +421,8 @@ def _press(subject: KeySubject, k: int) -> None:
         if chunk is None:
             raise RuntimeError(f"{subject.label} exited")
         out += chunk
-        if chunk and wanted.search(screen_text(bytes(out))):
+        if chunk and (raw_wanted.search(bytes(out)) if raw_wanted is not None
+                      else wanted.search(screen_text(bytes(out)))):
             subject.latencies_s.append(time.perf_counter() - started)
             return
     subject.missed += 1
@@ -450,28 +455,70 @@ def key_latency(n: int, presses: int, other_python: str | None = None) -> list[K
                                        [other_python, "-m", "cachetop", "--config",
                                         str(config)], up,
                                        cwd=Path(other_python).absolute().parents[2]))
+        _run_presses(subjects, presses)
+    return subjects
+
+
+def _run_presses(subjects: list[KeySubject], presses: int) -> None:
+    """Start every subject on its own pseudo-terminal, wait until each is ready, then press
+    Down `presses` times in each, in turns, 0.1-0.35 s apart; stop them all."""
+    try:
+        for subject in subjects:
+            subject.child, subject.master = spawn_in_pty(subject.argv, cwd=subject.cwd)
+        for subject in subjects:
+            _wait_ready(subject, 120.0)
+        settle = time.monotonic() + 5.0  # a few refreshes with every figure in
+        while time.monotonic() < settle:
+            for subject in subjects:
+                read_some(subject.master, 0.02)
+        for k in range(1, presses + 1):
+            for subject in subjects:
+                _press(subject, k)
+                gap = time.monotonic() + 0.1 + 0.25 * ((k * 7) % 11) / 10
+                while time.monotonic() < gap:
+                    for other in subjects:
+                        read_some(other.master, 0.01)
+    finally:
+        for subject in subjects:
+            if subject.child is not None:
+                stop_child(subject.child, subject.master, b"\x11" if "bare" in
+                           subject.label else b"q")
+                os.close(subject.master)
+
+
+def endpoint_key_latency(caches: int, presses: int) -> list[KeySubject]:
+    """Issue 18: cachetop polling, every second, one metrics endpoint (`python3 -m
+    http.server` serving a file) with `caches` caches, 2 samples each; Down through its
+    child rows, timed to the drawing of the cursor on row k (`└ tenant-NNNNN` in the
+    cursor's colours: the counters never change, so the rows stay in name order). Beside the
+    bare Textual app, in turns."""
+    with tempfile.TemporaryDirectory(prefix="cachetop-bench-") as tmp:
+        names = [f"tenant-{i:05d}" for i in range(caches)]
+        text = "# TYPE cache_hits_total counter\n" + "".join(
+            f'cache_hits_total{{cache="{n}"}} {i * 37 + 11}\n' for i, n in enumerate(names))
+        text += "# TYPE cache_misses_total counter\n" + "".join(
+            f'cache_misses_total{{cache="{n}"}} {i * 13 + 5}\n' for i, n in enumerate(names))
+        (Path(tmp) / "metrics").write_text(text)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                   "127.0.0.1"], cwd=tmp, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        bare_py = Path(tmp) / "bare_keys.py"
+        bare_py.write_text(BARE_KEYS_APP)
+        cursor = "48;5;32m  \u2514 tenant-{:05d} ".encode()
+        subjects = [KeySubject("bare Textual app, one line rewritten",
+                               [sys.executable, str(bare_py)], re.compile("ready")),
+                    KeySubject(f"cachetop, one endpoint of {caches:,} caches",
+                               [sys.executable, "-m", "cachetop", "--interval", "1",
+                                f"http://127.0.0.1:{port}/metrics"],
+                               re.compile("tenant-00000"),
+                               cursor_line=lambda k: re.compile(re.escape(
+                                   cursor.decode().format(k - 1).encode())))]
         try:
-            for subject in subjects:
-                subject.child, subject.master = spawn_in_pty(subject.argv, cwd=subject.cwd)
-            for subject in subjects:
-                _wait_ready(subject, 120.0)
-            settle = time.monotonic() + 5.0  # a few refreshes with every figure in
-            while time.monotonic() < settle:
-                for subject in subjects:
-                    read_some(subject.master, 0.02)
-            for k in range(1, presses + 1):
-                for subject in subjects:
-                    _press(subject, k)
-                    gap = time.monotonic() + 0.1 + 0.25 * ((k * 7) % 11) / 10
-                    while time.monotonic() < gap:
-                        for other in subjects:
-                            read_some(other.master, 0.01)
+            _run_presses(subjects, presses)
         finally:
-            for subject in subjects:
-                if subject.child is not None:
-                    stop_child(subject.child, subject.master, b"\x11" if "bare" in
-                               subject.label else b"q")
-                    os.close(subject.master)
+            server.terminate()
+            server.wait(10)
     return subjects
 
 
@@ -970,6 +1017,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keys", type=int, default=0, metavar="N",
                    help="also time key press to screen with N live targets")
     p.add_argument("--presses", type=int, default=40, help="Down presses for --keys")
+    p.add_argument("--endpoint-keys", type=int, default=0, metavar="CACHES",
+                   help="key press to screen with one metrics endpoint of CACHES caches "
+                        "(issue 18: 20000)")
     p.add_argument("--other-python", metavar="PYTHON",
                    help="--keys: also another checkout's cachetop, run by its venv's python")
     p.add_argument("--profile", action="store_true",
@@ -1000,6 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
         print_live(live(args.live, warmup_s=10.0, window_s=20.0))
     if args.keys:
         print_keys(key_latency(args.keys, args.presses, args.other_python), args.presses)
+    if args.endpoint_keys:
+        print_keys(endpoint_key_latency(args.endpoint_keys, args.presses), args.presses)
     if args.profile:
         print(f"\ncProfile of show_fleet at {max(sizes)} rows, 10 refreshes")
         print(asyncio.run(profile_show_fleet(max(sizes), 10)))
