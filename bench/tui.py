@@ -388,9 +388,9 @@ class KeySubject:
     argv: list[str]
     ready: re.Pattern[str]
     cwd: Path = REPO
-    # Row k's line as drawn, on the raw output (escapes kept); None: the selection line
-    # `tNNNN  redis …` on the text.
-    cursor_line: Callable[[int], re.Pattern[bytes]] | None = None
+    # Whether the raw output since Down k shows its effect: by default the selection line
+    # naming row k (`tNNNN  redis …`).
+    drawn: Callable[[int, bytes], bool] = field(default=lambda k, out: _selection_drawn(k, out))
     latencies_s: list[float] = field(default_factory=list)
     missed: int = 0
     child: subprocess.Popen[bytes] | None = None
@@ -409,10 +409,12 @@ def _wait_ready(subject: KeySubject, timeout_s: float) -> None:
         seen += chunk
 
 
+def _selection_drawn(k: int, out: bytes) -> bool:
+    return re.search(rf"t{k:04d}  (?:redis|memcached) ", screen_text(out)) is not None
+
+
 def _press(subject: KeySubject, k: int) -> None:
-    """Down, then read until the line naming row k arrives (2 s at most: a miss)."""
-    wanted = re.compile(rf"t{k:04d}  (?:redis|memcached) ")
-    raw_wanted = subject.cursor_line(k) if subject.cursor_line else None
+    """Down, then read until the subject shows row k (2 s at most: a miss)."""
     out = bytearray()
     started = time.perf_counter()
     os.write(subject.master, b"\x1b[B")
@@ -421,8 +423,7 @@ def _press(subject: KeySubject, k: int) -> None:
         if chunk is None:
             raise RuntimeError(f"{subject.label} exited")
         out += chunk
-        if chunk and (raw_wanted.search(bytes(out)) if raw_wanted is not None
-                      else wanted.search(screen_text(bytes(out)))):
+        if chunk and subject.drawn(k, bytes(out)):
             subject.latencies_s.append(time.perf_counter() - started)
             return
     subject.missed += 1
@@ -505,15 +506,14 @@ def endpoint_key_latency(caches: int, presses: int) -> list[KeySubject]:
                                   stderr=subprocess.DEVNULL)
         bare_py = Path(tmp) / "bare_keys.py"
         bare_py.write_text(BARE_KEYS_APP)
-        cursor = "48;5;32m  \u2514 tenant-{:05d} ".encode()
         subjects = [KeySubject("bare Textual app, one line rewritten",
                                [sys.executable, str(bare_py)], re.compile("ready")),
                     KeySubject(f"cachetop, one endpoint of {caches:,} caches",
                                [sys.executable, "-m", "cachetop", "--interval", "1",
                                 f"http://127.0.0.1:{port}/metrics"],
                                re.compile("tenant-00000"),
-                               cursor_line=lambda k: re.compile(re.escape(
-                                   cursor.decode().format(k - 1).encode())))]
+                               drawn=lambda k, out: f"48;5;32m  \u2514 tenant-{k - 1:05d} "
+                               .encode() in out)]
         try:
             _run_presses(subjects, presses)
         finally:

@@ -86,22 +86,17 @@ class RedisClusterSet:
                 if replication["role"] == "slave" and \
                         replication["master_link_status"] != "up":
                     return False
-                # A primary's replicas online (their first REPLCONF ACK seen), and every bus
-                # link connected: a CLUSTER FAILOVER sent sooner timed out unheard.
-                if replication["role"] == "master" and sum(
-                        1 for key, value in replication.items() if key.startswith("slave")
-                        and isinstance(value, dict) and value.get("state") == "online") \
-                        < replication["connected_slaves"]:
+                # Every bus link connected, and every node knowing every replica of a known
+                # primary: a CLUSTER FAILOVER sent sooner timed out unheard.
+                nodes = [line.split() for line in lines]
+                if any(n[7] != "connected" for n in nodes):
                     return False
-                if any(line.split()[7] != "connected" for line in lines):
+                masters = {n[0] for n in nodes if "master" in n[2]}
+                if sum(1 for n in nodes if "slave" in n[2] and n[3] in masters) \
+                        != primaries * self.replicas:
                     return False
-                masters = {line.split()[0] for line in lines if "master" in line.split()[2]}
-                known = [line for line in lines if "slave" in line.split()[2]
-                         and line.split()[3] in masters]
-                if len(known) != primaries * self.replicas:
-                    return False
-                serving = [line for line in lines if "master" in line.split()[2]
-                           and "fail" not in line.split()[2] and len(line.split()) > 8]
+                serving = [n for n in nodes if "master" in n[2] and "fail" not in n[2]
+                           and len(n) > 8]
                 if len(serving) != primaries:
                     return False
             return True

@@ -172,7 +172,7 @@ class InstanceScreen(Screen[None]):
         if target is None or target is self._figures:
             return
         self._figures = target
-        if self.is_mounted:
+        if self._drawable:
             self._show(target)
 
     def show_events(self, events: Sequence[Event]) -> None:
@@ -181,12 +181,16 @@ class InstanceScreen(Screen[None]):
         if mine == self._events and self._events:
             return
         self._events = mine
-        if self.is_mounted:
+        if self._drawable:
             self._show_events()
 
+    @property
+    def _drawable(self) -> bool:
+        """Mounted and not being taken down: a screen closing (or the app quitting) has lost
+        its widgets while still mounted, and a late snapshot must not reach them."""
+        return self.is_mounted and bool(self.query("#instance-title"))
+
     def _show_events(self) -> None:
-        if not self.query("#instance-events-list"):
-            return  # being taken down
         shown = self._events[::-1][:EVENTS_SHOWN]
         body = (Text("\n").join(event_line(e, with_target=False) for e in shown) if shown
                 else Text("no events for this target since cachetop started", style="grey50"))
@@ -199,8 +203,6 @@ class InstanceScreen(Screen[None]):
         return badges(self.target, read_only=config.is_read_only(self.target))
 
     def _show(self, t: TargetFigures) -> None:
-        if not self.query("#instance-title"):
-            return  # the screen is being taken down (closed, or the app quitting): no widgets
         _, stale = shown_figures(t)
         self.set_class(stale, "-stale")
         self.query_one("#instance-title", Static).update(title_text(t, badges=self._badges()))
