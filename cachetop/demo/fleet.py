@@ -59,8 +59,7 @@ class DemoFleet:
         check_binaries()
         self.rate, self.cold_start_s = rate, cold_start_s
         self.sessions = RedisServer()
-        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.sessions.port),
-                                   "--repl-diskless-sync-delay", "0")
+        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.sessions.port))
         self.catalog = RedisServer("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
         self.pages = MemcachedServer(memory_mb=2)
         self.fragments = MemcachedServer(memory_mb=16)
