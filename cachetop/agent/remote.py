@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.agent.server import parse_listen
-from cachetop.engine.client import RESTART_BACKOFF_S, EngineClient, pending_figures
+from cachetop.engine.client import RESTART_BACKOFF_S, EngineClient
 from cachetop.engine.protocol import FrameReader, ProtocolError
+from cachetop.fleet import pending_figures
 from collectors.base import Target
 
 CODEC = "json"
