@@ -161,3 +161,43 @@ def test_keys_answer_while_a_poll_hangs(memcached_server: MemcachedServer) -> No
         hung.thaw()
         healthy.close()
         hung.close()
+
+
+def test_keys_typed_at_once_after_slash_go_to_the_filter() -> None:
+    """A terminal delivers a paste, or a fast typist's `/redis⏎`, in one read: every key is
+    queued at the table before the screen's `/` binding opens the filter. They belong to the
+    filter: the `e` must not open the events, the Enter must not drill down."""
+    import dataclasses
+
+    from textual import events
+
+    from cachetop.config import load_config
+    from cachetop.demo.scripted import ScriptedMonitor
+
+    def keys(text: str) -> list[events.Key]:
+        names = {"/": "slash", "\r": "enter"}
+        return [events.Key(names.get(c, c), None if c == "\r" else c) for c in text]
+
+    async def scenario() -> None:
+        config = dataclasses.replace(load_config(None, {}), targets=())
+        app = CachetopApp(config, source=ScriptedMonitor())  # type: ignore[arg-type]
+        async with app.run_test(size=(140, 45)) as pilot:
+            table = app.fleet_screen.query_one(FleetTable)
+            await wait_for(pilot, lambda: len(row_order(table)) > 3)
+            every = row_order(table)
+            for key in keys("/sessions\r"):
+                app.post_message(key)
+            await wait_for(pilot, lambda: row_order(table) != every)
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, FleetScreen)
+            assert row_order(table) == [r for r in every if "sessions" in r]
+            assert app.focused is table  # Enter applied the filter and closed its line
+            for key in keys("/"):
+                app.post_message(key)
+            await pilot.pause(0.3)
+            for key in keys("ape"):  # typed after the line opened: the ordinary path
+                app.post_message(key)
+            await wait_for(pilot, lambda: row_order(table) == [r for r in every if "ape" in r])
+            await pilot.press("q")
+
+    asyncio.run(scenario())

@@ -82,11 +82,11 @@ class FleetScreen(Screen[None]):
         yield Static(id="events")
         yield EventsStrip(id="events-strip")
         yield Static(id="selection")
-        yield Footer()  # the filter's Input is mounted on the first `/` (_filter_box)
+        yield Footer()  # the filter's Input is mounted after the first frame (_after_first)
 
     def on_mount(self) -> None:
         self.query_one(FleetTable).focus()
-        self.call_after_refresh(self.query_one(FleetHeader).add_sparks)
+        self.call_after_refresh(self._after_first)
         source = getattr(self.app, "source", None)
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
@@ -94,6 +94,18 @@ class FleetScreen(Screen[None]):
             self._show_header()
             self._redraw()
         self.query_one(EventsStrip).show_events(self._events)
+
+    def _after_first(self) -> None:
+        """What the first frame does without (issue 11): the sparklines, the filter's line."""
+        self.query_one(FleetHeader).add_sparks()
+        if self._filter_box() is None:
+            self.mount(self._new_filter_box())
+
+    @staticmethod
+    def _new_filter_box() -> Input:
+        box = Input(placeholder="filter: name, kind, group, status or address", id="filter")
+        box.display = False
+        return box
 
     def show_events(self, events: Sequence[Event]) -> None:
         """The latest events in the strip under the table."""
@@ -288,18 +300,25 @@ class FleetScreen(Screen[None]):
         self._redraw()
 
     def _filter_box(self) -> Input | None:
-        """The filter's input line, once the first `/` made it (not for the first frame)."""
+        """The filter's input line, once mounted (after the first frame)."""
         for box in self.query("#filter").results(Input):
             return box
         return None
 
     async def action_filter(self) -> None:
         box = self._filter_box()
-        if box is None:
-            box = Input(placeholder="filter: name, kind, group, status or address", id="filter")
+        if box is None:  # `/` pressed before the first frame was done
+            box = self._new_filter_box()
             await self.mount(box)
         box.display = True
-        box.focus()
+        # Focus now, not at the next turn of the loop (Widget.focus): keys typed right after
+        # the `/` (a paste) belong to the filter, and `e` would open the events instead.
+        self.set_focus(box)
+        typed, enter = self.table.take_typed_ahead()  # what reached the table meanwhile
+        if typed:
+            box.insert_text_at_cursor(typed)
+        if enter:
+            box.post_message(Input.Submitted(box, box.value))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.view = replace(self.view, needle=event.value.strip())

@@ -98,8 +98,56 @@ class FleetTable(ScrollView, can_focus=True):
             super().__init__()
             self.column = column
 
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed right after `/` (a paste, a fast typist) reach this table before the
+        filter's line is open and focused (the screen's `/` binding runs once the key has
+        bubbled up, maybe after the keys queued behind it): they are the filter's, so the `e`
+        of `redis` filters instead of opening the events, and Enter applies it. Before the
+        line is open they wait here (take_typed_ahead); after, they go straight to it."""
+        if event.key == "slash":
+            self._to_filter = True  # the screen opens the filter once this key bubbles up
+            self._typed_ahead, self._enter_ahead = "", False
+            return
+        if not self._to_filter or event.key == "escape":
+            self._to_filter = False
+            return
+        from textual.widgets import Input
+
+        box = next(iter(self.screen.query("#filter")), None) if self.is_mounted else None
+        is_open = isinstance(box, Input) and box.display
+        if event.key == "enter":
+            if is_open:
+                box.post_message(Input.Submitted(box, box.value))  # type: ignore[union-attr]
+                self._to_filter = False
+            else:
+                self._enter_ahead = True
+        elif event.key == "backspace":
+            if is_open:
+                box.action_delete_left()  # type: ignore[union-attr]
+            else:
+                self._typed_ahead = self._typed_ahead[:-1]
+        elif event.is_printable and event.character is not None:
+            if is_open:
+                box.insert_text_at_cursor(event.character)  # type: ignore[union-attr]
+            else:
+                self._typed_ahead += event.character
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def take_typed_ahead(self) -> tuple[str, bool]:
+        """What was typed after `/` before the filter's line opened, and whether Enter was."""
+        typed = (self._typed_ahead, self._enter_ahead)
+        self._typed_ahead, self._enter_ahead = "", False
+        if typed[1]:
+            self._to_filter = False
+        return typed
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._to_filter = False  # keys after `/` are the filter's (on_key)
+        self._typed_ahead, self._enter_ahead = "", False
         self._model = TableModel()
         self._cells: CellMaker = lambda row: {}
         self._cursor = 0
@@ -252,6 +300,7 @@ class FleetTable(ScrollView, can_focus=True):
         self.virtual_size = Size(event.size.width, len(self._model) + 1)
 
     def on_focus(self) -> None:
+        self._to_filter = False  # back from the filter: keys are the table's again
         self._painted.clear()
 
     def on_blur(self) -> None:
