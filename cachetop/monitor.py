@@ -26,8 +26,8 @@ from cachetop.events.rules import AlertRule
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
 from cachetop.links import server_resolver
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
-from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
+from cachetop.tracker import TargetTracker
 from collectors.base import Collector, Target
 from collectors.netloop import PollLoop
 from collectors.poller import LARGE_FLEET, Poller, PollResult

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
 from cachetop.snapshot_json import target_document
 from cachetop.target_url import parse_target_url
+from cachetop.tracker import TargetTracker
 from collectors.base import Deadline
 from collectors.redis_info import RedisInfoCollector, info_parts, sample_from_info
 from tests.servers import RedisServer

@@ -32,7 +32,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 from redis._parsers.helpers import parse_info
 
-from cachetop.metrics.derive import TargetTracker
+from cachetop.tracker import TargetTracker
 from collectors import memcached_stats, redis_parse
 from collectors.base import CollectError, Target
 from collectors.prom_conventions import convention_for, map_families

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker, more_caches_row
 from cachetop.metrics.top_caches import MoreCaches, top_caches
+from cachetop.tracker import TargetTracker, more_caches_row
 from collectors.base import Target
 from collectors.sample import EVICTIONS, HITS, KEYS, MISSES, OPS, USED_MEMORY_BYTES, Sample
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
+from cachetop.tracker import TargetTracker
 from collectors.base import Deadline, Target
 from collectors.registry import make_collector
 from collectors.secret import Secret

@@ -12,10 +12,10 @@ import pytest
 from redis.cluster import RedisCluster
 
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.ratios import weighted_hit_ratio
 from cachetop.monitor import Monitor
 from cachetop.target_url import parse_target_url
+from cachetop.tracker import TargetTracker
 from collectors.base import Deadline
 from collectors.registry import make_collectors
 from tests.topology_servers import RedisClusterSet, SentinelSet

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from cachetop.fleet import Latency, TargetFigures
-from cachetop.metrics.derive import with_children_totals
+from cachetop.tracker import with_children_totals
 
 CLUSTER_SLOTS = 16384
 EVENTS_KEPT = 50

@@ -305,7 +305,7 @@ class TargetTracker:
             caches=caches, detail=self._detail, layer=self.layer, topology=facts,
         )
         if cur.topology is not None:
-            from cachetop.metrics.topology import group_figures  # it builds on this module
+            from cachetop.group_figures import group_figures  # it builds on this module
 
             self._events.extend(cur.events)
             return group_figures(figures, cur.topology, list(self._events))
@@ -368,7 +368,7 @@ class TargetTracker:
                         ) -> tuple[TargetFigures, ...]:
         """Each node's figures in the topology's order, with its facts (role, shard, lag); a
         node that failed its poll is a row with its status; one that left is forgotten."""
-        from cachetop.metrics.topology import node_facts  # it builds on this module
+        from cachetop.group_figures import node_facts  # it builds on this module
 
         assert cur.topology is not None
         by_address = {str(n.get("address", "")): n for n in cur.topology.get("nodes", [])}
