@@ -223,7 +223,7 @@ class TargetTracker:
     def fail(self, error: CollectError,
              topology: Mapping[str, Any] | None = None) -> TargetFigures:
         """Figures of a failed poll: the status and reason, no live figures, last good kept.
-        `topology`: a topology node's facts (metrics.topology.node_facts)."""
+        `topology`: a topology node's facts (group_figures.node_facts)."""
         since = self._set_status(error.status)
         t = self.target
         return TargetFigures(
