@@ -11,7 +11,8 @@ HEADLESS = ["collectors", "collectors.registry", "collectors.redis_info",
             "collectors.memcached_stats", "collectors.prom_endpoint", "collectors.poller",
             "cachetop.tracker", "cachetop.fleet", "cachetop.monitor", "cachetop.config",
             "cachetop.cli", "cachetop.snapshot_json", "cachetop.report", "cachetop.actions",
-            "cachetop.actions_cli", "cachetop.tagging", "cachetop.audit", "cachetop.demo.app",
+            "cachetop.actions_cli", "cachetop.actions.tagging", "cachetop.actions.audit",
+            "cachetop.demo.app",
             "cachetop.tui.table_model"]
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import McConnection, valid_memcached_key
 from cachetop.actions.glob import check_pattern, covers_keyspace, glob_match
 from cachetop.actions.hints import HINT_KEYS, no_match_hint
@@ -43,7 +44,6 @@ from cachetop.actions.safety import (
     policy_refusal,
     wipe_confirmation,
 )
-from cachetop.audit import escaped
 from cachetop.text_safety import plain
 from collectors.base import Target
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import redis
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import redis_client
 from cachetop.actions.plan import (
     ActionArgumentError,
@@ -38,7 +39,6 @@ from cachetop.actions.safety import (
     state_refusal,
     wipe_confirmation,
 )
-from cachetop.audit import escaped
 from collectors.base import Target
 
 FLUSHDB_SAMPLE = 20
