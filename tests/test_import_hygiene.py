@@ -11,7 +11,7 @@ HEADLESS = ["collectors", "collectors.registry", "collectors.redis_info",
             "collectors.memcached_stats", "collectors.prom_endpoint", "collectors.poller",
             "cachetop.tracker", "cachetop.fleet", "cachetop.monitor", "cachetop.config",
             "cachetop.cli", "cachetop.snapshot_json", "cachetop.report", "cachetop.actions",
-            "cachetop.actions_cli", "cachetop.actions.tagging", "cachetop.actions.audit",
+            "cachetop.cli.actions", "cachetop.actions.tagging", "cachetop.actions.audit",
             "cachetop.demo.app",
             "cachetop.tui.table_model"]
 
@@ -35,7 +35,7 @@ def test_collectors_never_import_cachetop() -> None:
 def test_the_fleet_screen_loads_no_instance_screen_action_or_chart() -> None:
     """The first frame waits for nothing it does not draw (issue 11): the instance and action
     screens, the actions, plotext, redis-py and prometheus_client load when first needed."""
-    code = ("import sys, cachetop.cli, cachetop.tui.app, cachetop.tui.screens.fleet; "
+    code = ("import sys, cachetop.cli.dashboard, cachetop.tui.app, cachetop.tui.screens.fleet; "
             "print([m for m in sys.modules if m.startswith(('plotext', 'redis', 'pymemcache', "
             "'prometheus_client', 'cachetop.actions', 'cachetop.keys', "
             "'cachetop.tui.screens.instance', 'cachetop.tui.screens.action', "

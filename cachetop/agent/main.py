@@ -133,7 +133,7 @@ def main(argv: Sequence[str]) -> int:
     """`argv` starts after the word `agent`."""
     # cachetop.cli, imported by name: it reaches the TUI, which is outside the strictly typed
     # headless paths this module belongs to.
-    cli: Any = importlib.import_module("cachetop.cli")
+    cli: Any = importlib.import_module("cachetop.cli.dashboard")
     p = build_parser()
     args = p.parse_args(argv)
     args.read_only, args.caches_limit = False, None  # what cli.load() reads besides ours

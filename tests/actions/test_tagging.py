@@ -13,7 +13,7 @@ from tests.servers import MemcachedServer, RedisServer
 
 
 def test_helper_imports_without_the_ui() -> None:
-    code = ("import sys, cachetop.actions.tagging, cachetop.actions, cachetop.actions_cli; "
+    code = ("import sys, cachetop.actions.tagging, cachetop.actions, cachetop.cli.actions; "
             "print([m for m in ('textual', 'rich', 'plotext') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -34,7 +34,7 @@ from cachetop.source import FleetSource
 
 log = logging.getLogger("cachetop")
 
-# Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
+# Subcommands handled by cachetop.cli.actions (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
 # Every subcommand with its one-line purpose, in the order --help lists them.
 COMMAND_HELP = {
@@ -363,11 +363,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
-        from cachetop.keys_cli import main as keys_main
+        from cachetop.cli.keys import main as keys_main
 
         return keys_main(argv)
     if argv[:1] and argv[0] in ACTION_COMMANDS:
-        from cachetop.actions_cli import main as actions_main
+        from cachetop.cli.actions import main as actions_main
 
         return actions_main(argv)
     parser = build_parser()

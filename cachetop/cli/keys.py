@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from cachetop.actions import ActionError
-from cachetop.actions_cli import _positive
+from cachetop.cli.actions import _positive
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.keys.document import report_document, report_lines
