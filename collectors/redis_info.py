@@ -308,7 +308,7 @@ class RedisInfoCollector(LoopCollector):
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
         if not self._version:
-            self._version = _version_tuple(info.get(COMPAT_VERSION, ""))
+            self._version = version_tuple(info.get(COMPAT_VERSION, ""))
             if self._version and self._version < (7,):
                 self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
         loading = LOADING in info
@@ -407,7 +407,17 @@ def _slowlog(reply: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
+def version_tuple(version: str) -> tuple[int, ...]:
+    """A Redis version string as numbers to compare, e.g. "7.2.4" -> (7, 2, 4).
+
+    Shared with the actions (cachetop.actions.safety), which pick commands by version too.
+
+    Args:
+        version: `redis_version` from INFO.
+
+    Returns:
+        Up to three leading numeric parts; () when the first is not a number.
+    """
     parts = []
     for part in version.split(".")[:3]:
         if not part.isdigit():
