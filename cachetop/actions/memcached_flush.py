@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from cachetop.actions.audit import escaped
 from cachetop.actions.connect import McConnection, valid_memcached_key
@@ -47,6 +48,8 @@ from cachetop.actions.safety import (
 from cachetop.text_safety import plain
 from collectors.base import Target
 
+_T = TypeVar("_T")
+
 DELETE_BATCH = 200
 DUMP_BUDGET_S = 120.0
 MAX_WALKS = 3  # the crawler can miss items moving between LRU segments: walk again
@@ -61,7 +64,9 @@ METADUMP_GUARANTEES = (
 )
 
 
-def _ask(target: Target, what: str, fn):  # type: ignore[no-untyped-def]
+def _ask(target: Target, what: str, fn: Callable[[McConnection], _T]) -> _T:
+    """fn(connection) on a fresh connection to `target`: the one place a socket error becomes
+    an ActionError, naming `what` was asked."""
     try:
         with McConnection(target) as conn:
             return fn(conn)
@@ -104,10 +109,9 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
         return count, size, sample, pid, total
 
     refusal = policy_refusal(target, read_only)
-    if refusal:  # refused: say so at once, without walking the items
-        count, size, sample, pid, total = 0, 0, [], "", 0
-    else:
-        count, size, sample, pid, total = _ask(target, "metadump", walk)
+    count, size, sample, pid, total = (
+        (0, 0, [], "", 0) if refusal  # refused: say so at once, without walking the items
+        else _ask(target, "metadump", walk))
     wipe = covers_keyspace(pattern, count, total)
     return ActionPlan(
         action="flush", target=target,
