@@ -280,7 +280,7 @@ def startup(reps: int) -> list[StartupRow]:
                 [py, "-c", "import textual.app, textual.widgets"])})),
             (imp_cachetop, lambda: Spawned({"exit": run_to_exit(
                 [py, "-c", "import cachetop.cli.dashboard, cachetop.tui.app, "
-                 "collectors.redis_info, collectors.memcached_stats"])})),
+                 "cachetop.collectors.redis_info, cachetop.collectors.memcached_stats"])})),
             (bare, lambda: run_in_pty([py, str(bare_py)], {"frame": frame}, b"\x11",
                                       inspect=True)),
             (top, lambda: run_in_pty(top_argv, top_markers, b"q", inspect=True)),

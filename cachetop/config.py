@@ -22,12 +22,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cachetop.collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
+from cachetop.collectors.prom_conventions import convention_for
+from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
 from cachetop.events.rules import AlertRule, parse_rules
 from cachetop.target_url import parse_target_url
-from collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
-from collectors.prom_conventions import convention_for
-from collectors.secret import Secret
 
 CONVENTIONS = ("cachetop", "micrometer", "redis_exporter", "memcached_exporter", "custom")
 DIALECTS = ("cachetop", "laravel", "symfony")

@@ -14,14 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from cachetop.detail import Detail, build_detail
-from cachetop.fleet import Latency, TargetFigures, layer_of
-from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
-from cachetop.metrics.rates import delta, rate_per_s, reset_reason
-from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
-from cachetop.metrics.top_caches import MoreCaches
-from collectors.base import CollectError, Target
-from collectors.sample import (
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.sample import (
     CACHE_SERVER,
     CONNECTIONS,
     ENGINE,
@@ -48,6 +42,12 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
+from cachetop.detail import Detail, build_detail
+from cachetop.fleet import Latency, TargetFigures, layer_of
+from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
+from cachetop.metrics.rates import delta, rate_per_s, reset_reason
+from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
+from cachetop.metrics.top_caches import MoreCaches
 
 PROBE_WINDOW_S = 60.0
 RESTART_MARK_S = 30.0  # how long a row stays "restarted" after a reset was seen

@@ -14,7 +14,7 @@ import sys
 from types import ModuleType
 
 import cachetop
-import collectors
+from cachetop import collectors
 
 UI_LIBRARIES = ("textual", "rich", "plotext")
 TUI = "cachetop.tui"
@@ -55,7 +55,7 @@ def test_the_walk_finds_every_layer() -> None:
     for module in ("cachetop.tracker", "cachetop.actions.audit", "cachetop.engine.process",
                    "cachetop.cli.dashboard", "cachetop.tui.widgets.metric_chart"):
         assert module in found
-    assert f"{collectors.__name__}.redis_info" in _modules(collectors)
+    assert f"{cachetop.collectors.__name__}.redis_info" in _modules(collectors)
 
 
 def test_no_module_outside_the_tui_loads_a_ui_library() -> None:
@@ -66,7 +66,7 @@ def test_no_module_outside_the_tui_loads_a_ui_library() -> None:
 
 
 def test_collectors_never_import_the_rest_of_cachetop() -> None:
-    own = collectors.__name__  # the collectors' package, wherever it is installed
+    own = cachetop.collectors.__name__  # the collectors' package, wherever it is installed
     loaded = (f"(m == 'cachetop' or m.startswith('cachetop.')) and m != 'cachetop' "
               f"and not (m == {own!r} or m.startswith({own + '.'!r}))")
     assert _first_to_load(_modules(collectors), loaded) == ""

@@ -45,8 +45,8 @@ from cachetop.actions.safety import (
     policy_refusal,
     wipe_confirmation,
 )
+from cachetop.collectors.base import Target
 from cachetop.text_safety import plain
-from collectors.base import Target
 
 _T = TypeVar("_T")
 

@@ -44,7 +44,7 @@ from cachetop.actions.safety import (
     state_refusal,
     wipe_confirmation,
 )
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 SMALL_COUNT_BUDGET_S = 30.0  # a sampling preview's count of a db within exact_upto keys
 REDIS_TYPES = ("string", "list", "set", "zset", "hash", "stream")

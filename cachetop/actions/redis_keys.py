@@ -39,7 +39,7 @@ from cachetop.actions.safety import (
     state_refusal,
     wipe_confirmation,
 )
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 FLUSHDB_SAMPLE = 20
 SUBJECT_KEYS = 3  # keys named in a summary line; the audit's args have them all

@@ -16,12 +16,12 @@ from typing import Any
 import redis
 
 from cachetop.actions.plan import ActionPlan, RefusedError
+from cachetop.collectors.base import Target
+from cachetop.collectors.redis_info import version_tuple
+from cachetop.collectors.redis_parse import info_all
+from cachetop.collectors.tls import tls_error
 from cachetop.config import PROD_ENVS as PROD_ENVS  # defined where the TUI's badge reads it
 from cachetop.text_safety import exact, plain
-from collectors.base import Target
-from collectors.redis_info import version_tuple
-from collectors.redis_parse import info_all
-from collectors.tls import tls_error
 
 
 def policy_refusal(target: Target, read_only: bool) -> str | None:

@@ -52,7 +52,7 @@ from cachetop.actions.tags_redis import (
     DrainStoppedError,
     drain_index,
 )
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 DIALECTS = ("cachetop", "laravel", "symfony")
 

@@ -23,11 +23,11 @@ from cachetop.agent.server import AgentServer, is_loopback, parse_listen, tls_co
 from cachetop.agent.shard import Shard, parse_shard, shard_targets
 from cachetop.agent.stream import StreamHub
 from cachetop.cli_parser import ArgumentParser, add_token_file, config_file
+from cachetop.collectors.registry import make_collectors
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
 from cachetop.errors import ConfigError
 from cachetop.monitor import Monitor
-from collectors.registry import make_collectors
 
 log = logging.getLogger("cachetop.agent")
 

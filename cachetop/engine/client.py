@@ -23,6 +23,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import cachetop
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.config import Thresholds
 from cachetop.detail import Detail, detail_from_wire
 from cachetop.engine.protocol import (
@@ -36,8 +38,6 @@ from cachetop.engine.protocol import (
 from cachetop.events.model import Event, EventLog, event_from_wire
 from cachetop.events.rules import AlertRule, rules_to_wire
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
-from collectors.base import Target
-from collectors.secret import Secret
 
 log = logging.getLogger(__name__)
 

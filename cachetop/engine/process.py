@@ -21,6 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
+from cachetop.collectors.netloop import PollLoop
+from cachetop.collectors.poller import poll_all
+from cachetop.collectors.registry import make_collectors
+from cachetop.collectors.secret import Secret
 from cachetop.config import Thresholds
 from cachetop.engine.protocol import (
     CODECS,
@@ -35,10 +39,6 @@ from cachetop.engine.publish import Publisher
 from cachetop.events.rules import rule_from_wire
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
-from collectors.netloop import PollLoop
-from collectors.poller import poll_all
-from collectors.registry import make_collectors
-from collectors.secret import Secret
 
 log = logging.getLogger("cachetop.engine")
 

@@ -11,8 +11,8 @@ import pytest
 
 from cachetop.actions import Progress, RefusedError, execute, plan_delete, plan_flush, plan_flushdb
 from cachetop.actions.safety import verify_master
-from collectors.base import Target
-from collectors.redis_info import version_tuple
+from cachetop.collectors.base import Target
+from cachetop.collectors.redis_info import version_tuple
 from tests.actions.helpers import confirmed, fill, matching, target_of
 from tests.servers import RedisServer, free_port
 
