@@ -62,8 +62,8 @@ def redis_client(target: Target, db: int | None = None) -> redis.Redis:
 
 
 def _tls_redis(target: Target, kwargs: dict[str, Any]) -> redis.Redis:
-    """redis.Redis over cachetop.collectors.tls.TlsConnection: redis-py's own SSLConnection cannot send
-    another name than the host (tls_server_name), so the pool is built here."""
+    """redis.Redis over cachetop.collectors.tls.TlsConnection: redis-py's own SSLConnection
+    cannot send another name than the host (tls_server_name), so the pool is built here."""
     assert target.tls is not None
     single = kwargs.pop("single_connection_client")
     pool = redis.ConnectionPool(connection_class=TlsConnection, tls=target.tls, **kwargs)

@@ -1,6 +1,6 @@
 """Provides MemcachedStatsCollector: one memcached's `stats` (+ slabs/items/settings) -> Sample.
 
-A poll script for the event loop (cachetop.collectors.netloop) speaking the text protocol; the poll's
+A poll script for the event loop (netloop.py) speaking the text protocol; the poll's
 deadline bounds the whole exchange. pymemcache remains what the actions use.
 """
 

@@ -1,6 +1,6 @@
 """Provides RedisInfoCollector: one Redis instance's INFO, latency histogram and probes -> Sample.
 
-A poll script for the event loop (cachetop.collectors.netloop), speaking RESP through hiredis's reader.
+A poll script for the event loop (netloop.py), speaking RESP through hiredis's reader.
 One connection per target, kept between polls and dropped on any error. No retries: a retry
 turns a 1 s timeout into ~15 s and a wrong password into 11 AUTH attempts per poll (redis-py's
 defaults did; reliability.md, takeaways 1 and 3).

@@ -1,4 +1,4 @@
-"""The lean exposition parser (cachetop.collectors.prom_parse) against prometheus_client's, the oracle.
+"""The lean exposition parser, cachetop.collectors.prom_parse, against prometheus_client's.
 
 For every input both give the same families (name, type) with the same samples (name, labels,
 value) in the same order, or both refuse. Inputs: the fixtures, whole exporter scrapes, the demo
