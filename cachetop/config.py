@@ -20,14 +20,17 @@ from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetop.collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
-from cachetop.collectors.prom_conventions import convention_for
 from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
-from cachetop.events.rules import AlertRule, parse_rules
 from cachetop.target_url import parse_target_url
+
+# The dashboard's first frame waits for this module (issue 11): the alert rules and the metrics
+# conventions (the Prometheus parser with them) load only for a config that uses them.
+if TYPE_CHECKING:
+    from cachetop.events.rules import AlertRule
 
 CONVENTIONS = ("cachetop", "micrometer", "redis_exporter", "memcached_exporter", "custom")
 DIALECTS = ("cachetop", "laravel", "symfony")
@@ -458,8 +461,16 @@ def _from_document(doc: Mapping[str, Any], path: Path, env: Mapping[str, str]) -
         read_only=read_only, thresholds=thresholds, path=file,
         timeout_s=timeout_s, options=MappingProxyType(options), warnings=tuple(warnings),
         read_only_by=(f"read_only = true in {file}",) if read_only else (),
-        alerts=parse_rules(top.get("alerts", []), file, env),
+        alerts=_alerts(top.get("alerts", []), file, env),
     )
+
+
+def _alerts(raw: object, file: str, env: Mapping[str, str]) -> tuple[AlertRule, ...]:
+    if raw == []:
+        return ()
+    from cachetop.events.rules import parse_rules
+
+    return parse_rules(raw, file, env)
 
 
 def _check_cache_servers(targets: Sequence[Target], file: str) -> None:
@@ -533,6 +544,8 @@ def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> 
     if "mapping" in keys and keys.get("convention") != "custom":
         raise ConfigError('needs convention = "custom"', where=f"{where}.mapping")
     if "mapping" in keys:
+        from cachetop.collectors.prom_conventions import convention_for
+
         try:  # checked now, not when the first poll builds the collector
             convention_for("custom", keys["mapping"])
         except ValueError as exc:

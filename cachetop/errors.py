@@ -1,4 +1,6 @@
-"""Provides ConfigError: a configuration problem reported as one line that never holds a secret."""
+"""Provides ConfigError and RecordingError: problems reported as one line that never holds a
+secret. Here, not beside their code, so a caller can catch them without importing that code
+(the recorder pulls in sqlite3 and the codec; the first frame waits for neither)."""
 
 from __future__ import annotations
 
@@ -15,3 +17,7 @@ class ConfigError(Exception):
         self.problem = problem
         self.where = where
         super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class RecordingError(Exception):
+    """A file that is not a cachetop recording, or a time it does not cover: one line."""

@@ -27,6 +27,7 @@ from cachetop.collectors.registry import make_collectors
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
 from cachetop.errors import ConfigError
+from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 
 log = logging.getLogger("cachetop.agent")
@@ -131,6 +132,7 @@ def _options(args: argparse.Namespace, p: ArgumentParser) -> tuple[
 
 def main(argv: Sequence[str]) -> int:
     """`argv` starts after the word `agent`."""
+    limit_malloc_arenas()  # the agent polls in its own process: before any poll thread exists
     # cachetop.cli, imported by name: it reaches the TUI, which is outside the strictly typed
     # headless paths this module belongs to.
     cli: Any = importlib.import_module("cachetop.cli.dashboard")

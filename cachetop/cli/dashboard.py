@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cachetop import __version__
 from cachetop.cli_parser import ArgumentParser, config_file, no_token_here
@@ -23,14 +24,15 @@ from cachetop.config import (
     targets_from_cli,
     with_cli_targets,
 )
-from cachetop.engine.client import EngineClient
-from cachetop.errors import ConfigError
-from cachetop.fleet import FleetSnapshot
-from cachetop.malloc_tuning import limit_malloc_arenas
-from cachetop.record.store import RecorderThread, RecordingError
-from cachetop.report import render_table
-from cachetop.snapshot_json import snapshot_document
-from cachetop.source import FleetSource
+from cachetop.errors import ConfigError, RecordingError
+
+# The dashboard's first frame waits for every module imported here (issue 11): what only the
+# headless paths, the engine or a recording need is imported where it is used.
+if TYPE_CHECKING:
+    from cachetop.engine.client import EngineClient
+    from cachetop.fleet import FleetSnapshot
+    from cachetop.record.store import RecorderThread
+    from cachetop.source import FleetSource
 
 log = logging.getLogger("cachetop")
 
@@ -150,6 +152,9 @@ class Emitter:
         self.seen = 0
 
     def __call__(self, source: FleetSource) -> FleetSnapshot:
+        from cachetop.report import render_table
+        from cachetop.snapshot_json import snapshot_document
+
         snap = source.snapshot()
         events = source.events_since(self.seen)
         if events:
@@ -174,7 +179,7 @@ def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
     if not path:
         return None
     from cachetop.events.rules import parse_duration
-    from cachetop.record.store import Recorder
+    from cachetop.record.store import Recorder, RecorderThread
 
     try:
         keep_s = parse_duration(keep)
@@ -197,6 +202,8 @@ def exit_code(snap: FleetSnapshot | None) -> int:
 
 
 def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
+    from cachetop.engine.client import EngineClient
+
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
                         mode=mode, log_file=log_file, thresholds=config.thresholds,
                         alerts=config.alerts)
@@ -349,7 +356,6 @@ def unknown_command(word: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cachetop --batch | head` ends quietly
-    limit_malloc_arenas()  # before any poll thread exists
     if argv[:1] == ["demo"]:
         return run_demo(argv[1:])
     if argv[:1] == ["replay"]:

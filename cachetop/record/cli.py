@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from cachetop.cli_parser import ArgumentParser
-from cachetop.record.store import Recording, RecordingError
+from cachetop.errors import RecordingError
+from cachetop.record.store import Recording
 from cachetop.record.times import parse_time
 
 

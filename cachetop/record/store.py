@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cachetop.errors import RecordingError
 from cachetop.events.model import Event
 from cachetop.record.codec import FrameState, decode, documents, encode
 from cachetop.snapshot_json import event_document
@@ -35,10 +36,6 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, t REAL NOT NULL, fram
 CREATE INDEX IF NOT EXISTS events_t ON events (t);
 CREATE INDEX IF NOT EXISTS events_frame ON events (frame);
 """
-
-
-class RecordingError(Exception):
-    """A file that is not a cachetop recording, or a time it does not cover: one line."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App
@@ -21,10 +22,12 @@ from textual.binding import Binding
 from cachetop.config import Config
 from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
-from cachetop.record.store import RecorderThread
 from cachetop.source import FleetSource
 from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
+
+if TYPE_CHECKING:  # the recorder (sqlite3, the codec) is loaded by --record, not by the frame
+    from cachetop.record.store import RecorderThread
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2

@@ -33,8 +33,10 @@ MASK = "***"
 PASSWORD = st.text(st.characters(exclude_categories=("Cs",)), min_size=4, max_size=16)
 UNKNOWN_OPTIONS = ("--listen-on", "--weird", "--colour", "--no-such-option")
 UNKNOWN_WORDS = ("proxy", "frobnicate", "flsh", "invalidat", "tag", "dmo", "status")
-# Unknown to every parser (`--token` is a hidden option that refuses a typed token).
+# Unknown to every parser but the main one's `--bearer-token` (`--token` is everywhere): a
+# hidden option that refuses a typed token, saying why.
 SECRET_OPTIONS = ("--password", "--bearer-token", "--auth", "--api-key")
+REFUSED_TOKEN = "a token on the command line is visible to other users"
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,10 @@ def command_lines(draw: st.DrawFn) -> Line:
             secret = "".join(c for c in secret if not c.isspace()) or "pw-x"
             units.append([(f"{option}={secret}", f"{option}={MASK}")])
         line.passwords.append(secret)
-        line.says += ["unrecognized arguments: ", option]
+        if name == "main" and option == "--bearer-token":
+            line.says += [f"argument {option}: {REFUSED_TOKEN}"]
+        else:
+            line.says += ["unrecognized arguments: ", option]
     elif mistake == "unknown command":
         word = draw(st.sampled_from(UNKNOWN_WORDS))
         line.says += [f"no such command {word!r}"]

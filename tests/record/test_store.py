@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cachetop.errors import RecordingError
 from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot, Latency, TargetFigures
-from cachetop.record.store import Recorder, Recording, RecordingError
+from cachetop.record.store import Recorder, Recording
 from cachetop.snapshot_json import snapshot_document
 
 T0 = 1_796_000_000.0
