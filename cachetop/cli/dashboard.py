@@ -298,7 +298,7 @@ def run_demo(argv: Sequence[str]) -> int:
     """`cachetop demo`: a local fleet with a demo application, then the dashboard on it.
 
     Every process it starts is stopped on quit, Ctrl-C, SIGTERM, SIGHUP or a crash; a SIGKILL
-    reaches them through the parent-death signal (cachetop.demo.servers.die_with_parent).
+    reaches them through the parent-death signal (cachetop.parent_death.die_with_parent).
     """
     from cachetop.demo.fleet import DemoFleet, run_headless
     from cachetop.demo.servers import MissingBinaryError
