@@ -1,4 +1,5 @@
-"""Refusals on real servers: replicas (also writable ones), read-only, prod, ACL, LOADING."""
+"""Refusals on real servers: replicas (also writable ones), read-only, prod, ACL, LOADING; and the
+INFO reading the checks rest on (the collectors' parser, raw or parsed by redis-py)."""
 
 from __future__ import annotations
 
