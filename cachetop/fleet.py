@@ -233,3 +233,10 @@ def serves_of(targets: Sequence[TargetFigures]) -> dict[str, tuple[str, ...]]:
         for t in self.targets:
             by_group.setdefault(t.group, []).append(t)
         return {name: aggregate(members) for name, members in by_group.items()}
+
+
+def pending_figures(target: Target, since: float) -> TargetFigures:
+    """A target not polled yet: the "connecting…" row of a first frame."""
+    return TargetFigures(name=target.name, kind=target.kind, address=target.address,
+                         group=target.group, status="pending", status_since=since,
+                         layer=layer_of(target))

@@ -53,6 +53,7 @@ _DB_RE = re.compile(r"[0-9]{1,5}")
 _SAFE_RE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MASTER_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_SPACE_RE = re.compile(r"\s")  # what str.isspace() calls whitespace
 
 
 def parse_target_url(url: str, *, name: str | None = None,
@@ -208,7 +209,7 @@ def _check_raw(url: str) -> None:
     An unencoded '/', '?' or '#' in a password ends the authority early, so the rest of the
     password would become a path or a port; two '@' make the split ambiguous.
     """
-    if any(c.isspace() for c in url):
+    if _SPACE_RE.search(url):
         raise ConfigError("the URL contains whitespace; percent-encode it as %20")
     rest = url.partition("://")[2]
     end = _authority_end(rest)

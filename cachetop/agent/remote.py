@@ -20,8 +20,9 @@ from typing import Any
 
 from cachetop.agent.server import parse_listen
 from cachetop.collectors.base import Target
-from cachetop.engine.client import RESTART_BACKOFF_S, EngineClient, pending_figures
+from cachetop.engine.client import RESTART_BACKOFF_S, EngineClient
 from cachetop.engine.protocol import FrameReader, ProtocolError
+from cachetop.fleet import pending_figures
 
 CODEC = "json"
 CONNECT_TIMEOUT_S = 10.0

@@ -213,7 +213,13 @@ class RedisInfoCollector(LoopCollector):
         self._sent = 0
         self._sent_at_hist = 0
         self._sent_at_info = 0
-        self._hist_next = False  # the last poll found LATENCY HISTOGRAM due: send it with INFO
+        self._hist_next = False  # LATENCY HISTOGRAM expected due next poll: sent with INFO
+        # Other clients' calls per second between the last two INFOs, and that gap: a server
+        # busy enough to make the histogram due by the next poll gets it asked with INFO (a
+        # busy fleet's Redis polls were three round trips instead of two: bench/README.md).
+        self._rate = 0.0
+        self._gap_s = 0.0
+        self._last_info: tuple[float, int, float] | None = None  # ops, sent before it, time
         self._degraded: dict[str, str] = {}
         # Optional commands the server refused on the current connection: not sent again until
         # a reconnect (redis_exporter#784: one error a poll inflates the server's error counts).
@@ -309,8 +315,12 @@ class RedisInfoCollector(LoopCollector):
         # server reads 0 ops/s, not cachetop's own INFO and PINGs.
         counters[OWN_OPS] = float(self._sent_at_info)
         histograms = {}
+        self._note_rate(ops, taken_at)
         if pipelined:
-            histogram = yield from self._read_histogram(b"", ops)
+            # Taken only if due, as one asked for on its own would be: a window of fewer
+            # calls (the traffic dropped) is read and dropped, and the window goes on.
+            due = self._histogram_due(ops, taken_at)
+            histogram = yield from self._read_histogram(b"", ops, keep=due)
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
         if not self._version:
@@ -328,7 +338,8 @@ class RedisInfoCollector(LoopCollector):
             histogram = yield from self._read_histogram(_HISTOGRAM, ops)
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
-        self._hist_next = not loading and self._histogram_due(ops, taken_at)
+        self._hist_next = not loading and (self._histogram_due(ops, taken_at)
+                                           or self._histogram_expected(ops))
         detail = None
         if not loading and self.detail_due(taken_at):
             detail = yield from self._fetch_detail()
@@ -349,9 +360,30 @@ class RedisInfoCollector(LoopCollector):
         return foreign >= HISTOGRAM_MIN_CALLS or (
             foreign > 0 and now - self._hist_at >= HISTOGRAM_MAX_AGE_S)
 
-    def _read_histogram(self, request: bytes, ops: float | None) -> Script:
+    def _note_rate(self, ops: float | None, now: float) -> None:
+        """Other clients' calls per second since the last INFO (a restart or a missing count
+        reads as none)."""
+        last, self._last_info = self._last_info, (
+            None if ops is None else (ops, self._sent_at_info, now))
+        self._rate = self._gap_s = 0.0
+        if last is None or ops is None or ops < last[0] or now <= last[2]:
+            return
+        foreign = ops - last[0] - (self._sent_at_info - last[1])
+        self._rate, self._gap_s = max(0.0, foreign) / (now - last[2]), now - last[2]
+
+    def _histogram_expected(self, ops: float | None) -> bool:
+        """Due at the next poll, if it comes as long after this one as this one did after the
+        last and other clients keep their pace."""
+        if self._histogram_off or ops is None or self._hist_ops is None or ops < self._hist_ops:
+            return False
+        foreign = ops - self._hist_ops - (self._sent_at_info - self._sent_at_hist)
+        return foreign + self._rate * self._gap_s >= HISTOGRAM_MIN_CALLS
+
+    def _read_histogram(self, request: bytes, ops: float | None, *,
+                        keep: bool = True) -> Script:
         """Read LATENCY HISTOGRAM's reply (sent now, or already with INFO when `request` is
-        empty); a refusal turns the histogram off for good, with the reason."""
+        empty; `keep` False: read and dropped); a refusal turns the histogram off for good,
+        with the reason."""
         try:
             reply = yield Request(self._conn, request, self._resp)
         except RespError as exc:
@@ -360,6 +392,8 @@ class RedisInfoCollector(LoopCollector):
             reason = disabled_reason("LATENCY HISTOGRAM", exc).replace(
                 "LATENCY HISTOGRAM not permitted", "LATENCY not permitted")
             self._histogram_off = f"{reason} (probe latency only)"
+            return None
+        if not keep:
             return None
         parsed = redis_parse.latency_histogram(reply.value, OWN_COMMANDS)
         self._hist_ops, self._hist_at = ops, time.monotonic()

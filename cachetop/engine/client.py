@@ -37,19 +37,17 @@ from cachetop.engine.protocol import (
 )
 from cachetop.events.model import Event, EventLog, event_from_wire
 from cachetop.events.rules import AlertRule, rules_to_wire
-from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
+from cachetop.fleet import (
+    FleetFigures,
+    FleetSnapshot,
+    pending_figures,
+)
 
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.2, 1.0, 2.0, 5.0, 10.0)
 CODEC = "marshal"  # this front starts the engine itself, from the same interpreter
 STABLE_S = 10.0  # an engine that lived this long resets the restart backoff
-
-
-def pending_figures(target: Target, since: float) -> TargetFigures:
-    return TargetFigures(name=target.name, kind=target.kind, address=target.address,
-                         group=target.group, status="pending", status_since=since,
-                         layer=layer_of(target))
 
 
 def series_now(sent_at: float, series: Mapping[str, Sequence[float]],

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from cachetop.config import Config
 from cachetop.events.model import Event
 from cachetop.fleet import FleetSnapshot
-from cachetop.source import FleetSource
+from cachetop.source import FleetSource, PendingSource
 from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
 
@@ -74,13 +74,10 @@ class CachetopApp(App[None]):
         super().__init__()
         self.stop_on_signals = stop_on_signals
         self.config = config
-        if source is None:
-            from cachetop.engine.client import EngineClient
-
-            source = EngineClient(config.targets, config.interval_s, config.history_s,
-                                  caches_limit=CHILD_ROWS, thresholds=config.thresholds,
-                                  alerts=config.alerts)
-        self.source: FleetSource = source
+        # Without a source, the engine's client is made after the first frame (_start_source):
+        # until then every row is "connecting…".
+        self.source: FleetSource = (source if source is not None
+                                    else PendingSource(config.targets, config.interval_s))
         self._notice: str | None = None
         self.paused = False
         self.snapshot: FleetSnapshot | None = None
@@ -120,6 +117,15 @@ class CachetopApp(App[None]):
         self.call_after_refresh(self._start_source)
 
     def _start_source(self) -> None:
+        if isinstance(self.source, PendingSource):
+            from cachetop.engine.client import EngineClient
+
+            config = self.config
+            self.source = EngineClient(config.targets, self.source.interval_s,
+                                       config.history_s, caches_limit=CHILD_ROWS,
+                                       thresholds=config.thresholds, alerts=config.alerts)
+            if self.paused:  # `p` pressed before the engine existed
+                self.source.set_paused(True)
         self.source.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
         # What exists after the first frame lives for the whole run; leaving it out of the
@@ -171,7 +177,9 @@ class CachetopApp(App[None]):
             self._record(snap)
         with self.batch_update():
             self.fleet_screen.show_fleet(snap, new_interval=new_interval, paused=self.paused)
-            screen = self.screen
+            # While the app shuts down its screens are gone before its timers (seen in a test
+            # whose dialog closed with the app): `self.screen` would raise.
+            screen = self.screen_stack[-1] if self.screen_stack else self.fleet_screen
             if screen is not self.fleet_screen and hasattr(screen, "show_fleet"):
                 screen.show_fleet(snap)
 

@@ -131,6 +131,8 @@ def test_the_dashboard_says_when_its_engine_died_and_recovers(
     async def scenario() -> None:
         app = CachetopApp(config_for(redis_server.url, names=["sessions"]))
         async with app.run_test(size=(140, 45), notifications=True) as pilot:
+            # The engine's client is made after the first frame.
+            await wait_for(pilot, lambda: isinstance(app.source, EngineClient))
             source = app.source
             assert isinstance(source, EngineClient)
             await wait_for(pilot, lambda: app.snapshot is not None and

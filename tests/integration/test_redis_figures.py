@@ -263,3 +263,51 @@ def test_acl_user_without_latency_is_up_and_degraded() -> None:
         assert figures.hit_ratio == 1.0
     finally:
         server.close()
+
+
+class _WriteCounter:
+    """What the collector writes to the server, write by write, seen at a proxy."""
+
+    def __init__(self, proxy: object) -> None:
+        self.writes: list[bytes] = []
+        forward = proxy._forward_request  # type: ignore[attr-defined]
+
+        def counted(link: object, chunk: bytes) -> None:
+            self.writes.append(chunk)
+            forward(link, chunk)
+
+        proxy._forward_request = counted  # type: ignore[attr-defined]
+
+
+def test_a_busy_servers_histogram_goes_with_info_in_one_round_trip(
+        redis_server: RedisServer) -> None:
+    """Other clients keep the server busy (>= 100 calls a poll): from the third poll on, every
+    LATENCY HISTOGRAM leaves in the same write as its INFO (two round trips a poll with the
+    probe, not three: before, the histogram was predicted due only right after a fetch, when
+    it never is), and the server latency still reads."""
+    from tests.faultproxy import FaultProxy
+
+    client = redis_server.client()
+    client.set("k", "v")
+    with FaultProxy(redis_server.port) as proxy:
+        writes = _WriteCounter(proxy)
+        target = dataclasses.replace(redis_target(int(proxy.address.rpartition(":")[2])),
+                                     probes_per_poll=1)
+        polls = TwoPolls(target)
+        figures = []
+        for _ in range(6):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(300):
+                pipe.get("k")
+            pipe.execute()
+            time.sleep(0.05)
+            figures.append(polls.poll())
+        polls.close()
+    assert len(figures) == 6 and all(f.status == "up" for f in figures)
+    histogram_writes = [w for w in writes.writes if b"LATENCY" in w]
+    alone = [w for w in histogram_writes if b"INFO" not in w]
+    # Every poll reads the histogram; the first two ask for it on its own (the first has no
+    # earlier count, the second learns the rate), the next four send it with INFO.
+    assert len(histogram_writes) == 6
+    assert len(alone) == 2
+    assert figures[-1].server_latency.p50_s is not None

@@ -82,12 +82,11 @@ class FleetScreen(Screen[None]):
         yield Static(id="events")
         yield EventsStrip(id="events-strip")
         yield Static(id="selection")
-        yield Input(placeholder="filter: name, kind, group, status or address", id="filter")
-        yield Footer()
+        yield Footer()  # the filter's Input is mounted on the first `/` (_filter_box)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self.query_one(FleetTable).focus()
+        self.call_after_refresh(self.query_one(FleetHeader).add_sparks)
         source = getattr(self.app, "source", None)
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
@@ -288,8 +287,17 @@ class FleetScreen(Screen[None]):
                     else "latency: server-side where known, else probe", timeout=3)
         self._redraw()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    def _filter_box(self) -> Input | None:
+        """The filter's input line, once the first `/` made it (not for the first frame)."""
+        for box in self.query("#filter").results(Input):
+            return box
+        return None
+
+    async def action_filter(self) -> None:
+        box = self._filter_box()
+        if box is None:
+            box = Input(placeholder="filter: name, kind, group, status or address", id="filter")
+            await self.mount(box)
         box.display = True
         box.focus()
 
@@ -299,13 +307,14 @@ class FleetScreen(Screen[None]):
         self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#filter", Input).display = False
+        event.input.display = False
         self.table.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.display = False
+        box = self._filter_box()
+        if box is not None:
+            box.value = ""
+            box.display = False
         self.view = replace(self.view, needle="")
         self.table.focus()
         self._show_header()

@@ -132,14 +132,30 @@ class FleetHeader(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._history: dict[str, deque[float]] = {
             k: deque(maxlen=SPARK_POINTS) for k in ("ops", "hit", "p99", "evict")}
+        self._titles = {"ops": "ops/s", "hit": "hit %", "p99": "worst p99",
+                        "evict": "evictions/s"}
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-figures")
-        with Horizontal(id="sparks"):
-            yield _Spark("ops/s", "ops")
-            yield _Spark("hit %", "hit")
-            yield _Spark("worst p99", "p99")
-            yield _Spark("evictions/s", "evict")
+        # The sparklines' row keeps its height (3 lines) while empty: add_sparks() fills it
+        # after the first frame, which its 13 widgets delayed by ~15 ms (issue 11).
+        yield Horizontal(id="sparks")
+
+    def add_sparks(self) -> None:
+        """Mount the four sparklines, drawn from the history and titles kept so far."""
+        row = self.query("#sparks").results(Horizontal)
+        for sparks in row:
+            if not sparks.children:
+                sparks.mount_all(_Spark(title, key) for key, title in self._titles.items())
+                self.call_after_refresh(self._draw_sparks)
+
+    def _draw_sparks(self) -> None:
+        for key, points in self._history.items():
+            data = [p for p in points if not math.isnan(p)]
+            # A snapshot can land before the sparklines are mounted (the first frame is
+            # drawn before them): the history is kept and drawn once they are.
+            for spark in self.query(f"#spark-{key}").results(Sparkline):
+                spark.data = data or [0.0]
 
     def seed(self, points: Sequence[FleetFigures]) -> None:
         """Start the sparklines from history the monitor already has."""
@@ -154,12 +170,7 @@ class FleetHeader(Vertical):
     def record(self, snap: FleetSnapshot) -> None:
         """Add one point per figure (once per interval) and redraw."""
         self._append(snap.fleet)
-        for key, points in self._history.items():
-            data = [p for p in points if not math.isnan(p)]
-            # A snapshot can land before the sparklines are composed (the first frame is
-            # drawn before the engine answers): the history is kept and drawn next time.
-            for spark in self.query(f"#spark-{key}").results(Sparkline):
-                spark.data = data or [0.0]
+        self._draw_sparks()
         self.show(snap)
 
     def show(self, snap: FleetSnapshot, *, paused: bool = False,
@@ -173,6 +184,7 @@ class FleetHeader(Vertical):
         titles = {"ops": f"ops/s {rate(f.ops_per_s)}", "hit": f"hit {percent(f.hit_ratio)}",
                   "p99": f"worst p99 {millis(f.worst_p99_s)} ms",
                   "evict": f"evictions/s {rate(f.evictions_per_s)}"}
+        self._titles = titles
         for key, title in titles.items():
             for static in self.query(f"#spark-title-{key}").results(Static):
                 static.update(Text(title), layout=False)
