@@ -27,7 +27,8 @@ shuffle: setup
 	$(PY) -m pytest -q -p randomly --randomly-seed=$$seed
 
 lint: setup
-	$(VENV)/bin/ruff check cachetop collectors tests bench
+	$(VENV)/bin/ruff check cachetop tests bench scripts
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/poll.py

@@ -143,7 +143,7 @@ def cachetop_env(state: Path) -> dict[str, str]:
 
 def compile_cachetop(state: Path) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "cachetop"),
-                    str(ROOT / "collectors")], env=cachetop_env(state), check=True,
+                    str(ROOT / "cachetop" / "collectors")], env=cachetop_env(state), check=True,
                    capture_output=True, timeout=600)
 
 

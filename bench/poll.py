@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from cachetop.collectors.base import Target  # noqa: E402
 from cachetop.demo.scripted import scripted_fleet  # noqa: E402
 from cachetop.demo.servers import MemcachedServer, RedisServer  # noqa: E402
 from cachetop.engine.client import EngineClient  # noqa: E402
@@ -50,7 +51,6 @@ from cachetop.engine.protocol import (  # noqa: E402
     figures_to_wire,
     frame,
 )
-from collectors.base import Target  # noqa: E402
 
 SHARED = 2  # redis-server and memcached processes shared by the emulated targets
 MAX_RUN_S = 900.0

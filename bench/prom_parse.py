@@ -1,4 +1,4 @@
-"""Exposition parsing: the lean parser (collectors.prom_parse) beside prometheus_client's.
+"""Exposition parsing: the lean parser (cachetop.collectors.prom_parse) beside prometheus_client's.
 
 Inputs: the test fixtures, whole exporter scrapes (tests/fixtures/exporters: redis_exporter,
 memcached_exporter, Micrometer), the demo application's real output (prometheus_client's own
@@ -33,11 +33,11 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cachetop.collectors.base import CollectError, Deadline, Target  # noqa: E402
+from cachetop.collectors.prom_conventions import convention_for, map_families  # noqa: E402
+from cachetop.collectors.prom_endpoint import PromEndpointCollector, sample_from_mapped  # noqa: E402
+from cachetop.collectors.prom_parse import Family, PromSample, count_samples, parse_families  # noqa: E402
 from cachetop.demo.app_metrics import AppMetrics  # noqa: E402
-from collectors.base import CollectError, Deadline, Target  # noqa: E402
-from collectors.prom_conventions import convention_for, map_families  # noqa: E402
-from collectors.prom_endpoint import PromEndpointCollector, sample_from_mapped  # noqa: E402
-from collectors.prom_parse import Family, PromSample, count_samples, parse_families  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

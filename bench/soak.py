@@ -42,18 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from cachetop.collectors.base import Target  # noqa: E402
+from cachetop.collectors.poller import AUTH_RETRY_S  # noqa: E402
+from cachetop.collectors.registry import make_collectors  # noqa: E402
 from cachetop.demo.servers import (  # noqa: E402
     MemcachedServer,
     RedisServer,
-    die_with_parent,
     free_port,
 )
 from cachetop.malloc_tuning import ARENAS, TRIM_EVERY_S, limit_malloc_arenas  # noqa: E402
 from cachetop.monitor import Monitor  # noqa: E402
+from cachetop.parent_death import die_with_parent  # noqa: E402
 from cachetop.target_url import parse_target_url  # noqa: E402
-from collectors.base import Target  # noqa: E402
-from collectors.poller import AUTH_RETRY_S  # noqa: E402
-from collectors.registry import make_collectors  # noqa: E402
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -16,17 +16,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cachetop.metrics.derive import TargetTracker  # noqa: E402
-from cachetop.monitor import Monitor  # noqa: E402
-from cachetop.target_url import parse_target_url  # noqa: E402
-from collectors.registry import make_collectors  # noqa: E402
-from collectors.sample import Sample  # noqa: E402
-from collectors.topology import (  # noqa: E402
+from cachetop.collectors.registry import make_collectors  # noqa: E402
+from cachetop.collectors.sample import Sample  # noqa: E402
+from cachetop.collectors.topology import (  # noqa: E402
     CLUSTER_SLOTS,
     parse_cluster_nodes,
     parse_cluster_shards,
     topology_changes,
 )
+from cachetop.monitor import Monitor  # noqa: E402
+from cachetop.target_url import parse_target_url  # noqa: E402
+from cachetop.tracker import TargetTracker  # noqa: E402
 from tests.topology_servers import RedisClusterSet  # noqa: E402
 
 

@@ -293,8 +293,8 @@ def startup(reps: int) -> list[StartupRow]:
             (imp_textual, lambda: Spawned({"exit": run_to_exit(
                 [py, "-c", "import textual.app, textual.widgets"], env)})),
             (imp_cachetop, lambda: Spawned({"exit": run_to_exit(
-                [py, "-c", "import cachetop.cli, cachetop.tui.app, collectors.redis_info, "
-                 "collectors.memcached_stats"], env)})),
+                [py, "-c", "import cachetop.cli.dashboard, cachetop.tui.app, "
+                 "cachetop.collectors.redis_info, cachetop.collectors.memcached_stats"], env)})),
             (bare, lambda: run_in_pty([py, str(bare_py)], {"frame": frame}, b"\x11",
                                       inspect=True, env=env)),
             (top, lambda: run_in_pty(top_argv, top_markers, b"q", inspect=True, env=env)),

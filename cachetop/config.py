@@ -22,10 +22,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from cachetop.collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
-from collectors.base import TOPOLOGY_KINDS, Target, TlsOptions
-from collectors.secret import Secret
 
 # The dashboard's first frame waits for this module (issue 11): the alert rules and the metrics
 # conventions (the Prometheus parser with them) load only for a config that uses them.
@@ -544,7 +544,7 @@ def _check_combinations(target: Target, keys: Mapping[str, Any], where: str) -> 
     if "mapping" in keys and keys.get("convention") != "custom":
         raise ConfigError('needs convention = "custom"', where=f"{where}.mapping")
     if "mapping" in keys:
-        from collectors.prom_conventions import convention_for
+        from cachetop.collectors.prom_conventions import convention_for
 
         try:  # checked now, not when the first poll builds the collector
             convention_for("custom", keys["mapping"])

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.redis_parse import OWN_COMMANDS
+from cachetop.collectors.redis_parse import OWN_COMMANDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import psutil
 
+from cachetop.collectors.base import Target
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
-from collectors.base import Target
 
 # Process name -> (word shown in the target name, Target kind). Valkey speaks the Redis protocol.
 SERVERS = {"redis-server": ("redis", "redis"), "valkey-server": ("valkey", "redis"),

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cachetop.collectors.base import Target
 from cachetop.metrics.ratios import weighted_hit_ratio
-from collectors.base import Target
 
 # Statuses a target row can have; "up" and "restarted" carry live figures.
 LIVE_STATUSES = frozenset({"up", "restarted"})

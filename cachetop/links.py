@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 SERVER_KINDS = frozenset({"redis", "memcached"})
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})

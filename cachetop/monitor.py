@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from cachetop.collectors.base import Collector, Target
+from cachetop.collectors.netloop import PollLoop
+from cachetop.collectors.poller import LARGE_FLEET, Poller, PollResult
+from cachetop.collectors.secret import Secret
 from cachetop.config import Thresholds
 from cachetop.events.alerts import AlertEvaluator
 from cachetop.events.audit_tail import AuditTail
@@ -26,12 +30,8 @@ from cachetop.events.rules import AlertRule
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures, layer_of
 from cachetop.links import server_resolver
 from cachetop.malloc_tuning import TRIM_EVERY_S, trim_free_memory
-from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.series import History
-from collectors.base import Collector, Target
-from collectors.netloop import PollLoop
-from collectors.poller import LARGE_FLEET, Poller, PollResult
-from collectors.secret import Secret
+from cachetop.tracker import TargetTracker
 
 # A small fleet fetches each target's drill-down detail once at the start (it also finds
 # refused optional commands, such as SLOWLOG under an ACL, before anyone opens a screen); a

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cachetop.collectors.base import Target
 from cachetop.config import Config, load_config
-from collectors.base import Target
 
 
 @dataclass(frozen=True, slots=True)

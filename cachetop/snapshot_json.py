@@ -12,10 +12,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from cachetop.collectors.base import TOPOLOGY_KINDS
 from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.top_caches import top_caches
-from collectors.base import TOPOLOGY_KINDS
 
 
 def ms3(seconds: float | None) -> float | None:

@@ -12,10 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, pending_figures
-from collectors.base import Target
-from collectors.secret import Secret
 
 
 class FleetSource(Protocol):

@@ -12,9 +12,9 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
+from cachetop.collectors.base import Target, TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
-from collectors.base import Target, TlsOptions
-from collectors.secret import Secret
 
 SCHEMES = ("redis", "rediss", "unix", "memcached", "http", "https", "redis+cluster",
            "rediss+cluster", "redis+sentinel", "rediss+sentinel")

@@ -37,8 +37,8 @@ from cachetop.actions.runner import ProgressFn, refuse
 from cachetop.actions.tag_dialects import TagIndex
 from cachetop.actions.tags import list_tags, run_invalidate
 from cachetop.actions.tags import plan_invalidate as _plan_invalidate
+from cachetop.collectors.base import TOPOLOGY_KINDS, Target
 from cachetop.text_safety import exact
-from collectors.base import TOPOLOGY_KINDS, Target
 
 # A preview that need not count (count_all=False) still counts a db of at most
 # SAMPLE_SCAN_KEYS keys (exact, a fraction of a second); a larger one gets SAMPLE_PAGES SCAN

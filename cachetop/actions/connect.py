@@ -16,10 +16,10 @@ import redis
 
 from cachetop.actions.plan import ActionArgumentError, ActionError
 from cachetop.actions.safety import describe_error
-from collectors import memcached_wire
-from collectors.base import CollectError, Target
-from collectors.redis_unix import check_is_redis
-from collectors.tls import TlsConnection, client_context, tls_error
+from cachetop.collectors import memcached_wire
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.redis_unix import check_is_redis
+from cachetop.collectors.tls import TlsConnection, client_context, tls_error
 
 # An action's round trips are short (a SCAN page, one UNLINK batch), but a server under load
 # may answer slowly: give each one at least this long, whatever the poll timeout is.
@@ -62,8 +62,8 @@ def redis_client(target: Target, db: int | None = None) -> redis.Redis:
 
 
 def _tls_redis(target: Target, kwargs: dict[str, Any]) -> redis.Redis:
-    """redis.Redis over collectors.tls.TlsConnection: redis-py's own SSLConnection cannot send
-    another name than the host (tls_server_name), so the pool is built here."""
+    """redis.Redis over cachetop.collectors.tls.TlsConnection: redis-py's own SSLConnection
+    cannot send another name than the host (tls_server_name), so the pool is built here."""
     assert target.tls is not None
     single = kwargs.pop("single_connection_client")
     pool = redis.ConnectionPool(connection_class=TlsConnection, tls=target.tls, **kwargs)

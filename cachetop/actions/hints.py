@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cachetop.audit import escaped
+from cachetop.actions.audit import escaped
 
 HINT_KEYS = 5  # keys shown; from a bare SCAN (Redis) or the walk itself (memcached)
 

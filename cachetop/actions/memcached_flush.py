@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import McConnection, valid_memcached_key
 from cachetop.actions.glob import check_pattern, covers_keyspace, glob_match
 from cachetop.actions.hints import HINT_KEYS, no_match_hint
@@ -43,9 +45,10 @@ from cachetop.actions.safety import (
     policy_refusal,
     wipe_confirmation,
 )
-from cachetop.audit import escaped
+from cachetop.collectors.base import Target
 from cachetop.text_safety import plain
-from collectors.base import Target
+
+_T = TypeVar("_T")
 
 DELETE_BATCH = 200
 DUMP_BUDGET_S = 120.0
@@ -61,7 +64,9 @@ METADUMP_GUARANTEES = (
 )
 
 
-def _ask(target: Target, what: str, fn):  # type: ignore[no-untyped-def]
+def _ask(target: Target, what: str, fn: Callable[[McConnection], _T]) -> _T:
+    """fn(connection) on a fresh connection to `target`: the one place a socket error becomes
+    an ActionError, naming `what` was asked."""
     try:
         with McConnection(target) as conn:
             return fn(conn)
@@ -104,10 +109,9 @@ def plan_memcached_flush(target: Target, pattern: bytes, *, read_only: bool = Fa
         return count, size, sample, pid, total
 
     refusal = policy_refusal(target, read_only)
-    if refusal:  # refused: say so at once, without walking the items
-        count, size, sample, pid, total = 0, 0, [], "", 0
-    else:
-        count, size, sample, pid, total = _ask(target, "metadump", walk)
+    count, size, sample, pid, total = (
+        (0, 0, [], "", 0) if refusal  # refused: say so at once, without walking the items
+        else _ask(target, "metadump", walk))
     wipe = covers_keyspace(pattern, count, total)
     return ActionPlan(
         action="flush", target=target,

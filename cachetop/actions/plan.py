@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cachetop.collectors.base import Target
 from cachetop.text_safety import exact
-from collectors.base import Target
 
 Status = Literal["done", "partial", "cancelled", "refused", "failed"]
 STATUSES: tuple[Status, ...] = ("done", "partial", "cancelled", "refused", "failed")

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cachetop.actions.safety import PROD_ENVS
+from cachetop.collectors.base import Target
 from cachetop.text_safety import plain
-from collectors.base import Target
 
 CACHE_KINDS = ("redis", "memcached")
 LOCAL = "local"  # every address of this machine reaches a server bound to all of them

@@ -16,6 +16,7 @@ import threading
 
 import redis
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import redis_client
 from cachetop.actions.glob import check_pattern, covers_keyspace
 from cachetop.actions.hints import HINT_KEYS, no_match_hint
@@ -43,8 +44,7 @@ from cachetop.actions.safety import (
     state_refusal,
     wipe_confirmation,
 )
-from cachetop.audit import escaped
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 SMALL_COUNT_BUDGET_S = 30.0  # a sampling preview's count of a db within exact_upto keys
 REDIS_TYPES = ("string", "list", "set", "zset", "hash", "stream")

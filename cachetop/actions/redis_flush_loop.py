@@ -42,7 +42,7 @@ from cachetop.actions.redis_probe import LatencyProbe
 from cachetop.actions.redis_wire import Wire
 from cachetop.actions.runner import Tally
 from cachetop.actions.safety import check_master, checked_state, verify_master
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 _SCAN, _ROLE, _UNLINK = "scan", "role", "unlink"
 START_SHARE = 1  # the first commands are the largest size (--count); probes shrink them

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import redis
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import redis_client
 from cachetop.actions.plan import (
     ActionArgumentError,
@@ -38,8 +39,7 @@ from cachetop.actions.safety import (
     state_refusal,
     wipe_confirmation,
 )
-from cachetop.audit import escaped
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 FLUSHDB_SAMPLE = 20
 SUBJECT_KEYS = 3  # keys named in a summary line; the audit's args have them all

@@ -19,7 +19,7 @@ import redis
 
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.runner import Tally
-from collectors.wire import SO_TIMESTAMPNS
+from cachetop.collectors.wire import SO_TIMESTAMPNS
 
 BASELINE_PROBES = 5
 PROBE_EVERY_S = 0.01

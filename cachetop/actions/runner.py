@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from cachetop import audit
+from cachetop.actions import audit
 from cachetop.actions.connect import McError
 from cachetop.actions.plan import (
     ActionError,

@@ -16,10 +16,12 @@ from typing import Any
 import redis
 
 from cachetop.actions.plan import ActionPlan, RefusedError
+from cachetop.collectors.base import Target
+from cachetop.collectors.redis_info import version_tuple
+from cachetop.collectors.redis_parse import info_all
+from cachetop.collectors.tls import tls_error
 from cachetop.config import PROD_ENVS as PROD_ENVS  # defined where the TUI's badge reads it
 from cachetop.text_safety import exact, plain
-from collectors.base import Target
-from collectors.tls import tls_error
 
 
 def policy_refusal(target: Target, read_only: bool) -> str | None:
@@ -66,28 +68,16 @@ class RedisState:
 
 
 def _info_fields(raw: bytes | dict[str, object]) -> dict[str, str]:
-    if isinstance(raw, dict):  # redis-py parses INFO into a dict unless asked not to
+    """The fields of an INFO reply: raw bytes (cachetop's own wire) through the collectors'
+    parser, the one every poll uses; redis-py's client hands INFO over already parsed."""
+    if isinstance(raw, dict):
         return {str(k): str(v) for k, v in raw.items()}
-    out: dict[str, str] = {}
-    for line in raw.decode("utf-8", "replace").splitlines():
-        name, sep, value = line.partition(":")
-        if sep and not name.startswith("#"):
-            out[name.strip()] = value.strip()
-    return out
+    return info_all(raw)
 
 
 def _info(client: redis.Redis, section: str | None = None) -> dict[str, str]:
     args = ("INFO", section) if section else ("INFO",)
     return _info_fields(client.execute_command(*args, NEVER_DECODE=True))
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split("."):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
 
 
 def read_state(client: redis.Redis) -> RedisState:

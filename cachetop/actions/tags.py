@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.connect import McConnection, redis_client
 from cachetop.actions.pacing import Pacer
 from cachetop.actions.plan import (
@@ -51,8 +52,7 @@ from cachetop.actions.tags_redis import (
     DrainStoppedError,
     drain_index,
 )
-from cachetop.audit import escaped
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 DIALECTS = ("cachetop", "laravel", "symfony")
 
@@ -145,7 +145,7 @@ def _plan_memcached(target: Target, tags: Sequence[bytes], read_only: bool,
         count_note="version bump: values tagged with these tags become misses; memcached "
         "cannot list them, so they are not counted", warnings=(
             "stale values are not deleted: they age out by TTL or LRU, and readers using "
-            "cachetop.tagging treat them as misses at once",),
+            "cachetop.actions.tagging treat them as misses at once",),
         nothing=_no_such_tag(unknown, "cachetop") + " (no version key: never used here, or "
         "evicted)" if len(unknown) == len(tags) else "",
         refusal=policy_refusal(target, read_only))

@@ -1,9 +1,10 @@
 """Provides the memcached tag dialect (cachetop): tags are version keys, invalidation is a bump.
 
 Memcached has no sets, so nothing lists a tag's keys: a tagged value records its tags'
-versions when written (cachetop.tagging), and a reader treats it as a miss once a version has
-moved. Invalidating is `incr cachetop:tagv:<tag>`, creating the key when it is missing; the
-stale values age out by TTL or LRU. The preview says so instead of pretending to count keys.
+versions when written (cachetop.actions.tagging), and a reader treats it as a miss once a
+version has moved. Invalidating is `incr cachetop:tagv:<tag>`, creating the key when it is
+missing; the stale values age out by TTL or LRU. The preview says so instead of pretending to
+count keys.
 """
 
 from __future__ import annotations

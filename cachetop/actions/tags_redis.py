@@ -12,8 +12,9 @@ deleted. A stop (cancel, refusal, error) puts the unprocessed members back under
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -106,7 +107,7 @@ def _scan(client: redis.Redis, kind: str, key: bytes, cursor: int,
     return int(raw_cursor), [(m, None) for m in members]
 
 
-def zset_pairs(raw: list) -> list[tuple[bytes, bytes | None]]:  # type: ignore[type-arg]
+def zset_pairs(raw: Sequence[Any]) -> list[tuple[bytes, bytes | None]]:
     """(member, score) pairs of a ZSCAN reply: redis-py pairs them up (scores as floats) on
     some versions and protocols, and returns the flat RESP list on others."""
     items = list(raw)

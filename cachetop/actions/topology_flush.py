@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from redis.crc import key_slot
 
+from cachetop.actions.audit import escaped
 from cachetop.actions.plan import (
     ActionError,
     ActionPlan,
@@ -30,10 +31,9 @@ from cachetop.actions.plan import (
 )
 from cachetop.actions.runner import ProgressFn, refuse
 from cachetop.actions.safety import confirmation_refusal
-from cachetop.audit import escaped
-from collectors.base import CollectError, Target
-from collectors.topology import PRIMARY, Topology
-from collectors.topology_collector import node_target, read_topology
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.topology import PRIMARY, Topology
+from cachetop.collectors.topology_collector import node_target, read_topology
 
 SAMPLE_KEYS = 20
 

@@ -43,7 +43,7 @@ def run_connected(args: argparse.Namespace, parser: ArgumentParser) -> int:
     config = dataclasses.replace(load_config(None, dict(os.environ)), read_only=True,
                                  caches_limit=args.caches_limit)
     # cachetop.cli by name: it reaches the TUI, outside the strictly typed headless paths.
-    cli: Any = importlib.import_module("cachetop.cli")
+    cli: Any = importlib.import_module("cachetop.cli.dashboard")
     if args.once:
         return int(cli.run_once(config, args.json, engine=client))
     if args.batch or args.json:

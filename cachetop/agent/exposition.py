@@ -23,9 +23,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from cachetop.fleet import TargetFigures
-from cachetop.monitor import Monitor
-from collectors.sample import (
+from cachetop.collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,
@@ -39,6 +37,8 @@ from collectors.sample import (
     Histogram,
     Sample,
 )
+from cachetop.fleet import TargetFigures
+from cachetop.monitor import Monitor
 
 _float_text = cast(Callable[[float], str], floatToGoString)  # untyped in prometheus_client
 LABELS = ("target", "kind", "group", "address", "cache")

@@ -23,12 +23,12 @@ from cachetop.agent.server import AgentServer, is_loopback, parse_listen, tls_co
 from cachetop.agent.shard import Shard, parse_shard, shard_targets
 from cachetop.agent.stream import StreamHub
 from cachetop.cli_parser import ArgumentParser, add_token_file, config_file
+from cachetop.collectors.registry import make_collectors
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
 from cachetop.errors import ConfigError
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
-from collectors.registry import make_collectors
 
 log = logging.getLogger("cachetop.agent")
 
@@ -135,7 +135,7 @@ def main(argv: Sequence[str]) -> int:
     limit_malloc_arenas()  # the agent polls in its own process: before any poll thread exists
     # cachetop.cli, imported by name: it reaches the TUI, which is outside the strictly typed
     # headless paths this module belongs to.
-    cli: Any = importlib.import_module("cachetop.cli")
+    cli: Any = importlib.import_module("cachetop.cli.dashboard")
     p = build_parser()
     args = p.parse_args(argv)
     args.read_only, args.caches_limit = False, None  # what cli.load() reads besides ours

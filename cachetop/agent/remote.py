@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.agent.server import parse_listen
+from cachetop.collectors.base import Target
 from cachetop.engine.client import RESTART_BACKOFF_S, EngineClient
 from cachetop.engine.protocol import FrameReader, ProtocolError
 from cachetop.fleet import pending_figures
-from collectors.base import Target
 
 CODEC = "json"
 CONNECT_TIMEOUT_S = 10.0

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 
 @dataclass(frozen=True, slots=True)

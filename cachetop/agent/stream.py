@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cachetop.collectors.base import Target
 from cachetop.engine.protocol import PROTOCOL, FrameReader, ProtocolError, frame
 from cachetop.engine.publish import Publisher
 from cachetop.monitor import Monitor
-from collectors.base import Target
 
 log = logging.getLogger("cachetop.agent")
 

@@ -28,10 +28,10 @@ from cachetop.demo.servers import (
     MemcachedServer,
     MissingBinaryError,
     RedisServer,
-    die_with_parent,
     free_port,
     wait_port,
 )
+from cachetop.parent_death import die_with_parent
 
 BINARIES = ("redis-server", "memcached")
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.events.model import ACTION, RESTART, STATUS, THRESHOLD, Event
 from cachetop.fleet import APP_CACHES, FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.metrics.series import History
-from collectors.base import Target
-from collectors.secret import Secret
 
 FIXED_WALL = 1_795_000_000.0  # a fixed wall clock: pictures never show "now"
 

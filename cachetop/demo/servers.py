@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cachetop.parent_death import die_with_parent
+
 STANDARD_PORTS = {6379, 11211}
 
 
@@ -26,18 +28,6 @@ def free_port(max_port: int = 65535) -> int:
             port = s.getsockname()[1]
         if port not in STANDARD_PORTS and port <= max_port:
             return int(port)
-
-
-def die_with_parent() -> None:
-    """In a child before exec: ask Linux to SIGTERM it when its parent dies, so a killed demo
-    or test run (SIGKILL, a closed terminal) leaves no server behind. A no-op elsewhere."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class MissingBinaryError(RuntimeError):

@@ -7,7 +7,8 @@
     product_update()   write-through (database, then both layers) and event-based invalidation
                        of the page and fragment that show the product
     profile_update()   event-based invalidation: user:, user_profile:, user_permissions:
-    category_change()  tag-based invalidation through cachetop.tagging (catalog, fragments, LRU)
+    category_change()  tag-based invalidation through cachetop.actions.tagging (catalog, fragments,
+                       LRU)
     deploy()           a new version: flush the `product:*` namespace, bump the page namespace,
                        restart the local cache empty
 """
@@ -18,11 +19,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from cachetop.actions.tagging import tag_cache
 from cachetop.demo.app_metrics import AppMetrics
 from cachetop.demo.database import SimulatedDatabase, WriteBehind, render_row
 from cachetop.demo.lru import LocalLRU
 from cachetop.demo.phases import ZipfKeys
-from cachetop.tagging import tag_cache
 
 LOCAL, L2, SESSIONS, PAGES, FRAGMENTS = (
     "local-lru", "redis-l2", "session-store", "page-cache", "fragment-cache")

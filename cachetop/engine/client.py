@@ -23,6 +23,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import cachetop
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.config import Thresholds
 from cachetop.detail import Detail, detail_from_wire
 from cachetop.engine.protocol import (
@@ -40,8 +42,6 @@ from cachetop.fleet import (
     FleetSnapshot,
     pending_figures,
 )
-from collectors.base import Target
-from collectors.secret import Secret
 
 log = logging.getLogger(__name__)
 

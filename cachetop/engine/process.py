@@ -21,6 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetop.cli_parser import ArgumentParser
+from cachetop.collectors.netloop import PollLoop
+from cachetop.collectors.poller import poll_all
+from cachetop.collectors.registry import make_collectors
+from cachetop.collectors.secret import Secret
 from cachetop.config import Thresholds
 from cachetop.engine.protocol import (
     CODECS,
@@ -35,10 +39,7 @@ from cachetop.engine.publish import Publisher
 from cachetop.events.rules import rule_from_wire
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
-from collectors.netloop import PollLoop
-from collectors.poller import poll_all
-from collectors.registry import make_collectors
-from collectors.secret import Secret
+from cachetop.parent_death import die_with_parent
 
 log = logging.getLogger("cachetop.engine")
 
@@ -236,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="marshal only from a front that started this engine itself")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the front's to handle
-    from cachetop.demo.servers import die_with_parent
-
     die_with_parent()
     if args.parent and os.getppid() != args.parent:
         return 0  # the front died before the parent-death signal was armed

@@ -24,9 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, cast
 
+from cachetop.collectors.base import Target, TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.fleet import Latency, TargetFigures
-from collectors.base import Target, TlsOptions
-from collectors.secret import Secret
 
 PROTOCOL = 1
 _HEADER = struct.Struct("!I")

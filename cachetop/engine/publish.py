@@ -15,9 +15,9 @@ from typing import Any
 from cachetop.detail import Detail, detail_to_wire
 from cachetop.engine.protocol import figures_to_wire, series_to_wire
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import more_caches_row
 from cachetop.metrics.top_caches import top_caches
 from cachetop.monitor import Monitor
+from cachetop.tracker import more_caches_row
 
 HISTORY_EVERY_S = 1.0
 Send = Callable[[Mapping[str, Any]], None]

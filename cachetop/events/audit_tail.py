@@ -1,10 +1,10 @@
 """Provides AuditTail: the actions run on the fleet's targets, read from the audit log.
 
 The TUI, `cachetop flush ...` in another terminal and any other cachetop of this user append
-to the same log (cachetop.audit); the engine reads what was appended since it started, so an
-action shows as an event wherever it was run from. Only lines about a target of this fleet
-(same name and address) count; the log is read, never written, and a missing or unreadable log
-is no events, not an error.
+to the same log (cachetop.actions.audit); the engine reads what was appended since it started,
+so an action shows as an event wherever it was run from. Only lines about a target of this
+fleet (same name and address) count; the log is read, never written, and a missing or
+unreadable log is no events, not an error.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cachetop.audit import audit_path
 from cachetop.events.model import ACTION
+from cachetop.state_paths import audit_path
 
 MAX_READ_BYTES = 1 << 20  # per call: a huge backlog is read over several calls
 

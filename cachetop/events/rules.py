@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
 from cachetop.fleet import TargetFigures
-from collectors.secret import Secret
 
 Getter = Callable[[TargetFigures], float | str | None]
 

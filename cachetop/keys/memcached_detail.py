@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cachetop.actions.connect import McConnection, check_reply
 from cachetop.actions.plan import ActionError
 from cachetop.actions.safety import describe_error
-from collectors.base import Target
+from cachetop.collectors.base import Target
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from cachetop.actions.connect import McConnection
 from cachetop.actions.memcached_dump import metadump, server_time
 from cachetop.actions.plan import ActionError
 from cachetop.actions.safety import describe_error
+from cachetop.collectors.base import Target
 from cachetop.keys.memcached_detail import (
     DetailSwitch,
     PrefixRates,
@@ -28,7 +29,6 @@ from cachetop.keys.memcached_detail import (
 from cachetop.keys.model import Figure, KeysReport, PrefixRow, Status
 from cachetop.keys.prefixes import TTL_CLASSES
 from cachetop.keys.tally import ITEM, KeyTally, Row
-from collectors.base import Target
 
 DUMP_BUDGET_S = 120.0
 PAGE = 1000

@@ -35,6 +35,7 @@ from cachetop.actions.redis_preview import scan_fraction
 from cachetop.actions.redis_probe import BASELINE_PROBES, PROBE_EVERY_S, ping_s
 from cachetop.actions.redis_wire import Wire
 from cachetop.actions.safety import describe_error, read_state
+from cachetop.collectors.base import Target
 from cachetop.keys.keysizes import sizes_from_keysizes
 from cachetop.keys.model import HotKey, KeysReport, Mode, SizeDistribution, Status
 from cachetop.keys.redis_hot import LFU_POLICIES, has_hotkeys, hotkeys_session, lfu_reason
@@ -46,7 +47,6 @@ from cachetop.keys.redis_script import (
     script_for,
 )
 from cachetop.keys.tally import KeyTally, Row
-from collectors.base import Target
 
 TOUCHING_POLICIES = frozenset({"allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu"})
 DEFAULT_SAMPLE = 20_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.sample import COUNTER_NAMES, INSTANCE_ID, UPTIME_S, Sample
+from cachetop.collectors.sample import COUNTER_NAMES, INSTANCE_ID, UPTIME_S, Sample
 
 
 def rate_per_s(prev: float | None, cur: float | None, dt_s: float) -> float | None:

@@ -49,7 +49,7 @@ def run_prometheus(args: argparse.Namespace, parser: ArgumentParser) -> int:
     config = dataclasses.replace(config, read_only=True, interval_s=interval,
                                  caches_limit=args.caches_limit)
     # cachetop.cli by name: it reaches the TUI, outside the strictly typed headless paths.
-    cli: Any = importlib.import_module("cachetop.cli")
+    cli: Any = importlib.import_module("cachetop.cli.dashboard")
     if args.once:
         code = int(cli.run_once(config, args.json, engine=source))
         notice = source.notice()

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.engine.client import series_now
 from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
@@ -31,8 +33,6 @@ from cachetop.prometheus.queries import (
     select,
     window_s,
 )
-from collectors.base import Target
-from collectors.secret import Secret
 
 log = logging.getLogger(__name__)
 

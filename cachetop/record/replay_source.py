@@ -13,11 +13,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.secret import Secret
 from cachetop.events.model import Event
 from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 from cachetop.record.store import Recording
-from collectors.base import Target
-from collectors.secret import Secret
 
 SERIES_S = 120.0  # the charts of a replay: the two minutes before the cursor
 SPEEDS = (1.0, 10.0, 60.0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from cachetop.collectors.base import Target
 from cachetop.config import PROD_ENVS  # not from actions: the fleet screen loads no action
-from collectors.base import Target
 
 PROD_STYLE = "bold white on dark_red"  # as the fleet row's badge (rows.name_text)
 READ_ONLY_STYLE = "bold black on yellow"

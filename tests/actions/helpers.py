@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cachetop.actions import ActionPlan, ActionResult, execute
+from cachetop.collectors.base import Target
 from cachetop.target_url import parse_target_url
-from collectors.base import Target
 
 
 def audit_lines(state: Path) -> list[str]:

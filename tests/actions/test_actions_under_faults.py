@@ -13,8 +13,8 @@ import pytest
 
 from cachetop.actions import Progress, execute, plan_delete, plan_flush, plan_invalidate
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
+from cachetop.collectors.base import Target
 from cachetop.target_url import parse_target_url
-from collectors.base import Target
 from tests.actions.helpers import confirmed, fill, matching, restart_at_once, target_of
 from tests.faultproxy import FaultProxy
 from tests.servers import MemcachedServer, RedisServer, free_port

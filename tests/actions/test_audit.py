@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cachetop.actions import Progress, execute, plan_delete, plan_flush
-from cachetop.audit import audit_path
+from cachetop.state_paths import audit_path
 from tests.actions.helpers import audit_lines, cli_env, fill, target_of, unescape_exact
 from tests.servers import RedisServer
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cachetop.tagging import tag_cache
+from cachetop.actions.tagging import tag_cache
 from tests.actions.helpers import audit_lines, fill
 from tests.servers import MemcachedServer, RedisServer
 from tests.wait import wait_until

@@ -20,7 +20,7 @@ from cachetop.actions import (
 )
 from cachetop.actions.describe import plan_lines
 from cachetop.actions.tag_dialects import tag_set_key
-from cachetop.tagging import tag_cache
+from cachetop.actions.tagging import tag_cache
 from tests.actions.helpers import fill, target_of
 from tests.actions.test_cli import cachetop
 from tests.servers import MemcachedServer, RedisServer
@@ -200,7 +200,7 @@ def test_memcached_several_keys_and_a_pattern_that_matches_nothing(
 
 def test_memcached_unknown_tag_is_no_such_tag(mc_server: MemcachedServer,
                                               state_home: Path) -> None:
-    from cachetop.tagging import tag_cache as tagged
+    from cachetop.actions.tagging import tag_cache as tagged
 
     tagged(mc_server.client()).set("a", b"v", ttl=60, tags=["known"])
     out = cachetop("invalidate", mc_server.url, "--tag", "nope", "--yes", state=state_home)

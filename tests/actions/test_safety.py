@@ -1,16 +1,23 @@
-"""Refusals on real servers: replicas (also writable ones), read-only, prod, ACL, LOADING."""
+"""Refusals on real servers: replicas (also writable ones), read-only, prod, ACL, LOADING; and the
+INFO reading the checks rest on (the collectors' parser, raw or parsed by redis-py)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from cachetop.actions import Progress, execute, plan_delete, plan_flush, plan_flushdb
+from cachetop.actions import Progress, RefusedError, execute, plan_delete, plan_flush, plan_flushdb
+from cachetop.actions.safety import verify_master
+from cachetop.collectors.base import Target
+from cachetop.collectors.redis_info import version_tuple
 from tests.actions.helpers import confirmed, fill, matching, target_of
 from tests.servers import RedisServer, free_port
+
+FAMILY = Path(__file__).parents[1] / "fixtures" / "family"
 
 
 @pytest.fixture
@@ -169,3 +176,26 @@ def test_cluster_mode_is_refused_clearly() -> None:
             assert execute(plan).status == "refused"
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(("reply", "replid"), [
+    # cachetop's own wire hands over the raw reply (a captured one, \r\n and all) ...
+    ((FAMILY / "valkey_7.2.info").read_bytes(), "8fd1a27a4e60b9a4b7bd3c9d8a8c0a2d9b4f4a51"),
+    # ... redis-py's client an INFO it parsed itself.
+    ({"role": "master", "master_replid": "e3b0c442", "redis_version": "7.2.4"}, "e3b0c442"),
+])
+def test_the_role_check_reads_raw_and_parsed_info_alike(reply: bytes | dict[str, object],
+                                                        replid: str) -> None:
+    """The actions read INFO with the collectors' parser (one parser for both layers)."""
+    target = Target("t", "redis", "redis://127.0.0.1:1")
+    assert verify_master(reply, target, None) == replid
+    with pytest.raises(RefusedError, match="changed identity"):
+        verify_master(reply, target, "another-replid")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("7.2.4", (7, 2, 4)), ("6.0.20", (6, 0, 20)), ("255.255.255.1", (255, 255, 255)),
+    ("7.9.240-rc1", (7, 9)), ("", ()), ("df-v1.2", ()),
+])
+def test_versions_compare_as_numbers(text: str, expected: tuple[int, ...]) -> None:
+    assert version_tuple(text) == expected

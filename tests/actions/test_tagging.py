@@ -1,4 +1,4 @@
-"""cachetop.tagging, the application-side helper, on real Redis and memcached."""
+"""cachetop.actions.tagging, the application-side helper, on real Redis and memcached."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key, tag_version_key
-from cachetop.tagging import MemcachedTagCache, RedisTagCache, tag_cache
+from cachetop.actions.tagging import MemcachedTagCache, RedisTagCache, tag_cache
 from tests.servers import MemcachedServer, RedisServer
 
 
 def test_helper_imports_without_the_ui() -> None:
-    code = ("import sys, cachetop.tagging, cachetop.actions, cachetop.actions_cli; "
+    code = ("import sys, cachetop.actions.tagging, cachetop.actions, cachetop.cli.actions; "
             "print([m for m in ('textual', 'rich', 'plotext') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ import time
 
 from cachetop.actions import Progress, execute, list_tags, plan_invalidate
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
-from cachetop.tagging import tag_cache
+from cachetop.actions.tagging import tag_cache
 from tests.actions.helpers import fill, target_of
 from tests.servers import MemcachedServer, RedisServer
 

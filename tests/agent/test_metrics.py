@@ -194,8 +194,8 @@ def test_the_agents_text_is_prometheus_clients_text(redis_server: RedisServer,
     from prometheus_client.exposition import generate_latest
 
     from cachetop.agent.exposition import FleetExposition, monitor_rows
+    from cachetop.collectors.registry import make_collectors
     from cachetop.monitor import Monitor
-    from collectors.registry import make_collectors
     from tests.integration.helpers import memcached_target, redis_target
 
     redis_workload(redis_server, hits=50, misses=5)

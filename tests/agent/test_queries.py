@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cachetop.agent.shard import Shard, hashmod, parse_shard, shard_targets
+from cachetop.collectors.base import Target
 from cachetop.prometheus.api import _seconds
 from cachetop.prometheus.queries import (
     CACHETOP,
@@ -20,7 +21,6 @@ from cachetop.prometheus.queries import (
     range_step_s,
     select,
 )
-from collectors.base import Target
 
 
 def test_selectors_are_merged_inside_the_braces() -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from collectors.base import CollectError, Deadline, Target, TlsOptions
-from collectors.prom_endpoint import PromEndpointCollector
-from collectors.sample import (
+from cachetop.collectors.base import CollectError, Deadline, Target, TlsOptions
+from cachetop.collectors.prom_endpoint import PromEndpointCollector
+from cachetop.collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,
@@ -38,7 +38,7 @@ from collectors.sample import (
     USED_MEMORY_BYTES,
     Sample,
 )
-from collectors.secret import Secret
+from cachetop.collectors.secret import Secret
 from tests.servers import MemcachedServer, free_port
 from tests.wait import SLACK_S
 

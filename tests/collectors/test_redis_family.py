@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from cachetop.collectors.base import Deadline
+from cachetop.collectors.redis_info import RedisInfoCollector, info_parts, sample_from_info
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
 from cachetop.snapshot_json import target_document
 from cachetop.target_url import parse_target_url
-from collectors.base import Deadline
-from collectors.redis_info import RedisInfoCollector, info_parts, sample_from_info
+from cachetop.tracker import TargetTracker
 from tests.servers import RedisServer
 from tests.wait import wait_until
 
 FAMILY = Path(__file__).parent.parent / "fixtures" / "family"
 
 # fixture -> (engine, version, redis_version, role, {figure: value}); values read off the file,
-# figures by their canonical names (collectors.sample).
+# figures by their canonical names (cachetop.collectors.sample).
 EXPECTED = {
     "valkey_8.0.info": ("valkey", "8.0.1", "7.2.4", "master", {
         "ops": 100000, "hits": 8000, "misses": 2000, "used_memory_bytes": 4194304,

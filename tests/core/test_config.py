@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cachetop.collectors.base import TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.config import (
     Config,
     TargetOptions,
@@ -17,8 +19,6 @@ from cachetop.config import (
     with_cli_targets,
 )
 from cachetop.errors import ConfigError
-from collectors.base import TlsOptions
-from collectors.secret import Secret
 
 SECRET = "s3cr3t-Pw"
 

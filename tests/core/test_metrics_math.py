@@ -6,14 +6,14 @@ import math
 
 import pytest
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.sample import Sample
 from cachetop.fleet import TargetFigures, aggregate
-from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
 from cachetop.metrics.rates import delta, rate_per_s, reset_reason
 from cachetop.metrics.ratios import weighted_hit_ratio, window_hit_ratio
 from cachetop.snapshot_json import ms3
-from collectors.base import Target
-from collectors.sample import Sample
+from cachetop.tracker import TargetTracker
 
 INF = math.inf
 # le=0.1:10, 0.2:30, 0.5:90, +Inf:100 (cumulative)

@@ -32,13 +32,13 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 from redis._parsers.helpers import parse_info
 
-from cachetop.metrics.derive import TargetTracker
-from collectors import memcached_stats, redis_parse
-from collectors.base import CollectError, Target
-from collectors.prom_conventions import convention_for, map_families
-from collectors.prom_text import parse_exposition
-from collectors.redis_info import sample_from_info
-from collectors.sample import Histogram, Sample
+from cachetop.collectors import memcached_stats, redis_parse
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.prom_conventions import convention_for, map_families
+from cachetop.collectors.prom_text import parse_exposition
+from cachetop.collectors.redis_info import sample_from_info
+from cachetop.collectors.sample import Histogram, Sample
+from cachetop.tracker import TargetTracker
 from tests.collectors.test_prom_endpoint import (
     RouteServer,
     collect,

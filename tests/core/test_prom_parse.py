@@ -1,4 +1,4 @@
-"""The lean exposition parser (collectors.prom_parse) against prometheus_client's, the oracle.
+"""The lean exposition parser, cachetop.collectors.prom_parse, against prometheus_client's.
 
 For every input both give the same families (name, type) with the same samples (name, labels,
 value) in the same order, or both refuse. Inputs: the fixtures, whole exporter scrapes, the demo
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cachetop.collectors import prom_parse
+from cachetop.collectors.prom_parse import ExpositionError, count_samples, parse_families
 from cachetop.demo.app_metrics import AppMetrics
-from collectors import prom_parse
-from collectors.prom_parse import ExpositionError, count_samples, parse_families
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ALL_FIXTURES = sorted([*FIXTURES.glob("*.prom"), *FIXTURES.glob("exporters/*.prom")])
@@ -383,6 +383,6 @@ def test_metric_types_are_prometheus_clients() -> None:
     """prom_parse writes the list out (importing prometheus_client slows every start)."""
     from prometheus_client.metrics_core import METRIC_TYPES
 
-    from collectors import prom_parse
+    from cachetop.collectors import prom_parse
 
     assert tuple(METRIC_TYPES) == prom_parse.METRIC_TYPES

@@ -30,16 +30,16 @@ import pytest
 
 from cachetop.actions import ActionError, execute, plan_flush
 from cachetop.actions.connect import redis_client
+from cachetop.collectors.base import CollectError, Deadline, Target
+from cachetop.collectors.poller import poll_all
+from cachetop.collectors.registry import make_collector, make_collectors
+from cachetop.collectors.secret import Secret
 from cachetop.config import load_config
 from cachetop.discovery import process_listeners, targets_from_listeners
 from cachetop.monitor import Monitor
 from cachetop.report import render_table
 from cachetop.snapshot_json import snapshot_document
 from cachetop.target_url import parse_target_url
-from collectors.base import CollectError, Deadline, Target
-from collectors.poller import poll_all
-from collectors.registry import make_collector, make_collectors
-from collectors.secret import Secret
 from tests.servers import RedisServer
 
 # One secret per source; "/" and "@" make the URL one percent-encoded, so both forms are checked.

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from cachetop.collectors.base import TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url, redact_url
-from collectors.base import TlsOptions
-from collectors.secret import Secret
 
 SECRET = "hunter2"
 

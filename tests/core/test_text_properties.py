@@ -11,10 +11,10 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cachetop import target_url
+from cachetop.collectors.base import Target, TlsOptions
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url, redact_url
 from cachetop.text_safety import plain
-from collectors.base import Target, TlsOptions
 from tests.leak_oracle import forms, leaked, literals
 
 # Examples, deadline and seed come from the profile loaded in tests/conftest.py.

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.sample import EVICTIONS, HITS, KEYS, MISSES, OPS, USED_MEMORY_BYTES, Sample
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker, more_caches_row
 from cachetop.metrics.top_caches import MoreCaches, top_caches
-from collectors.base import Target
-from collectors.sample import EVICTIONS, HITS, KEYS, MISSES, OPS, USED_MEMORY_BYTES, Sample
+from cachetop.tracker import TargetTracker, more_caches_row
 
 ENDPOINT = Target(name="ep", kind="metrics", address="127.0.0.1:9", http_url="http://127.0.0.1:9/")
 

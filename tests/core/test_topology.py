@@ -14,7 +14,7 @@ from typing import Any
 import hiredis
 import pytest
 
-from collectors.topology import (
+from cachetop.collectors.topology import (
     PRIMARY,
     REPLICA,
     TopologyError,

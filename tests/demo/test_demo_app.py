@@ -7,13 +7,20 @@ import random
 
 from prometheus_client import generate_latest
 
+from cachetop.collectors.prom_conventions import convention_for, map_families
+from cachetop.collectors.prom_text import parse_exposition
+from cachetop.collectors.sample import (
+    EVICTIONS,
+    HITS,
+    KEYS,
+    MISSES,
+    SERVER_LATENCY,
+    USED_MEMORY_BYTES,
+)
 from cachetop.demo.app_metrics import AppMetrics
 from cachetop.demo.lru import ENTRY_OVERHEAD_BYTES, LocalLRU
 from cachetop.demo.phases import Schedule, ZipfKeys
 from cachetop.demo.shop import CACHES
-from collectors.prom_conventions import convention_for, map_families
-from collectors.prom_text import parse_exposition
-from collectors.sample import EVICTIONS, HITS, KEYS, MISSES, SERVER_LATENCY, USED_MEMORY_BYTES
 
 
 class Clock:

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from cachetop.collectors.base import Target, TlsOptions
+from cachetop.collectors.secret import Secret
 from cachetop.demo.scripted import scripted_fleet
 from cachetop.detail import build_detail, detail_from_wire, detail_to_wire
 from cachetop.engine.protocol import (
@@ -21,8 +23,6 @@ from cachetop.engine.protocol import (
     target_from_wire,
     target_to_wire,
 )
-from collectors.base import Target, TlsOptions
-from collectors.secret import Secret
 
 
 @pytest.mark.parametrize("codec", CODECS)

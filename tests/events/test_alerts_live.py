@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from cachetop.collectors.secret import Secret
 from cachetop.engine.client import EngineClient
 from cachetop.events.rules import AlertRule, parse_condition
-from collectors.secret import Secret
 from tests.integration.helpers import memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
 from tests.wait import wait_until

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from cachetop.collectors.base import Deadline, Target
+from cachetop.collectors.registry import make_collector
+from cachetop.collectors.secret import Secret
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
-from collectors.base import Deadline, Target
-from collectors.registry import make_collector
-from collectors.secret import Secret
+from cachetop.tracker import TargetTracker
 
 
 def redis_target(port: int, name: str = "r", *, username: str | None = None,
@@ -33,7 +33,7 @@ class TwoPolls:
         self.tracker = TargetTracker(target)
 
     def poll(self) -> TargetFigures:
-        from collectors.base import CollectError
+        from cachetop.collectors.base import CollectError
 
         try:
             return self.tracker.update(self.collector.collect(Deadline(self.collector.target

@@ -24,8 +24,8 @@ from cachetop.actions import (
     plan_invalidate,
 )
 from cachetop.actions.tag_dialects import TAGS_KEY, tag_set_key
-from cachetop.tagging import tag_cache
-from collectors.base import Target
+from cachetop.actions.tagging import tag_cache
+from cachetop.collectors.base import Target
 from tests.actions.helpers import confirmed, fill
 from tests.integration.helpers import TwoPolls, redis_target
 from tests.servers import RedisServer

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from collectors.base import Target
+from cachetop.collectors.base import Target
 from tests.integration.helpers import TwoPolls
 from tests.servers import free_port
 

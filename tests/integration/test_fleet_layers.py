@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from cachetop.collectors.base import Target
+from cachetop.collectors.registry import make_collectors
 from cachetop.fleet import FleetSnapshot
 from cachetop.monitor import Monitor
-from collectors.base import Target
-from collectors.registry import make_collectors
 from tests.integration.helpers import redis_target
 from tests.integration.test_endpoint_figures import Endpoint
 from tests.servers import RedisServer

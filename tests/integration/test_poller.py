@@ -6,8 +6,8 @@ import bisect
 import threading
 import time
 
+from cachetop.collectors.registry import make_collector
 from cachetop.monitor import Monitor
-from collectors.registry import make_collector
 from tests.integration.helpers import memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
 from tests.wait import wait_until
@@ -101,8 +101,8 @@ def test_failed_scrapes_leave_no_socket_open_even_without_gc() -> None:
 
     import psutil
 
-    from collectors.base import Target
-    from collectors.poller import poll
+    from cachetop.collectors.base import Target
+    from cachetop.collectors.poller import poll
     from tests.servers import free_port
 
     class Failing(BaseHTTPRequestHandler):
@@ -172,8 +172,8 @@ def test_a_fleet_polls_in_even_batches_over_the_interval() -> None:
     """After the first round (bunched, for a quick first screen), each target's polls keep a
     phase of their own: the fleet's polls leave spread over the interval, not all in one
     burst that wakes every server at once (a quiet server's probe then waits for a CPU)."""
-    from collectors.netloop import PollLoop
-    from collectors.poller import Poller, PollResult
+    from cachetop.collectors.netloop import PollLoop
+    from cachetop.collectors.poller import Poller, PollResult
 
     server = MemcachedServer("-c", "1024")
     server.start()

@@ -13,9 +13,9 @@ from typing import Any
 import psutil
 import pytest
 
-from collectors.base import CollectError, Collector, Deadline, Target
-from collectors.poller import poll, poll_all
-from collectors.registry import make_collector
+from cachetop.collectors.base import CollectError, Collector, Deadline, Target
+from cachetop.collectors.poller import poll, poll_all
+from cachetop.collectors.registry import make_collector
 from tests.faultproxy import FaultProxy, info_rewriter
 from tests.integration.helpers import TwoPolls, memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from cachetop.actions import plan_flushdb
+from cachetop.collectors.secret import Secret
 from cachetop.snapshot_json import target_document
 from cachetop.target_url import parse_target_url
 from cachetop.tui.rows import status_text
-from collectors.secret import Secret
 from tests.actions.helpers import confirmed
 from tests.integration.helpers import TwoPolls, memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
@@ -249,8 +249,8 @@ def _auth_failures(server: RedisServer) -> int:
 def test_wrong_password_is_tried_once_per_retry_not_per_interval() -> None:
     """Counted in intervals of the monitor itself: a second target on the same server (the
     default user, no password) is polled every interval, so its updates are the clock."""
+    from cachetop.collectors.registry import make_collector
     from cachetop.monitor import Monitor
-    from collectors.registry import make_collector
 
     server = RedisServer(acl=["user default on nopass ~* &* +@all",
                               "user app on >right-password ~* &* +@all"])

@@ -28,10 +28,10 @@ import trustme
 from pymemcache.client.base import Client as McClient
 
 from cachetop.actions import ActionError, plan_flush, plan_flushdb
+from cachetop.collectors import prom_http
+from cachetop.collectors.base import CollectError, Deadline, Target, TlsOptions
 from cachetop.fleet import TargetFigures
 from cachetop.target_url import parse_target_url
-from collectors import prom_http
-from collectors.base import CollectError, Deadline, Target, TlsOptions
 from tests.actions.helpers import confirmed
 from tests.integration.helpers import TwoPolls
 from tests.servers import MemcachedServer, RedisServer

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
+from cachetop.collectors.base import Deadline
+from cachetop.collectors.registry import make_collectors
 from cachetop.fleet import TargetFigures
-from cachetop.metrics.derive import TargetTracker
 from cachetop.metrics.ratios import weighted_hit_ratio
 from cachetop.monitor import Monitor
 from cachetop.target_url import parse_target_url
-from collectors.base import Deadline
-from collectors.registry import make_collectors
+from cachetop.tracker import TargetTracker
 from tests.topology_servers import RedisClusterSet, SentinelSet
 from tests.wait import wait_until
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.base import CollectError, Deadline
-from collectors.registry import make_collector
+from cachetop.collectors.base import CollectError, Deadline
+from cachetop.collectors.registry import make_collector
 from tests.integration.helpers import memcached_target, redis_target
 from tests.servers import MemcachedServer, RedisServer
 

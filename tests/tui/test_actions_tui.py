@@ -216,7 +216,7 @@ def test_a_pattern_that_matches_nothing_shows_the_naming_and_cannot_run(
 def test_the_tag_picker_highlights_the_biggest_live_tag_and_sorts_by_live_keys(
         redis_server: RedisServer) -> None:
     """Issue 20.9: something is highlighted at once; tags sort by live keys, then naturally."""
-    from cachetop.tagging import tag_cache
+    from cachetop.actions.tagging import tag_cache
 
     client = redis_server.client()
     cache = tag_cache(client)
@@ -284,7 +284,7 @@ def test_the_buttons_stay_on_screen_with_the_tag_list_and_a_long_preview(
         redis_server: RedisServer, size: tuple[int, int]) -> None:
     """Found in the tmux pass: with the tag list open and a 20-key sample previewed, the run
     button was below the dialog's edge (cut off) at 140x45, and more so at 80x24."""
-    from cachetop.tagging import tag_cache
+    from cachetop.actions.tagging import tag_cache
 
     cache = tag_cache(redis_server.client())
     for n in range(12):

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from cachetop.collectors.base import Target
 from cachetop.tui.app import CachetopApp
 from cachetop.tui.widgets.fleet_table import FleetTable
-from collectors.base import Target
 from tests.integration.test_fleet_layers import CountingEndpoint
 from tests.servers import RedisServer
 from tests.tui.pilot import cell, config_for, wait_for

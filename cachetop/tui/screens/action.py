@@ -22,9 +22,9 @@ from textual.widgets.option_list import Option
 
 from cachetop import actions
 from cachetop.actions.describe import plan_lines, progress_line
+from cachetop.collectors.base import Target
 from cachetop.text_safety import plain
 from cachetop.tui.badges import badges
-from collectors.base import Target
 
 TITLES = {"flush": "Flush keys by pattern", "flushdb": "Flush the database",
           "delete": "Delete keys", "tags": "Invalidate a tag"}

@@ -26,6 +26,7 @@ from textual.widgets import Button, DataTable, ProgressBar, Static
 from cachetop.actions.connect import McConnection
 from cachetop.actions.glob import escape_glob
 from cachetop.actions.plan import ActionError
+from cachetop.collectors.base import Target
 from cachetop.fleet import TargetFigures
 from cachetop.formatting import percent, rate, size
 from cachetop.keys.document import figure_text, prefix_label
@@ -41,7 +42,6 @@ from cachetop.keys.redis_scan import KeyScanOptions, RedisKeyScan
 from cachetop.keys.tally import OVERFLOW
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.instance_detail import DetailPane, add_columns, sync_rows
-from collectors.base import Target
 
 PREFIX_ROWS = 200
 DETAIL_EVERY_S = 5.0

@@ -1,7 +1,7 @@
 """Provides the topology of a Redis Cluster or a Sentinel set as data, read from the servers'
 own replies by pure functions, and the diff of two reads (failovers, nodes gone, slots moved).
 
-Nothing here opens a socket: collectors.topology_collector sends the commands and hands the
+Nothing here opens a socket: cachetop.collectors.topology_collector sends the commands and hands the
 decoded replies (hiredis: lists of bytes and ints) to these parsers, so every parser is tested
 on replies captured from real servers (tests/fixtures/topology).
 """

@@ -8,9 +8,9 @@ from typing import Any
 
 import hiredis
 
-from collectors.base import CollectError
-from collectors.memcached_wire import ERROR_PREFIXES, MAX_REPLY_BYTES, ReplyError
-from collectors.wire import INCOMPLETE
+from cachetop.collectors.base import CollectError
+from cachetop.collectors.memcached_wire import ERROR_PREFIXES, MAX_REPLY_BYTES, ReplyError
+from cachetop.collectors.wire import INCOMPLETE
 
 MAX_RESP_REPLY_BYTES = 64 * 1024 * 1024
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from cachetop.actions import ActionError
-from cachetop.actions_cli import _positive
+from cachetop.cli.actions import _positive
+from cachetop.collectors.base import Target
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.keys.document import report_document, report_lines
@@ -30,7 +31,6 @@ from cachetop.keys.prefixes import check_delimiter
 from cachetop.keys.redis_scan import DEFAULT_SAMPLE, KeyScanOptions, RedisKeyScan
 from cachetop.target_url import parse_target_url
 from cachetop.text_safety import plain
-from collectors.base import Target
 
 EXIT = {"done": 0, "failed": 1, "cancelled": 130, "running": 1}
 

@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from collectors.base import CollectError, Target
-from collectors.driver import LoopCollector
-from collectors.framing import RespError, RespFraming, pack_command
-from collectors.netloop import Parallel, PollLoop, Script
-from collectors.redis_info import RedisInfoCollector, classify, disabled_reason
-from collectors.sample import MASTER_LINK, REPL_OFFSET, ROLE, VERSION, Sample
-from collectors.tls import client_context
-from collectors.topology import (
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.driver import LoopCollector
+from cachetop.collectors.framing import RespError, RespFraming, pack_command
+from cachetop.collectors.netloop import Parallel, PollLoop, Script
+from cachetop.collectors.redis_info import RedisInfoCollector, classify, disabled_reason
+from cachetop.collectors.sample import MASTER_LINK, REPL_OFFSET, ROLE, VERSION, Sample
+from cachetop.collectors.tls import client_context
+from cachetop.collectors.topology import (
     PRIMARY,
     Node,
     Topology,
@@ -35,7 +35,7 @@ from collectors.topology import (
     parse_sentinel,
     topology_changes,
 )
-from collectors.wire import Conn, Connect, Request
+from cachetop.collectors.wire import Conn, Connect, Request
 
 TOPOLOGY_EVERY_S = 10.0
 NODE_MARGIN_S = 0.02  # a node's deadline ends this much before the group's, so its own

@@ -6,7 +6,7 @@ import dataclasses
 import importlib
 from collections.abc import Sequence
 
-from collectors.base import Collector, Target
+from cachetop.collectors.base import Collector, Target
 
 # Round-trip probes per poll when the config does not say: three give a 60 s window of 180
 # samples for the percentiles; past 100 targets one, since probes were ~30 % of the poller's
@@ -17,11 +17,11 @@ LARGE_FLEET = 100
 
 # Imported on first use, so a CLI run against Redis alone never loads the HTTP stack.
 _COLLECTORS = {
-    "redis": "collectors.redis_info:RedisInfoCollector",
-    "memcached": "collectors.memcached_stats:MemcachedStatsCollector",
-    "metrics": "collectors.prom_endpoint:PromEndpointCollector",
-    "redis-cluster": "collectors.topology_collector:ClusterCollector",
-    "redis-sentinel": "collectors.topology_collector:SentinelCollector",
+    "redis": "cachetop.collectors.redis_info:RedisInfoCollector",
+    "memcached": "cachetop.collectors.memcached_stats:MemcachedStatsCollector",
+    "metrics": "cachetop.collectors.prom_endpoint:PromEndpointCollector",
+    "redis-cluster": "cachetop.collectors.topology_collector:ClusterCollector",
+    "redis-sentinel": "cachetop.collectors.topology_collector:SentinelCollector",
 }
 
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from collectors.base import CollectError
-from collectors.wire import INCOMPLETE, Conn, Connect, Reply, Request, is_ip_literal
+from cachetop.collectors.base import CollectError
+from cachetop.collectors.wire import INCOMPLETE, Conn, Connect, Reply, Request, is_ip_literal
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from collectors.tls import TlsError
+from cachetop.collectors.tls import TlsError
 
 # Linux's SO_TIMESTAMPNS (the 64-bit timespec form on 64-bit kernels); Python 3.11 lacks it.
 SO_TIMESTAMPNS = int(getattr(socket, "SO_TIMESTAMPNS", 35))

@@ -15,10 +15,10 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit
 
-from collectors.base import CollectError, Deadline, Target, TlsOptions
-from collectors.http_wire import HttpFraming, http_request, one_line
-from collectors.tls import TLS_ERROR, TlsError, client_context, tls_error
-from collectors.wire import Conn, Connect, Request
+from cachetop.collectors.base import CollectError, Deadline, Target, TlsOptions
+from cachetop.collectors.http_wire import HttpFraming, http_request, one_line
+from cachetop.collectors.tls import TLS_ERROR, TlsError, client_context, tls_error
+from cachetop.collectors.wire import Conn, Connect, Request
 
 Script = Generator[Any, Any, Any]
 
@@ -85,7 +85,7 @@ def _classify(exc: BaseException, timeout_s: float) -> CollectError:
 
 def fetch(target: Target, deadline: Deadline) -> str:
     """Blocking: one scrape within the deadline; the body text. Raises CollectError."""
-    from collectors.driver import run_blocking
+    from cachetop.collectors.driver import run_blocking
 
     class _Fetch:
         def poll(self) -> Script:

@@ -34,9 +34,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from collectors.base import CollectError
-from collectors.prom_text import Family, PromSample, sanitize
-from collectors.sample import (
+from cachetop.collectors.base import CollectError
+from cachetop.collectors.prom_text import Family, PromSample, sanitize
+from cachetop.collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-from collectors.base import CollectError
+from cachetop.collectors.base import CollectError
 
 _REDIS_REPLIES = (b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS", b"-NOPERM", b"-LOADING",
                   b"-BUSY")

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from cachetop.fleet import Latency, TargetFigures
-from cachetop.metrics.derive import with_children_totals
+from cachetop.tracker import with_children_totals
 
 CLUSTER_SLOTS = 16384
 EVENTS_KEPT = 50
@@ -54,7 +54,7 @@ def group_figures(group: TargetFigures, topology: Mapping[str, Any],
 
     Args:
         group: The group's figures whose `caches` are the nodes' own figures.
-        topology: The last topology read (collectors.topology.Topology.as_dict()).
+        topology: The last topology read (cachetop.collectors.topology.Topology.as_dict()).
         events: The group's recent topology changes, oldest first.
     """
     nodes = group.caches

@@ -13,8 +13,8 @@ import base64
 import zlib
 from typing import Any
 
-from collectors.base import CollectError, Target
-from collectors.wire import INCOMPLETE
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.wire import INCOMPLETE
 
 MAX_LINE_BYTES = 64 * 1024  # an exposition line; also an HTTP status or header line
 MAX_HEADERS = 100

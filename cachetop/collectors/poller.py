@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collectors.base import CollectError, Collector, Deadline
-from collectors.netloop import PollLoop, Timer
-from collectors.sample import Sample
+from cachetop.collectors.base import CollectError, Collector, Deadline
+from cachetop.collectors.netloop import PollLoop, Timer
+from cachetop.collectors.sample import Sample
 
 log = logging.getLogger(__name__)
 

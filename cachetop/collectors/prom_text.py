@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 
-from collectors.base import CollectError
-from collectors.prom_parse import (
+from cachetop.collectors.base import CollectError
+from cachetop.collectors.prom_parse import (
     ExpositionError,
     Family,
     PromSample,

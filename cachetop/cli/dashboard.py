@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cachetop")
 
-# Subcommands handled by cachetop.actions_cli (flush keys, flush a db, delete, tags).
+# Subcommands handled by cachetop.cli.actions (flush keys, flush a db, delete, tags).
 ACTION_COMMANDS = frozenset({"flush", "flushdb", "flushall", "delete", "tags", "invalidate"})
 # Every subcommand with its one-line purpose, in the order --help lists them.
 COMMAND_HELP = {
@@ -298,7 +298,7 @@ def run_demo(argv: Sequence[str]) -> int:
     """`cachetop demo`: a local fleet with a demo application, then the dashboard on it.
 
     Every process it starts is stopped on quit, Ctrl-C, SIGTERM, SIGHUP or a crash; a SIGKILL
-    reaches them through the parent-death signal (cachetop.demo.servers.die_with_parent).
+    reaches them through the parent-death signal (cachetop.parent_death.die_with_parent).
     """
     from cachetop.demo.fleet import DemoFleet, run_headless
     from cachetop.demo.servers import MissingBinaryError
@@ -369,11 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return agent_main(argv[1:])
     if argv[:1] == ["keys"]:
-        from cachetop.keys_cli import main as keys_main
+        from cachetop.cli.keys import main as keys_main
 
         return keys_main(argv)
     if argv[:1] and argv[0] in ACTION_COMMANDS:
-        from cachetop.actions_cli import main as actions_main
+        from cachetop.cli.actions import main as actions_main
 
         return actions_main(argv)
     parser = build_parser()

@@ -27,21 +27,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cachetop.state_paths import audit_path
 from cachetop.text_safety import exact
 
 
 class AuditError(Exception):
     """The audit log cannot be written; an action refuses to run rather than go unrecorded."""
-
-
-def audit_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the log lives: $XDG_STATE_HOME (if absolute, as the XDG spec says) or the default."""
-    env = os.environ if env is None else env
-    state = env.get("XDG_STATE_HOME", "")
-    if not os.path.isabs(state):
-        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-        state = str(home / ".local" / "state")
-    return Path(state) / "cachetop" / "audit.log"
 
 
 def os_user() -> str:

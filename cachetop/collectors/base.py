@@ -7,10 +7,10 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from collectors.secret import Secret
+from cachetop.collectors.secret import Secret
 
 if TYPE_CHECKING:
-    from collectors.sample import Sample
+    from cachetop.collectors.sample import Sample
 
 KINDS = ("redis", "memcached", "metrics", "redis-cluster", "redis-sentinel")
 TOPOLOGY_KINDS = frozenset({"redis-cluster", "redis-sentinel"})
@@ -101,7 +101,7 @@ class Deadline:
 
 
 class Collector(Protocol):
-    """Reads one target. `poll()` is a script for the event loop (collectors.netloop) that
+    """Reads one target. `poll()` is a script for the event loop (cachetop.collectors.netloop) that
     returns a Sample or raises; `collect()` runs one poll blocking, within the deadline."""
 
     kind: ClassVar[str]

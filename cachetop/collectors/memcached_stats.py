@@ -1,6 +1,6 @@
 """Provides MemcachedStatsCollector: one memcached's `stats` (+ slabs/items/settings) -> Sample.
 
-A poll script for the event loop (collectors.netloop) speaking the text protocol; the poll's
+A poll script for the event loop (netloop.py) speaking the text protocol; the poll's
 deadline bounds the whole exchange. pymemcache remains what the actions use.
 """
 
@@ -12,12 +12,12 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from collectors import memcached_wire
-from collectors.base import CollectError, Target
-from collectors.driver import LoopCollector
-from collectors.framing import MemcachedFraming
-from collectors.netloop import Script
-from collectors.sample import (
+from cachetop.collectors import memcached_wire
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.driver import LoopCollector
+from cachetop.collectors.framing import MemcachedFraming
+from cachetop.collectors.netloop import Script
+from cachetop.collectors.sample import (
     CONNECTIONS,
     EVICTIONS,
     EXPIRATIONS,
@@ -34,8 +34,8 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
-from collectors.tls import client_context, tls_error
-from collectors.wire import Address, Conn, Connect, Request
+from cachetop.collectors.tls import client_context, tls_error
+from cachetop.collectors.wire import Address, Conn, Connect, Request
 
 # metrics.md: ops/s sums every command counter (cmd_get counts the keys of a multi-get).
 _OPS_FIELDS = (

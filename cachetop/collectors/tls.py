@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.connection import Connection
 
-from collectors.base import CollectError, TlsOptions
+from cachetop.collectors.base import CollectError, TlsOptions
 
 TLS_ERROR = "tls-error"
 _CHAIN_DEPTH = 6  # exceptions followed through __cause__/__context__ (redis-py wraps once)

@@ -47,11 +47,11 @@ from cachetop.actions.describe import (
 )
 from cachetop.actions.plan import target_label
 from cachetop.cli_parser import ArgumentParser, config_file
+from cachetop.collectors.base import Target
 from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.target_url import parse_target_url
 from cachetop.text_safety import exact, plain
-from collectors.base import Target
 
 EXIT = {"done": 0, "partial": 1, "failed": 1, "refused": 2, "cancelled": 130}
 

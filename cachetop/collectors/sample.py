@@ -93,7 +93,7 @@ class Sample:
     detail: Mapping[str, Any] | None = None
     degraded: tuple[str, ...] = ()
     # A topology target (redis-cluster, redis-sentinel): the last read of the topology as plain
-    # data (collectors.topology.Topology.as_dict), the nodes that failed this poll by name
+    # data (cachetop.collectors.topology.Topology.as_dict), the nodes that failed this poll by name
     # (status, message), and the topology changes first seen by this poll.
     topology: Mapping[str, Any] | None = None
     child_errors: Mapping[str, tuple[str, str]] = field(default_factory=dict)

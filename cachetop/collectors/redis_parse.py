@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from collectors.sample import Histogram
+from cachetop.collectors.sample import Histogram
 
 # Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
 # not cachetop's own INFO, and greyed in the drill-down's commands table.

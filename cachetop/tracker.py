@@ -14,14 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from cachetop.detail import Detail, build_detail
-from cachetop.fleet import Latency, TargetFigures, layer_of
-from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
-from cachetop.metrics.rates import delta, rate_per_s, reset_reason
-from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
-from cachetop.metrics.top_caches import MoreCaches
-from collectors.base import CollectError, Target
-from collectors.sample import (
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.sample import (
     CACHE_SERVER,
     CONNECTIONS,
     ENGINE,
@@ -48,6 +42,12 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
+from cachetop.detail import Detail, build_detail
+from cachetop.fleet import Latency, TargetFigures, layer_of
+from cachetop.metrics.quantiles import bucket_delta, histogram_quantile, sample_quantile
+from cachetop.metrics.rates import delta, rate_per_s, reset_reason
+from cachetop.metrics.ratios import lifetime_hit_ratio, weighted_hit_ratio, window_hit_ratio
+from cachetop.metrics.top_caches import MoreCaches
 
 PROBE_WINDOW_S = 60.0
 RESTART_MARK_S = 30.0  # how long a row stays "restarted" after a reset was seen
@@ -223,7 +223,7 @@ class TargetTracker:
     def fail(self, error: CollectError,
              topology: Mapping[str, Any] | None = None) -> TargetFigures:
         """Figures of a failed poll: the status and reason, no live figures, last good kept.
-        `topology`: a topology node's facts (metrics.topology.node_facts)."""
+        `topology`: a topology node's facts (group_figures.node_facts)."""
         since = self._set_status(error.status)
         t = self.target
         return TargetFigures(
@@ -305,7 +305,7 @@ class TargetTracker:
             caches=caches, detail=self._detail, layer=self.layer, topology=facts,
         )
         if cur.topology is not None:
-            from cachetop.metrics.topology import group_figures  # it builds on this module
+            from cachetop.group_figures import group_figures  # it builds on this module
 
             self._events.extend(cur.events)
             return group_figures(figures, cur.topology, list(self._events))
@@ -368,7 +368,7 @@ class TargetTracker:
                         ) -> tuple[TargetFigures, ...]:
         """Each node's figures in the topology's order, with its facts (role, shard, lag); a
         node that failed its poll is a row with its status; one that left is forgotten."""
-        from cachetop.metrics.topology import node_facts  # it builds on this module
+        from cachetop.group_figures import node_facts  # it builds on this module
 
         assert cur.topology is not None
         by_address = {str(n.get("address", "")): n for n in cur.topology.get("nodes", [])}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from collectors.base import CollectError, Target
+from cachetop.collectors.base import CollectError, Target
 
 ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 MAX_REPLY_BYTES = 4 * 1024 * 1024  # `stats` is ~3 KB; anything near this is not memcached

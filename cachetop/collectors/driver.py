@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from collectors.base import CollectError, Deadline, Target
-from collectors.netloop import PollLoop, Script
-from collectors.wire import Conn
+from cachetop.collectors.base import CollectError, Deadline, Target
+from cachetop.collectors.netloop import PollLoop, Script
+from cachetop.collectors.wire import Conn
 
 if TYPE_CHECKING:
-    from collectors.sample import Sample
+    from cachetop.collectors.sample import Sample
 
 
 class LoopCollector:

@@ -1,6 +1,6 @@
 """Provides RedisInfoCollector: one Redis instance's INFO, latency histogram and probes -> Sample.
 
-A poll script for the event loop (collectors.netloop), speaking RESP through hiredis's reader.
+A poll script for the event loop (netloop.py), speaking RESP through hiredis's reader.
 One connection per target, kept between polls and dropped on any error. No retries: a retry
 turns a 1 s timeout into ~15 s and a wrong password into 11 AUTH attempts per poll (redis-py's
 defaults did; reliability.md, takeaways 1 and 3).
@@ -12,13 +12,19 @@ import socket
 import time
 from typing import Any
 
-from collectors import redis_parse
-from collectors.base import CollectError, Target
-from collectors.driver import LoopCollector
-from collectors.framing import LineFraming, RespError, RespFraming, RespProtocolError, pack_command
-from collectors.netloop import Script
-from collectors.redis_parse import OWN_COMMANDS
-from collectors.sample import (
+from cachetop.collectors import redis_parse
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.driver import LoopCollector
+from cachetop.collectors.framing import (
+    LineFraming,
+    RespError,
+    RespFraming,
+    RespProtocolError,
+    pack_command,
+)
+from cachetop.collectors.netloop import Script
+from cachetop.collectors.redis_parse import OWN_COMMANDS
+from cachetop.collectors.sample import (
     COMPAT_VERSION,
     CONNECTIONS,
     ENGINE,
@@ -47,8 +53,8 @@ from collectors.sample import (
     VERSION,
     Sample,
 )
-from collectors.tls import client_context, tls_error
-from collectors.wire import Address, Conn, Connect, Request
+from cachetop.collectors.tls import client_context, tls_error
+from cachetop.collectors.wire import Address, Conn, Connect, Request
 
 _INFO_SECTIONS_7 = (
     "server", "clients", "memory", "persistence", "stats", "replication", "keyspace",
@@ -318,7 +324,7 @@ class RedisInfoCollector(LoopCollector):
             if histogram is not None:
                 histograms[SERVER_LATENCY] = histogram
         if not self._version:
-            self._version = _version_tuple(info.get(COMPAT_VERSION, ""))
+            self._version = version_tuple(info.get(COMPAT_VERSION, ""))
             if self._version and self._version < (7,):
                 self._histogram_off = "LATENCY HISTOGRAM needs Redis 7 (probe latency only)"
         loading = LOADING in info
@@ -441,7 +447,17 @@ def _slowlog(reply: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
+def version_tuple(version: str) -> tuple[int, ...]:
+    """A Redis version string as numbers to compare, e.g. "7.2.4" -> (7, 2, 4).
+
+    Shared with the actions (cachetop.actions.safety), which pick commands by version too.
+
+    Args:
+        version: `redis_version` from INFO.
+
+    Returns:
+        Up to three leading numeric parts; () when the first is not a number.
+    """
     parts = []
     for part in version.split(".")[:3]:
         if not part.isdigit():

@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from collectors.base import CollectError, Target
-from collectors.driver import LoopCollector
-from collectors.netloop import Script
-from collectors.prom_conventions import CacheFigures, Mapped, convention_for, map_families
-from collectors.prom_http import classify, fetch_script
-from collectors.prom_text import family_lines, parse_exposition
-from collectors.sample import (
+from cachetop.collectors.base import CollectError, Target
+from cachetop.collectors.driver import LoopCollector
+from cachetop.collectors.netloop import Script
+from cachetop.collectors.prom_conventions import CacheFigures, Mapped, convention_for, map_families
+from cachetop.collectors.prom_http import classify, fetch_script
+from cachetop.collectors.prom_text import family_lines, parse_exposition
+from cachetop.collectors.sample import (
     CACHE_SERVER,
     INSTANCE_ID,
     ROLE,
