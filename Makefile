@@ -27,7 +27,7 @@ shuffle: setup
 	$(PY) -m pytest -q -p randomly --randomly-seed=$$seed
 
 lint: setup
-	$(VENV)/bin/ruff check cachetop tests bench scripts
+	$(VENV)/bin/ruff check cachetop collectors tests bench scripts
 	$(VENV)/bin/lint-imports
 
 bench: setup
