@@ -27,6 +27,7 @@ from cachetop.demo.servers import (
     INSTALL_HINT,
     MemcachedServer,
     MissingBinaryError,
+    PortTakenError,
     RedisServer,
     free_port,
     wait_port,
@@ -34,6 +35,7 @@ from cachetop.demo.servers import (
 from cachetop.parent_death import die_with_parent
 
 BINARIES = ("redis-server", "memcached")
+APP_PORT_TRIES = 3  # the app's metrics port can be taken between free_port() and its bind
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +106,19 @@ class DemoFleet:
                 "--catalog", self.catalog.url, "--pages", self.pages.url,
                 "--fragments", self.fragments.url, "--rate", str(self.rate),
                 "--cold-start", str(self.cold_start_s)]
-        with open(self.app_dir / "app.log", "ab") as log:
-            self.app = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.app_dir, preexec_fn=die_with_parent)  # noqa: PLW1509 - prctl only
-        wait_port(self.app_port, self.app, timeout_s=20.0)
+        for attempt in range(APP_PORT_TRIES):
+            with open(self.app_dir / "app.log", "ab") as log:
+                self.app = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=self.app_dir, preexec_fn=die_with_parent)  # noqa: PLW1509 - prctl only
+            try:
+                wait_port(self.app_port, self.app, timeout_s=20.0)
+                return
+            except PortTakenError:
+                if attempt + 1 == APP_PORT_TRIES:
+                    raise
+                self.app_port = free_port()  # taken since it was chosen: another one
+                argv[argv.index("--metrics-port") + 1] = str(self.app_port)
 
     def exited(self) -> list[str]:
         """Names of the processes that are no longer running (a crashed server or app)."""

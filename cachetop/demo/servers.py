@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from cachetop.parent_death import die_with_parent
 
 STANDARD_PORTS = {6379, 11211}
@@ -46,16 +48,41 @@ def require_binary(name: str) -> str:
     return path
 
 
+class PortTakenError(RuntimeError):
+    """Another process listens on the port free_port() chose (it was free when chosen)."""
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` itself has a listening TCP socket on `port`."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+               for c in conns)
+
+
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Return once `proc` listens on `port`. A port that answers is not enough: between
+    free_port() and the bind, another process may take it (seen under a concurrent test run:
+    the demo app died on "Address already in use" while its port answered for someone else,
+    and the dashboard showed the app down and no traffic)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        answered = False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+                answered = True
         except OSError:
-            time.sleep(0.02)
+            pass
+        if answered and listens(proc.pid, port):
+            return
+        if proc.poll() is not None:
+            if answered:
+                raise PortTakenError(f"port {port} was taken by another process; server exited "
+                                f"with {proc.returncode}")
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        time.sleep(0.02)
     raise RuntimeError(f"server on port {port} did not start in {timeout_s}s")
 
 

@@ -9,6 +9,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -243,3 +244,47 @@ def test_missing_server_binary_says_how_to_install(tmp_path: Path,
     assert lines[0].startswith(f"cachetop demo: {' and '.join(absent)} not found")
     assert "apt-get install" in lines[0] and "brew install" in lines[0]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.usefixtures("_servers_installed")
+def test_a_port_taken_after_it_was_chosen_is_never_mistaken_for_the_server() -> None:
+    """free_port() answers a port that is free now; another process may bind it before the
+    server does. The server then exits on "Address already in use" while the port answers for
+    the other process: that must be an error, not a started server (a demo showed its app
+    down and no traffic that way)."""
+    from cachetop.demo.servers import PortTakenError, RedisServer
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    server = RedisServer()
+    server.port = squatter.getsockname()[1]
+    try:
+        with pytest.raises(PortTakenError):
+            server.start()
+    finally:
+        server.close()
+        squatter.close()
+
+
+@pytest.mark.usefixtures("_servers_installed")
+def test_the_demo_app_moves_to_another_port_when_its_own_was_taken() -> None:
+    from urllib.request import urlopen
+
+    from cachetop.demo.fleet import DemoFleet
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    fleet = DemoFleet(rate=50, cold_start_s=0.0)
+    fleet.app_port = taken
+    try:
+        fleet.start()
+        assert fleet.app_port != taken
+        assert urlsplit(fleet.app_url).port == fleet.app_port
+        with urlopen(fleet.app_url, timeout=5) as reply:  # the app's own metrics
+            assert b"cache_" in reply.read()
+    finally:
+        fleet.stop()
+        squatter.close()
