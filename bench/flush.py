@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from get_load import Load  # noqa: E402
+from installed import installed_env  # noqa: E402
 
 from cachetop.demo.servers import MemcachedServer, RedisServer  # noqa: E402
 
@@ -131,13 +132,11 @@ def timed(argv: list[str] | str, env: dict[str, str], shell: bool = False) -> tu
 
 
 def cachetop_env(state: Path) -> dict[str, str]:
-    """A user's environment: no CACHETOP_*, and compiled bytecode as an installed package has
-    (pip compiles at install; this machine sets PYTHONDONTWRITEBYTECODE, which would add the
-    compilation of every module, half a second, to each run): in a prefix of the bench's own."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CACHETOP_") and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(XDG_CONFIG_HOME=str(state / "config"), XDG_STATE_HOME=str(state / "state"),
-               PYTHONPYCACHEPREFIX=str(state / "pycache"))
+    """A user's environment: no CACHETOP_*, its own config and state dirs, and compiled
+    bytecode as an installed package has (installed_env), in a prefix of the bench's own."""
+    env = {k: v for k, v in installed_env(state / "pycache").items()
+           if not k.startswith("CACHETOP_")}
+    env.update(XDG_CONFIG_HOME=str(state / "config"), XDG_STATE_HOME=str(state / "state"))
     return env
 
 

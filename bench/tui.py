@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
 import textual  # noqa: E402
+from installed import installed_env  # noqa: E402
 from rich.text import Text  # noqa: E402
 from textual._compositor import CompositorUpdate  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
@@ -146,17 +147,6 @@ def stop_child(child: subprocess.Popen[bytes], master: int, quit_keys: bytes) ->
         if child.poll() is not None:
             return
     child.wait(2)
-
-
-def installed_env(pycache: Path) -> dict[str, str]:
-    """The environment of a user's installed cachetop: compiled bytecode for every module, as
-    pip writes at install. This machine sets PYTHONDONTWRITEBYTECODE, so without a cache of its
-    own each start would compile cachetop's ~150 modules (~90 ms) while textual's came
-    precompiled from pip: an unfair first frame. Every subject of a run shares this prefix,
-    filled by its untimed first start."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
 
 
 def spawn_in_pty(argv: list[str], cwd: Path = REPO, env: dict[str, str] | None = None,

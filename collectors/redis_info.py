@@ -351,12 +351,19 @@ class RedisInfoCollector(LoopCollector):
             degraded=tuple(self._degraded.values()),
         )
 
+    def _foreign_since_fetch(self, ops: float | None) -> float | None:
+        """Other clients' calls since the last histogram's INFO (our own subtracted); None
+        before a first fetch, or after a restart reset the count."""
+        if ops is None or self._hist_ops is None or ops < self._hist_ops:
+            return None
+        return ops - self._hist_ops - (self._sent_at_info - self._sent_at_hist)
+
     def _histogram_due(self, ops: float | None, now: float) -> bool:
         if self._histogram_off or ops is None:
             return False
-        if self._hist_ops is None or ops < self._hist_ops:
+        foreign = self._foreign_since_fetch(ops)
+        if foreign is None:
             return True
-        foreign = ops - self._hist_ops - (self._sent_at_info - self._sent_at_hist)
         return foreign >= HISTOGRAM_MIN_CALLS or (
             foreign > 0 and now - self._hist_at >= HISTOGRAM_MAX_AGE_S)
 
@@ -374,10 +381,8 @@ class RedisInfoCollector(LoopCollector):
     def _histogram_expected(self, ops: float | None) -> bool:
         """Due at the next poll, if it comes as long after this one as this one did after the
         last and other clients keep their pace."""
-        if self._histogram_off or ops is None or self._hist_ops is None or ops < self._hist_ops:
-            return False
-        foreign = ops - self._hist_ops - (self._sent_at_info - self._sent_at_hist)
-        return foreign + self._rate * self._gap_s >= HISTOGRAM_MIN_CALLS
+        foreign = None if self._histogram_off else self._foreign_since_fetch(ops)
+        return foreign is not None and foreign + self._rate * self._gap_s >= HISTOGRAM_MIN_CALLS
 
     def _read_histogram(self, request: bytes, ops: float | None, *,
                         keep: bool = True) -> Script:

@@ -46,11 +46,10 @@ from cachetop.actions.describe import (
     result_document,
 )
 from cachetop.actions.plan import target_label
+from cachetop.cli.target_arg import config_target
 from cachetop.cli_parser import ArgumentParser, config_file
 from cachetop.collectors.base import Target
-from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
-from cachetop.target_url import parse_target_url
 from cachetop.text_safety import exact, plain
 
 EXIT = {"done": 0, "partial": 1, "failed": 1, "refused": 2, "cancelled": 130}
@@ -138,21 +137,7 @@ class _CliError(Exception):
 
 def _target(args: argparse.Namespace) -> tuple[Target, Guard, bytes]:
     """(target, the config's guard, laravel prefix) from a URL or a config name."""
-    env = dict(os.environ)
-    config = load_config(resolve_config_path(args.config, env), env)
-    warnings = list(config.warnings)
-    if "://" in args.target:
-        target = parse_target_url(args.target, timeout_s=config.timeout_s)
-        warnings += filter(None, [command_line_password_warning(target)])
-    else:
-        found = [t for t in config.targets if t.name == args.target]
-        if not found:
-            where = config.path or "no config file"
-            raise ConfigError(f"no target named {plain(args.target)!r} ({where}); give a URL "
-                              "such as redis://127.0.0.1:6379")
-        target = found[0]
-    for warning in warnings:
-        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    target, config = config_target(args.target, args.config)
     prefix = args.prefix if getattr(args, "prefix", None) is not None else (
         config.options_for(target.name).prefix)
     return target, Guard(config.targets, config.read_only_sources()), os.fsencode(prefix or "")

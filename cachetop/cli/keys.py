@@ -20,8 +20,8 @@ from typing import NoReturn
 
 from cachetop.actions import ActionError
 from cachetop.cli.actions import _positive
+from cachetop.cli.target_arg import config_target
 from cachetop.collectors.base import Target
-from cachetop.config import command_line_password_warning, load_config, resolve_config_path
 from cachetop.errors import ConfigError
 from cachetop.keys.document import report_document, report_lines
 from cachetop.keys.memcached_detail import DetailSwitch, restore_all
@@ -29,7 +29,6 @@ from cachetop.keys.memcached_keys import analyze_memcached
 from cachetop.keys.model import KeysReport
 from cachetop.keys.prefixes import check_delimiter
 from cachetop.keys.redis_scan import DEFAULT_SAMPLE, KeyScanOptions, RedisKeyScan
-from cachetop.target_url import parse_target_url
 from cachetop.text_safety import plain
 
 EXIT = {"done": 0, "failed": 1, "cancelled": 130, "running": 1}
@@ -86,21 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    env = dict(os.environ)
-    config = load_config(resolve_config_path(args.config, env), env)
-    warnings = list(config.warnings)
-    if "://" in args.target:
-        target = parse_target_url(args.target, timeout_s=config.timeout_s)
-        warnings += filter(None, [command_line_password_warning(target)])
-    else:
-        found = [t for t in config.targets if t.name == args.target]
-        if not found:
-            where = config.path or "no config file"
-            raise ConfigError(f"no target named {plain(args.target)!r} ({where}); give a URL "
-                              "such as redis://127.0.0.1:6379")
-        target = found[0]
-    for warning in warnings:
-        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    target, _ = config_target(args.target, args.config)
     if target.kind not in ("redis", "memcached"):
         raise ConfigError(f"{plain(target.name)} is a {target.kind} endpoint: key analysis "
                           "needs a Redis or memcached target")
