@@ -185,6 +185,11 @@ class Monitor:
             current, figures, changed = self._version, self._figures, self._changed
             return current, [(i, figures[i]) for i, v in enumerate(changed) if v > version]
 
+    def all_figures(self) -> list[TargetFigures]:
+        """Every target's latest figures, in the config's order."""
+        with self._lock:
+            return list(self._figures)
+
     def figures(self, name: str) -> TargetFigures | None:
         with self._lock:
             return next((f for f in self._figures if f.name == name), None)

@@ -30,7 +30,6 @@ from cachetop.errors import ConfigError, RecordingError
 # headless paths, the engine or a recording need is imported where it is used.
 if TYPE_CHECKING:
     from cachetop.engine.client import EngineClient
-    from cachetop.fleet import FleetSnapshot
     from cachetop.record.store import RecorderThread
     from cachetop.source import FleetSource
 
@@ -144,14 +143,27 @@ def load(args: argparse.Namespace) -> Config:
 
 class Emitter:
     """Prints snapshots (as_json None: prints nothing) with the events since the last one,
-    and records what it printed (--record)."""
+    and records what it printed (--record). Returns (targets not up, targets) of what it
+    printed, or None when it printed nothing (for the exit status)."""
 
     def __init__(self, as_json: bool | None, caches_limit: int | None,
                  recorder: RecorderThread | None = None) -> None:
         self.as_json, self.caches_limit, self.recorder = as_json, caches_limit, recorder
         self.seen = 0
 
-    def __call__(self, source: FleetSource) -> FleetSnapshot:
+    def __call__(self, source: FleetSource) -> tuple[int, int] | None:
+        from cachetop.engine.client import EngineClient
+
+        if isinstance(source, EngineClient) and source.documents:
+            # The engine wrote the line (with the events since the last one): print it.
+            document = source.document(self.caches_limit, max(2.0, source.interval_s))
+            if document is None:
+                return None
+            print(document.json, flush=True)
+            return document.not_up, document.total
+        return self._from_snapshot(source)
+
+    def _from_snapshot(self, source: FleetSource) -> tuple[int, int]:
         from cachetop.report import render_table
         from cachetop.snapshot_json import snapshot_document
 
@@ -167,10 +179,11 @@ class Emitter:
             print(render_table(snap), end="\n\n", flush=True)
         if self.recorder is not None and doc is not None:
             self.recorder.put(snap.taken_at, doc, events)
-        return snap
+        return sum(1 for t in snap.targets if not t.live), len(snap.targets)
 
 
-def _emit(source: FleetSource, as_json: bool, caches_limit: int | None = None) -> FleetSnapshot:
+def _emit(source: FleetSource, as_json: bool,
+          caches_limit: int | None = None) -> tuple[int, int] | None:
     return Emitter(as_json, caches_limit)(source)
 
 
@@ -188,25 +201,26 @@ def open_recorder(path: str | None, keep: str) -> RecorderThread | None:
     return RecorderThread(Recorder(path, keep_s=keep_s or None))
 
 
-def exit_code(snap: FleetSnapshot | None) -> int:
-    """0 when every target of the snapshot is up, 1 when any is not (down, auth-failed, stale,
-    ...; or nothing was printed), so `cachetop --once` works as a check; one stderr line says
-    how many were not up."""
-    if snap is None:
+def exit_code(printed: tuple[int, int] | None) -> int:
+    """0 when every target of the last snapshot printed is up, 1 when any is not (down,
+    auth-failed, stale, ...; or nothing was printed), so `cachetop --once` works as a check;
+    one stderr line says how many were not up. `printed`: (not up, targets)."""
+    if printed is None:
         return EXIT_NOT_UP
-    not_up = [t for t in snap.targets if not t.live]
+    not_up, total = printed
     if not not_up:
         return EXIT_ALL_UP
-    print(f"cachetop: {len(not_up)} of {len(snap.targets)} targets not up", file=sys.stderr)
+    print(f"cachetop: {not_up} of {total} targets not up", file=sys.stderr)
     return EXIT_NOT_UP
 
 
-def _engine(config: Config, mode: str, log_file: str | None) -> EngineClient:
+def _engine(config: Config, mode: str, log_file: str | None,
+            documents: bool = False) -> EngineClient:
     from cachetop.engine.client import EngineClient
 
     return EngineClient(config.targets, config.interval_s, history_s=config.interval_s * 4,
                         mode=mode, log_file=log_file, thresholds=config.thresholds,
-                        alerts=config.alerts)
+                        alerts=config.alerts, documents=documents)
 
 
 def run_once(config: Config, as_json: bool, log_file: str | None = None,
@@ -222,10 +236,10 @@ def run_once(config: Config, as_json: bool, log_file: str | None = None,
             return 1
         if engine.notice():
             print(f"cachetop: warning: {engine.notice()}", file=sys.stderr)
-        snap = _emit(engine, as_json, config.caches_limit)
+        printed = _emit(engine, as_json, config.caches_limit)
     finally:
         engine.stop()
-    return exit_code(snap)
+    return exit_code(printed)
 
 
 def run_batch(config: Config, as_json: bool | None, count: int | None,
@@ -234,11 +248,13 @@ def run_batch(config: Config, as_json: bool | None, count: int | None,
     """Like `top -b`: one snapshot per interval, until --count or a signal (as_json None:
     record only, print nothing: `cachetop record`)."""
     emit = Emitter(as_json, config.caches_limit, recorder)
-    engine = engine or _engine(config, "live", log_file)
+    # --batch --json: the engine writes each line (its figures are not sent here as well).
+    engine = engine or _engine(config, "live", log_file,
+                               documents=bool(as_json) and recorder is None)
     engine.start()
     printed = 0
     said: str | None = None
-    snap: FleetSnapshot | None = None
+    last: tuple[int, int] | None = None
     try:
         engine.wait_hello(10.0)  # the interval starts when the engine does, not the process
         next_at = time.monotonic() + config.interval_s
@@ -250,7 +266,7 @@ def run_batch(config: Config, as_json: bool | None, count: int | None,
             if notice and notice != said:
                 print(f"cachetop: warning: {notice}", file=sys.stderr)
             said = notice
-            snap = emit(engine)
+            last = emit(engine) or last
             printed += 1
             if recorder is not None and recorder.error:
                 print(f"cachetop: {recorder.error}", file=sys.stderr)
@@ -261,7 +277,7 @@ def run_batch(config: Config, as_json: bool | None, count: int | None,
         engine.stop()
         if recorder is not None:
             recorder.close()
-    return exit_code(snap)
+    return exit_code(last)
 
 
 def run_tui(config: Config, source: EngineClient | None = None,

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import cachetop
@@ -66,6 +66,16 @@ def series_now(sent_at: float, series: Mapping[str, Sequence[float]],
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One `--batch --json` line as the engine wrote it, and how many targets were not up."""
+
+    id: int
+    json: str
+    not_up: int
+    total: int
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "stopped answering"
@@ -86,8 +96,14 @@ class EngineClient:
     def __init__(self, targets: Sequence[Target], interval_s: float, history_s: float = 600.0,
                  *, mode: str = "live", log_file: str | None = None,
                  caches_limit: int | None = None, thresholds: Thresholds | None = None,
-                 alerts: Sequence[AlertRule] = ()) -> None:
+                 alerts: Sequence[AlertRule] = (), documents: bool = False) -> None:
+        """`documents`: `--batch --json` reads whole documents (document()) and no figures;
+        snapshot() then stays "connecting…"."""
         self._targets = list(targets)
+        self.documents = documents
+        self._doc_cond = threading.Condition()
+        self._doc_asked = 0
+        self._doc: Document | None = None
         self._thresholds = thresholds
         self._alerts = list(alerts)
         self.events = EventLog()
@@ -160,6 +176,21 @@ class EngineClient:
 
     def events_since(self, seq: int = 0) -> list[Event]:
         return self.events.since(seq)
+
+    def document(self, caches_limit: int | None, timeout_s: float) -> Document | None:
+        """The engine's JSON document of the fleet now (only with `documents`), or None if it
+        did not come within `timeout_s` (the engine died: notice() says so)."""
+        with self._doc_cond:
+            self._doc_asked += 1
+            asked = self._doc_asked
+        self._send({"t": "doc", "id": asked, "caches_limit": caches_limit})
+        deadline = time.monotonic() + timeout_s
+        with self._doc_cond:
+            while self._doc is None or self._doc.id != asked:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._doc_cond.wait(left):
+                    return None
+            return self._doc
 
     def watch(self, name: str, on: bool = True) -> None:
         with self._lock:
@@ -270,7 +301,7 @@ class EngineClient:
                   "interval_s": self._interval_s, "history_s": self._history_s,
                   "mode": self._mode, "caches_limit": self._caches_limit,
                   "thresholds": asdict(self._thresholds) if self._thresholds else None,
-                  "alerts": rules_to_wire(self._alerts)}
+                  "alerts": rules_to_wire(self._alerts), "documents": self.documents}
         self._send(config)
         for name in sorted(self._watched):
             self._send({"t": "watch", "name": name, "on": True})
@@ -365,6 +396,12 @@ class EngineClient:
             with self._lock:
                 if name in self._watched:
                     self._history[name] = (float(message["at"]), series_from_wire(message["s"]))
+        elif kind == "doc":
+            doc = Document(int(message["id"]), str(message["json"]), int(message["not_up"]),
+                           int(message["total"]))
+            with self._doc_cond:
+                self._doc = doc
+                self._doc_cond.notify_all()
         elif kind == "hello":
             self._warning = message.get("warning") or None
             self._hello.set()

@@ -10,6 +10,7 @@ signal, a parent that is already gone, or the socket closing, whichever comes fi
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import resource
@@ -37,6 +38,7 @@ from cachetop.engine.protocol import (
 )
 from cachetop.engine.publish import Publisher
 from cachetop.events.rules import rule_from_wire
+from cachetop.fleet import FleetSnapshot
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 from cachetop.parent_death import die_with_parent
@@ -157,6 +159,10 @@ class Engine:
                                alerts=[rule_from_wire(r) for r in config.get("alerts") or ()])
         self._paused = False
         self.publisher = Publisher(self.monitor, self.caches_limit)
+        # `--batch --json`: the front asks for each document and only prints it, so the figures
+        # of every target are not also sent to it as deltas (bench/README.md: poll.py).
+        self.documents = bool(config.get("documents"))
+        self._doc_event = 0
         channel.on_message = self.on_command
 
     def hello(self, warning: str | None) -> None:
@@ -186,12 +192,31 @@ class Engine:
                 Secret(password["secret"]) if isinstance(password, dict) else None)
         elif kind == "watch":
             self.publisher.watch(str(message["name"]), bool(message["on"]))
+        elif kind == "doc":
+            self._send_document(message)
         elif kind == "stop":
             self.loop.stop()
 
+    def _send_document(self, message: Mapping[str, Any]) -> None:
+        """The JSON document of metrics.md, as `--batch --json` prints it, with the events
+        since the last one; and how many targets are not up (the front's exit status)."""
+        from cachetop.snapshot_json import snapshot_document
+
+        limit = message.get("caches_limit")
+        snap = FleetSnapshot.build([self.publisher.cut(f) for f in self.monitor.all_figures()],
+                                   self.interval_s, time.time())
+        events = self.monitor.events_since(self._doc_event)
+        if events:
+            self._doc_event = events[-1].seq
+        doc = snapshot_document(snap, None if limit is None else int(limit), events)
+        self.channel.send({"t": "doc", "id": message.get("id"),
+                           "json": json.dumps(doc, ensure_ascii=True),
+                           "not_up": sum(1 for t in snap.targets if not t.live),
+                           "total": len(snap.targets)})
+
     def _tick(self) -> None:
         self.loop.call_later(FLUSH_S, self._tick)
-        if not self.channel.busy:
+        if not self.channel.busy and not self.documents:
             self.publisher.tick(self.channel.send, self._paused)
 
     def stop(self) -> None:

@@ -184,3 +184,29 @@ def test_caches_limit_keeps_the_busiest_caches_and_says_how_many_were_cut() -> N
     assert sorted(c["name"] for c in everything["caches"]) == sorted(f"c{i}" for i in range(30))
     assert (everything["caches_total"], everything["caches_cut"]) == (30, 0)
     assert refused.returncode == 2 and "--caches-limit must be 0 or more" in refused.stderr
+
+
+def test_batch_json_lines_written_by_the_engine_keep_the_caches_limit() -> None:
+    """`--batch --json` lines are written by the engine (the front only prints them): the
+    limit still applies there. Cache i gains i * 10 hits a scrape: c25..c29 are the busiest."""
+    from tests.collectors.test_prom_endpoint import RouteServer, respond
+
+    scrapes = []
+
+    def body() -> bytes:
+        scrapes.append(1)
+        return "".join(f'cache_hits_total{{cache="c{i}"}} {i * 10 * len(scrapes)}\n'
+                       f'cache_misses_total{{cache="c{i}"}} 1\n' for i in range(30)).encode()
+
+    server = RouteServer()
+    server.start()
+    try:
+        server.routes["/metrics"] = lambda handler: respond(handler, body())
+        out = cachetop("--batch", "--count", "3", "--json", "--interval", "0.3",
+                       "--caches-limit", "5", server.url("/metrics"))
+    finally:
+        server.close()
+    assert out.returncode == 0, out.stderr
+    endpoint = json.loads(out.stdout.splitlines()[-1])["targets"][0]
+    assert [c["name"] for c in endpoint["caches"]] == [f"c{i}" for i in range(25, 30)]
+    assert (endpoint["caches_total"], endpoint["caches_cut"]) == (30, 25)
