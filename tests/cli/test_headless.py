@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,28 @@ def cachetop(*args: str, env: dict[str, str] | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "cachetop", *args], capture_output=True,
                           text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
+
+
+@contextmanager
+def thirty_caches() -> Iterator[tuple[str, list[int]]]:
+    """A metrics endpoint of 30 caches where cache i gains i * 10 hits a scrape (c25..c29 are
+    the busiest); yields its URL and the scrape list (clear it to start the count again)."""
+    from tests.collectors.test_prom_endpoint import RouteServer, respond
+
+    scrapes: list[int] = []
+
+    def body() -> bytes:
+        scrapes.append(1)
+        return "".join(f'cache_hits_total{{cache="c{i}"}} {i * 10 * len(scrapes)}\n'
+                       f'cache_misses_total{{cache="c{i}"}} 1\n' for i in range(30)).encode()
+
+    server = RouteServer()
+    server.start()
+    try:
+        server.routes["/metrics"] = lambda handler: respond(handler, body())
+        yield server.url("/metrics"), scrapes
+    finally:
+        server.close()
 
 
 def test_once_json_reports_interval_figures(redis_server: RedisServer,
@@ -152,26 +176,11 @@ def test_json_output_is_ascii_and_keeps_hostile_labels_exactly(tmp_path: Path) -
 def test_caches_limit_keeps_the_busiest_caches_and_says_how_many_were_cut() -> None:
     """30 caches; between the two polls of --once, cache i gets i * 10 more hits, so the five
     busiest are c25..c29. Without the option every cache is listed."""
-    from tests.collectors.test_prom_endpoint import RouteServer, respond
-
-    scrapes = []
-
-    def body() -> bytes:
-        scrapes.append(1)
-        return "".join(f'cache_hits_total{{cache="c{i}"}} {i * 10 * len(scrapes)}\n'
-                       f'cache_misses_total{{cache="c{i}"}} 1\n' for i in range(30)).encode()
-
-    server = RouteServer()
-    server.start()
-    try:
-        server.routes["/metrics"] = lambda handler: respond(handler, body())
-        url = server.url("/metrics")
+    with thirty_caches() as (url, scrapes):
         cut = cachetop("--once", "--json", "--interval", "0.3", "--caches-limit", "5", url)
         scrapes.clear()
         whole = cachetop("--once", "--json", "--interval", "0.3", url)
         refused = cachetop("--once", "--json", "--caches-limit", "-1", url)
-    finally:
-        server.close()
     assert cut.returncode == 0, cut.stderr
     endpoint = json.loads(cut.stdout)["targets"][0]
     assert [c["name"] for c in endpoint["caches"]] == [f"c{i}" for i in range(25, 30)]
@@ -189,23 +198,9 @@ def test_caches_limit_keeps_the_busiest_caches_and_says_how_many_were_cut() -> N
 def test_batch_json_lines_written_by_the_engine_keep_the_caches_limit() -> None:
     """`--batch --json` lines are written by the engine (the front only prints them): the
     limit still applies there. Cache i gains i * 10 hits a scrape: c25..c29 are the busiest."""
-    from tests.collectors.test_prom_endpoint import RouteServer, respond
-
-    scrapes = []
-
-    def body() -> bytes:
-        scrapes.append(1)
-        return "".join(f'cache_hits_total{{cache="c{i}"}} {i * 10 * len(scrapes)}\n'
-                       f'cache_misses_total{{cache="c{i}"}} 1\n' for i in range(30)).encode()
-
-    server = RouteServer()
-    server.start()
-    try:
-        server.routes["/metrics"] = lambda handler: respond(handler, body())
+    with thirty_caches() as (url, _):
         out = cachetop("--batch", "--count", "3", "--json", "--interval", "0.3",
-                       "--caches-limit", "5", server.url("/metrics"))
-    finally:
-        server.close()
+                       "--caches-limit", "5", url)
     assert out.returncode == 0, out.stderr
     endpoint = json.loads(out.stdout.splitlines()[-1])["targets"][0]
     assert [c["name"] for c in endpoint["caches"]] == [f"c{i}" for i in range(25, 30)]
