@@ -16,6 +16,7 @@ from cachetop.collectors import memcached_wire
 from cachetop.collectors.base import CollectError, Target
 from cachetop.collectors.driver import LoopCollector
 from cachetop.collectors.framing import MemcachedFraming
+from cachetop.collectors.name_trie import name_alternation
 from cachetop.collectors.netloop import Script
 from cachetop.collectors.sample import (
     CONNECTIONS,
@@ -53,8 +54,7 @@ _WANTED = (*_OPS_FIELDS, *_EXPIRATION_FIELDS, *_GAUGES, "get_hits", "get_misses"
            "version", "pid")
 # One pass for every wanted field, anchored at a line start, so a value (say a hostile
 # `version`) cannot fake another field.
-_WANTED_RE = re.compile(rb"\nSTAT (" + b"|".join(
-    re.escape(name.encode()) for name in sorted(_WANTED, key=len, reverse=True)) + rb") ([^\n]*)")
+_WANTED_RE = re.compile(rb"\nSTAT (" + name_alternation(_WANTED) + rb") ([^\n]*)")
 MAX_VALUE_BYTES = 4096  # a longer value is garbage: dropped, never cut into a wrong number
 MAX_LINES = 20_000  # all_stats: lines read from one reply (memcached sends ~100)
 _MAX_NUMBER_CHARS = 64

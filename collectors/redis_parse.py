@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from cachetop.collectors.name_trie import name_alternation
 from cachetop.collectors.sample import Histogram
 
 # Commands cachetop itself sends: left out of the server latency so a quiet instance's p99 is
@@ -36,9 +37,8 @@ _NUMERIC_NAMES = {name.encode(): name for name in _NUMERIC_FIELDS}
 _STRING_NAMES = {name.encode(): name for name in _STRING_FIELDS}
 # One pass over the reply for every wanted field (a `find` per field scanned it once each); a
 # field counts only where its name starts a line, so a value cannot fake another field.
-_WANTED = re.compile(rb"\n(" + b"|".join(
-    re.escape(name.encode()) for name in sorted(_NUMERIC_FIELDS + _STRING_FIELDS,
-                                                key=len, reverse=True)) + rb"):([^\n]*)")
+_WANTED = re.compile(rb"\n(" + name_alternation(_NUMERIC_FIELDS + _STRING_FIELDS)
+                     + rb"):([^\n]*)")
 _INF = math.inf
 # Digit runs are bounded: Python refuses int() of more than 4300 digits, and no real count needs
 # more than 19 (int64). A longer run does not match, so that db line is skipped, not fatal.

@@ -27,6 +27,7 @@ from cachetop.collectors.registry import make_collectors
 from cachetop.config import Config, read_regular_file
 from cachetop.engine.process import raise_nofile
 from cachetop.errors import ConfigError
+from cachetop.gc_tuning import settle_gc
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 
@@ -172,6 +173,7 @@ def main(argv: Sequence[str]) -> int:
     print(f"cachetop agent: serving {scheme}://{shown}:{agent.server.port}/metrics "
           f"({len(agent.targets)} of {len(config.targets)} targets{share})",
           file=sys.stderr, flush=True)
+    settle_gc()  # the agent polls like the engine: same allocation pattern
     agent.start()
     try:
         agent.serve()

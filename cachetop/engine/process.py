@@ -39,6 +39,7 @@ from cachetop.engine.protocol import (
 from cachetop.engine.publish import Publisher
 from cachetop.events.rules import rule_from_wire
 from cachetop.fleet import FleetSnapshot
+from cachetop.gc_tuning import settle_gc
 from cachetop.malloc_tuning import limit_malloc_arenas
 from cachetop.monitor import Monitor
 from cachetop.parent_death import die_with_parent
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = PollLoop()
     channel = Channel(sock, loop, args.codec, reader)
     engine = Engine(config, channel, loop)
+    settle_gc()  # after the collectors and trackers are made: they live as long as the engine
     engine.hello(warning)
     channel.take_pending()
     stopping = False

@@ -707,3 +707,22 @@ def test_non_text_content_types_are_bad_data(route_server: RouteServer,
     url = route_server.serve("/m", b'cache_hits_total{cache="a"} 1\n', content_type=content_type)
     assert collect_error(metrics_target(url)).status == "bad-data"
     assert route_server.requests[-1]["Accept"].startswith("text/plain;version=0.0.4")
+
+
+_NAME_CHARS = "ab_:"  # few letters: names that are prefixes of one another, shared stems
+
+
+@settings(max_examples=300)
+@given(names=st.sets(st.text(_NAME_CHARS[:3], min_size=1, max_size=6), min_size=1, max_size=12),
+       text=st.text(_NAME_CHARS + "\n ", max_size=120))
+def test_the_name_trie_matches_what_the_plain_alternation_matches(names: set[str],
+                                                                   text: str) -> None:
+    """The parsers' field-name group (a trie) finds the same fields as the alternation it
+    replaced (every name, longest first), on text made of the names' own letters."""
+    from cachetop.collectors.name_trie import name_alternation
+
+    plain = b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True))
+    old = re.compile(rb"\n(" + plain + rb"):([^\n]*)")
+    new = re.compile(rb"\n(" + name_alternation(names) + rb"):([^\n]*)")
+    raw = b"\n" + text.encode()
+    assert new.findall(raw) == old.findall(raw)
