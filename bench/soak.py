@@ -50,6 +50,7 @@ from cachetop.demo.servers import (  # noqa: E402
     RedisServer,
     free_port,
 )
+from cachetop.gc_tuning import settle_gc  # noqa: E402
 from cachetop.malloc_tuning import ARENAS, TRIM_EVERY_S, limit_malloc_arenas  # noqa: E402
 from cachetop.monitor import Monitor  # noqa: E402
 from cachetop.parent_death import die_with_parent  # noqa: E402
@@ -569,6 +570,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip tracemalloc (it costs CPU on every allocation)")
     p.add_argument("--default-malloc", action="store_true",
                    help="glibc as it comes: no arena cap, no periodic malloc_trim (baseline)")
+    p.add_argument("--default-gc", action="store_true",
+                   help="CPython's GC thresholds, nothing frozen (baseline for settle_gc)")
     p.add_argument("--smoke", action="store_true", help="~20 s, 24 targets, faster faults (CI)")
     p.add_argument("--fleet-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -644,6 +647,8 @@ def soak(args: argparse.Namespace, monitor: Monitor, counter: PollCounter, probe
     """Start the monitor, read every `--sample` seconds until the end, stop it, read again."""
     if not args.no_tracemalloc:
         tracemalloc.start(1)
+    if not args.default_gc:
+        settle_gc()  # as the engine process does once its collectors exist
     run = Run(probe.read(0.0, 0, 0, {}))
     print("\n  before the monitor starts")
     print_row(run.before, header=True)
