@@ -64,6 +64,8 @@ class Monitor:
         resolve = server_resolver([c.target for c in self.collectors])
         self.trackers = [TargetTracker(c.target, caches_limit, resolve) for c in self.collectors]
         self.history = History(history_s, interval_s)
+        # history_s 0: no reader wants charts (`--batch --json`): the rings are not fed.
+        self._keep_history = history_s > 0
         self._lock = threading.Lock()
         self._figures: list[TargetFigures] = [
             TargetFigures(name=c.target.name, kind=c.target.kind, address=c.target.address,
@@ -96,13 +98,16 @@ class Monitor:
         tracker = self.trackers[result.index]
         if result.sample is not None:
             figures = tracker.update(result.sample)
-            self.history.record(figures.name, result.sample.taken_at, history_point(figures),
-                                restarted=figures.status == "restarted"
-                                and figures.interval_s is None)
+            if self._keep_history:
+                self.history.record(figures.name, result.sample.taken_at,
+                                    history_point(figures),
+                                    restarted=figures.status == "restarted"
+                                    and figures.interval_s is None)
         else:
             assert result.error is not None
             figures = tracker.fail(result.error)
-            self.history.record(figures.name, result.finished_at, {})
+            if self._keep_history:
+                self.history.record(figures.name, result.finished_at, {})
         prev = self._figures[result.index]
         for kind, text in self._detector.observe(result.index, prev, figures):
             self.events.emit(kind, figures.name, text)

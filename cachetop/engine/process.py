@@ -153,16 +153,18 @@ class Engine:
         # (a screen shows 100; 20,000 would cost the front seconds and the engine a tracker each).
         self.caches_limit: int | None = int(limit) if limit is not None else None
         thresholds = config.get("thresholds")
+        # `--batch --json`: the front asks for each document and only prints it, so the figures
+        # of every target are not also sent to it as deltas, and no chart history is kept
+        # (bench/README.md: poll.py).
+        self.documents = bool(config.get("documents"))
         self.monitor = Monitor(self.collectors, self.interval_s,
-                               history_s=float(config.get("history_s", 600.0)), loop=loop,
+                               history_s=0.0 if self.documents else float(
+                                   config.get("history_s", 600.0)), loop=loop,
                                caches_limit=self.caches_limit,
                                thresholds=Thresholds(**thresholds) if thresholds else None,
                                alerts=[rule_from_wire(r) for r in config.get("alerts") or ()])
         self._paused = False
         self.publisher = Publisher(self.monitor, self.caches_limit)
-        # `--batch --json`: the front asks for each document and only prints it, so the figures
-        # of every target are not also sent to it as deltas (bench/README.md: poll.py).
-        self.documents = bool(config.get("documents"))
         self._doc_event = 0
         channel.on_message = self.on_command
 
