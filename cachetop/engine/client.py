@@ -132,7 +132,10 @@ class EngineClient:
         self._stopping = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.Lock()  # the socket and whether it is configured
+        self._write_lock = threading.Lock()  # one frame on the socket at a time
+        self._configured = False
+        self._outbox: list[bytes] = []  # frames the front sent before the config went
         self._thread: threading.Thread | None = None
         self.restarts = 0
 
@@ -295,33 +298,60 @@ class EngineClient:
                                           stderr=subprocess.DEVNULL, close_fds=True)
         finally:
             child.close()
-        self._sock = parent
+        with self._send_lock:
+            self._sock, self._configured = parent, False
         self._started_at = time.monotonic()
-        config = {"t": "config", "targets": [target_to_wire(t) for t in self._targets],
-                  "interval_s": self._interval_s, "history_s": self._history_s,
-                  "mode": self._mode, "caches_limit": self._caches_limit,
-                  "thresholds": asdict(self._thresholds) if self._thresholds else None,
-                  "alerts": rules_to_wire(self._alerts), "documents": self.documents}
-        self._send(config)
-        for name in sorted(self._watched):
-            self._send({"t": "watch", "name": name, "on": True})
-        for name in sorted(self._clients):
-            self._send({"t": "clients", "name": name, "on": True})
-        if self._paused:
-            self._send({"t": "pause", "on": True})
+
+    def _configure(self) -> None:
+        """Send a new engine its config, then what the front asked for meanwhile. Runs on the
+        reader thread: until the engine's interpreter reads it, a 1,000-target config fills
+        the socket's buffer, and the UI thread must not wait for that (~0.2 s after the
+        first frame, measured)."""
+        with self._send_lock:
+            sock = self._sock
+            frames = [frame({
+                "t": "config", "targets": [target_to_wire(t) for t in self._targets],
+                "interval_s": self._interval_s, "history_s": self._history_s,
+                "mode": self._mode, "caches_limit": self._caches_limit,
+                "thresholds": asdict(self._thresholds) if self._thresholds else None,
+                "alerts": rules_to_wire(self._alerts), "documents": self.documents},
+                self.codec)]
+            frames += [frame({"t": "watch", "name": name, "on": True}, self.codec)
+                       for name in sorted(self._watched)]
+            frames += [frame({"t": "clients", "name": name, "on": True}, self.codec)
+                       for name in sorted(self._clients)]
+            if self._paused:
+                frames.append(frame({"t": "pause", "on": True}, self.codec))
+        while True:
+            if sock is not None:
+                with self._write_lock, contextlib.suppress(OSError):
+                    for data in frames:
+                        sock.sendall(data, socket.MSG_NOSIGNAL)
+            with self._send_lock:
+                frames, self._outbox = self._outbox, []
+                if not frames:
+                    self._configured = True
+                    return
 
     def _send(self, message: Mapping[str, Any]) -> None:
-        sock = self._sock
+        data = frame(message, self.codec)
+        with self._send_lock:
+            if not self._configured:
+                # Sent after the config by the reader thread (a message that repeats what
+                # the config already says, a watch, is idempotent in the engine).
+                self._outbox.append(data)
+                return
+            sock = self._sock
         if sock is None:
             return
-        data = frame(message, self.codec)
         # An engine that is gone makes this fail: the reader thread sees it and restarts it.
-        with self._send_lock, contextlib.suppress(OSError):
+        with self._write_lock, contextlib.suppress(OSError):
             sock.sendall(data, socket.MSG_NOSIGNAL)
 
     def _read_forever(self) -> None:
         backoff = 0
         while True:
+            self._configure()
             reason = self._read_until_gone()
             if self._stopping or self._mode != "live":
                 self._done.set()

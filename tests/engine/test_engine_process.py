@@ -194,3 +194,39 @@ def test_a_target_named_by_host_name_is_resolved_and_polled(redis_server: RedisS
         assert psutil.Process(engine.pid).num_threads() <= 4
     finally:
         engine.stop()
+
+
+class _FrozenAtBirth(EngineClient):
+    """An engine stopped (SIGSTOP) as soon as it is spawned: it cannot read its config yet,
+    as a slow interpreter start could not."""
+
+    def _spawn(self) -> None:
+        super()._spawn()
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGSTOP)
+
+
+def test_start_does_not_wait_for_the_engine_to_read_a_large_config(
+        redis_server: RedisServer) -> None:
+    """A 2,000-target config is larger than the socket's buffer: start() (the UI thread,
+    right after the first frame) returns anyway, and what the front asks meanwhile (a watch)
+    reaches the engine after the config."""
+    import threading
+
+    targets = [redis_target(redis_server.port, f"t{i}", timeout_s=2.0) for i in range(2000)]
+    client = _FrozenAtBirth(targets, 1.0)
+    started = threading.Thread(target=client.start, daemon=True)
+    try:
+        started.start()
+        started.join(5.0)
+        assert not started.is_alive(), "start() blocked on the config"
+        client.watch("t7")
+        assert client.pid is not None
+        os.kill(client.pid, signal.SIGCONT)
+        wait_until(lambda: statuses(client).get("t7") == "up", 30.0)
+        wait_until(lambda: next(t for t in client.snapshot().targets
+                                if t.name == "t7").detail is not None, 30.0)
+    finally:
+        if client.pid is not None:
+            os.kill(client.pid, signal.SIGCONT)
+        client.stop()
