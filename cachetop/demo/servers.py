@@ -22,14 +22,21 @@ from cachetop.parent_death import die_with_parent
 STANDARD_PORTS = {6379, 11211}
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port() returned in this process
+
+
 def free_port(max_port: int = 65535) -> int:
-    """A loopback port nobody listens on now (never a standard cache port), at most max_port."""
+    """A loopback port nobody listens on now (never a standard cache port), at most max_port,
+    and never one this process was already given: the kernel may hand a port just closed out
+    again, and a fixture that picks several ports before starting its servers got the same
+    one twice (CI: memcached found its port taken by the redis-server started just before)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in STANDARD_PORTS and port <= max_port:
-            return int(port)
+            port = int(s.getsockname()[1])
+        if port not in STANDARD_PORTS and port <= max_port and port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class MissingBinaryError(RuntimeError):
@@ -91,23 +98,38 @@ class _Process:
 
     binary = ""
 
+    max_port = 65535
+    port_tries = 3  # a first start whose port another process took moves to another one
+
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = free_port(self.max_port)
         self.dir = Path(tempfile.mkdtemp(prefix=f"cachetop-{self.binary}-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     def argv(self) -> list[str]:
         raise NotImplementedError
 
     def start(self) -> None:
-        log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.dir,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, before exec
-        )
-        log.close()
-        wait_port(self.port, self.proc)
+        """Start on self.port; a restart keeps the port (tests restart a server where its
+        clients expect it), a first start whose port was taken tries another."""
+        for attempt in range(1, self.port_tries + 1):
+            log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - owned by the process
+            self.proc = subprocess.Popen(
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+            )
+            log.close()
+            try:
+                wait_port(self.port, self.proc)
+            except PortTakenError:
+                if self._started or attempt == self.port_tries:
+                    raise
+                self.port = free_port(self.max_port)
+                continue
+            self._started = True
+            return
 
     def stop(self) -> None:
         if self.proc is None:
@@ -161,7 +183,8 @@ class RedisServer(_Process):
         self.args = list(args)
         self.acl = acl
         if "--cluster-enabled" in self.args:  # the cluster bus listens on port + 10000
-            self.port = free_port(max_port=65535 - 10000)
+            self.max_port = 65535 - 10000
+            self.port = free_port(self.max_port)
 
     def argv(self) -> list[str]:
         # A master sends its first full sync to a replica at once, not after the default 5 s

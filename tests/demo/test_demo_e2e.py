@@ -250,21 +250,31 @@ def test_missing_server_binary_says_how_to_install(tmp_path: Path,
 def test_a_port_taken_after_it_was_chosen_is_never_mistaken_for_the_server() -> None:
     """free_port() answers a port that is free now; another process may bind it before the
     server does. The server then exits on "Address already in use" while the port answers for
-    the other process: that must be an error, not a started server (a demo showed its app
-    down and no traffic that way)."""
-    from cachetop.demo.servers import PortTakenError, RedisServer
+    the other process: that is never a started server (a demo showed its app down and no
+    traffic that way). A first start moves to another port; a restart, which must keep its
+    port, says the port was taken."""
+    from cachetop.demo.servers import PortTakenError, RedisServer, listens
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
+    taken = squatter.getsockname()[1]
     server = RedisServer()
-    server.port = squatter.getsockname()[1]
+    server.port = taken
+    second = socket.socket()
     try:
+        server.start()
+        assert server.port != taken and listens(server.pid, server.port)
+        server.stop()
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        second.bind(("127.0.0.1", server.port))
+        second.listen()
         with pytest.raises(PortTakenError):
             server.start()
     finally:
         server.close()
         squatter.close()
+        second.close()
 
 
 @pytest.mark.usefixtures("_servers_installed")
