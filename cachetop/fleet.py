@@ -213,6 +213,10 @@ class FleetSnapshot:
         return cls(taken_at, interval_s, tuple(targets), fleet_totals(targets, layers), version,
                    layers)
 
+    def not_up(self) -> tuple[int, int]:
+        """(targets not up, targets): what the exit status of --once and --batch reports."""
+        return sum(1 for t in self.targets if not t.live), len(self.targets)
+
     def serves(self) -> dict[str, tuple[str, ...]]:
         """Server target name -> the "endpoint/cache" names that live on it."""
         return serves_of(self.targets)

@@ -35,8 +35,8 @@ from cachetop.collectors.sample import (
     VERSION,
     Sample,
 )
-from cachetop.collectors.tls import client_context, tls_error
-from cachetop.collectors.wire import Address, Conn, Connect, Request
+from cachetop.collectors.tls import tls_error
+from cachetop.collectors.wire import Conn, Connect, Request, target_conn
 
 # metrics.md: ops/s sums every command counter (cmd_get counts the keys of a multi-get).
 _OPS_FIELDS = (
@@ -249,11 +249,7 @@ class MemcachedStatsCollector(LoopCollector):
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        t = target
-        address: Address = t.socket_path if t.socket_path else (t.host or "", t.port or 0)
-        factory = (lambda: client_context(t.tls)) if t.tls is not None else None  # type: ignore[arg-type]
-        server_name = (t.tls.server_name or t.host) if t.tls is not None else None
-        self._conn = Conn(address, factory, server_name)
+        self._conn = target_conn(target)
         self._degraded: dict[str, str] = {}
 
     def connections(self) -> tuple[Conn, ...]:

@@ -23,7 +23,6 @@ from cachetop.collectors.framing import RespError, RespFraming, pack_command
 from cachetop.collectors.netloop import Parallel, PollLoop, Script
 from cachetop.collectors.redis_info import RedisInfoCollector, classify, disabled_reason
 from cachetop.collectors.sample import MASTER_LINK, REPL_OFFSET, ROLE, VERSION, Sample
-from cachetop.collectors.tls import client_context
 from cachetop.collectors.topology import (
     PRIMARY,
     Node,
@@ -35,7 +34,7 @@ from cachetop.collectors.topology import (
     parse_sentinel,
     topology_changes,
 )
-from cachetop.collectors.wire import Conn, Connect, Request
+from cachetop.collectors.wire import Conn, Connect, Request, target_conn
 
 TOPOLOGY_EVERY_S = 10.0
 NODE_MARGIN_S = 0.02  # a node's deadline ends this much before the group's, so its own
@@ -89,8 +88,7 @@ class TopologyCollector(LoopCollector):
     def _open(self, address: str) -> Script:
         t = self.target
         host, port = host_port(address)
-        factory = (lambda: client_context(t.tls)) if t.tls is not None else None  # type: ignore[arg-type]
-        conn = Conn((host, port), factory, (t.tls.server_name or host) if t.tls else None)
+        conn = target_conn(t, (host, port))
         self._control, self._control_address, self._resp = conn, address, RespFraming()
         self.unsupported.clear()
         yield Connect(conn)

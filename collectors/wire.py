@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cachetop.collectors.tls import TlsError
+from cachetop.collectors.base import Target
+from cachetop.collectors.tls import TlsError, client_context
 
 # Linux's SO_TIMESTAMPNS (the 64-bit timespec form on 64-bit kernels); Python 3.11 lacks it.
 SO_TIMESTAMPNS = int(getattr(socket, "SO_TIMESTAMPNS", 35))
@@ -308,3 +309,14 @@ def is_ip_literal(host: str) -> bool:
             continue
         return True
     return False
+
+
+def target_conn(target: Target, node: tuple[str, int] | None = None) -> Conn:
+    """A connection to `target` (or to `node`, one of its topology's nodes) with the target's
+    TLS options: the server name checked is the options' own, else the host connected to."""
+    tls = target.tls
+    address: Address = node or target.socket_path or (target.host or "", target.port or 0)
+    if tls is None:
+        return Conn(address)
+    return Conn(address, lambda: client_context(tls),
+                tls.server_name or (node[0] if node else target.host))

@@ -179,7 +179,7 @@ class Emitter:
             print(render_table(snap), end="\n\n", flush=True)
         if self.recorder is not None and doc is not None:
             self.recorder.put(snap.taken_at, doc, events)
-        return sum(1 for t in snap.targets if not t.live), len(snap.targets)
+        return snap.not_up()
 
 
 def _emit(source: FleetSource, as_json: bool,

@@ -212,10 +212,10 @@ class Engine:
         if events:
             self._doc_event = events[-1].seq
         doc = snapshot_document(snap, None if limit is None else int(limit), events)
+        not_up, total = snap.not_up()
         self.channel.send({"t": "doc", "id": message.get("id"),
                            "json": json.dumps(doc, ensure_ascii=True),
-                           "not_up": sum(1 for t in snap.targets if not t.live),
-                           "total": len(snap.targets)})
+                           "not_up": not_up, "total": total})
 
     def _tick(self) -> None:
         self.loop.call_later(FLUSH_S, self._tick)
