@@ -14,10 +14,8 @@ import os
 import re
 import socket
 import stat
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -281,6 +279,8 @@ def _checked(
 def _unknown_key(key: str, schema: Mapping[str, object]) -> str:
     if key in ("password", "pass", "auth", "secret", "token"):
         return "unknown key: give passwords through password_env or password_file"
+    from difflib import get_close_matches
+
     close = get_close_matches(key, list(schema), n=1)
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
 
@@ -424,6 +424,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
     except ValueError as exc:
         raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+    import tomllib  # only a config file needs it (the dashboard reads one after its frame)
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -480,6 +482,8 @@ def _check_cache_servers(targets: Sequence[Target], file: str) -> None:
         for cache, server in target.cache_servers.items():
             where = f"{file}: targets[{index}].caches.{cache if cache.isprintable() else '?'}"
             if server not in kinds:
+                from difflib import get_close_matches
+
                 close = get_close_matches(server, list(kinds), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 shown = repr(server) if _SAFE_RE.fullmatch(server) else "this name"

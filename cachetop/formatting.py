@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 DASH = "—"
 
@@ -53,3 +54,19 @@ def count(n: float | None) -> str:
     if n >= 1e4:
         return f"{n / 1e3:.0f}k"
     return f"{n:.0f}"
+
+
+def age(seconds: float) -> str:
+    """A short duration: 42s, 5m, 3h, 2d."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))

@@ -9,12 +9,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
-from cachetop.collectors.base import Target, TlsOptions
 from cachetop.collectors.secret import Secret
 from cachetop.errors import ConfigError
+
+# The command line's parser (cli_parser) needs only redact_url; the dashboard's first frame
+# waits for what it imports (issue 11). Target loads with the first URL parsed.
+if TYPE_CHECKING:
+    from cachetop.collectors.base import Target, TlsOptions
 
 SCHEMES = ("redis", "rediss", "unix", "memcached", "http", "https", "redis+cluster",
            "rediss+cluster", "redis+sentinel", "rediss+sentinel")
@@ -185,6 +189,8 @@ def _parse(url: str, name: str | None, public: frozenset[str],
     display = name if name is not None else place["address"]
     if not display.strip() or not display.isprintable():
         raise ConfigError("name must be a non-empty, printable, single line")
+    from cachetop.collectors.base import Target
+
     return Target(name=display, username=username, password=password, **place, **fields)
 
 
@@ -384,6 +390,8 @@ def _tls(scheme: str, query: dict[str, str], given: TlsOptions | None) -> TlsOpt
     reqs = query.get("ssl_cert_reqs", "required").lower()
     if reqs not in _CERT_REQS_VERIFY:
         raise ConfigError("ssl_cert_reqs must be none, optional or required")
+    from cachetop.collectors.base import TlsOptions
+
     base = given or TlsOptions()
     return TlsOptions(
         ca_file=base.ca_file or query.get("ssl_ca_certs"),

@@ -82,3 +82,17 @@ def test_the_fleet_screen_loads_no_instance_screen_action_or_chart() -> None:
             "'cachetop.tui.screens.help'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_first_frame_waits_for_no_config_figures_or_rows_module() -> None:
+    """The dashboard draws its first frame before it reads the config (issue 11): what the
+    command line and the fleet screen import up front leaves out the config and its TOML
+    parser, the figures' and rows' modules, the sources, the collectors' Target, json and the
+    sparklines' statistics (each loads after the first frame, when first needed)."""
+    late = ("cachetop.config", "cachetop.fleet", "cachetop.tui.rows", "cachetop.source",
+            "cachetop.collectors.base", "cachetop.events", "tomllib", "json", "statistics")
+    code = ("import sys, cachetop.cli.dashboard, cachetop.tui.app; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {late!r} "
+            f"or m in {late!r} or m.startswith({tuple(n + '.' for n in late)!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

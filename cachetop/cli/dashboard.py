@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
-import json
+import gc
 import logging
 import os
 import re
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from cachetop import __version__
 from cachetop.cli_parser import ArgumentParser, config_file, no_token_here
-from cachetop.config import (
-    Config,
-    load_config,
-    resolve_config_path,
-    targets_from_cli,
-    with_cli_targets,
-)
 from cachetop.errors import ConfigError, RecordingError
 
 # The dashboard's first frame waits for every module imported here (issue 11): what only the
-# headless paths, the engine or a recording need is imported where it is used.
+# headless paths, the engine, a recording or the config's reading (after the first frame)
+# need is imported where it is used.
 if TYPE_CHECKING:
+    from cachetop.config import Config
     from cachetop.engine.client import EngineClient
     from cachetop.record.store import RecorderThread
     from cachetop.source import FleetSource
@@ -113,8 +107,17 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def load(args: argparse.Namespace) -> Config:
-    """Config from defaults < file < CACHETOP_* env < command line; discovery when empty."""
+def load(args: argparse.Namespace, *, warn: bool = True) -> Config:
+    """Config from defaults < file < CACHETOP_* env < command line; discovery when empty.
+    `warn`: print the config's warnings to stderr now (the dashboard says them itself: it
+    reads the config after its first frame, when stderr is the screen)."""
+    from cachetop.config import (
+        load_config,
+        resolve_config_path,
+        targets_from_cli,
+        with_cli_targets,
+    )
+
     env = dict(os.environ)
     config = load_config(resolve_config_path(args.config, env), env)
     interval = args.interval if args.interval is not None else config.interval_s
@@ -134,11 +137,16 @@ def load(args: argparse.Namespace) -> Config:
                               "file, or start redis-server or memcached on this machine")
     if args.timeout is not None:
         targets = [dataclasses.replace(t, timeout_s=args.timeout) for t in targets]
-    for warning in config.warnings:
-        print(f"cachetop: warning: {warning}", file=sys.stderr)
+    if warn:
+        print_warnings(config)
     return dataclasses.replace(config, targets=tuple(targets), interval_s=interval,
                                read_only=config.read_only or args.read_only,
                                caches_limit=args.caches_limit)
+
+
+def print_warnings(config: Config) -> None:
+    for warning in config.warnings:
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
 
 
 class Emitter:
@@ -174,6 +182,8 @@ class Emitter:
         doc = (snapshot_document(snap, self.caches_limit, events)
                if self.as_json or self.recorder else None)
         if self.as_json:
+            import json
+
             print(json.dumps(doc, ensure_ascii=True), flush=True)
         elif self.as_json is not None:
             print(render_table(snap), end="\n\n", flush=True)
@@ -280,15 +290,27 @@ def run_batch(config: Config, as_json: bool | None, count: int | None,
     return exit_code(last)
 
 
-def run_tui(config: Config, source: EngineClient | None = None,
+def run_tui(config: Config | Callable[[], Config], source: EngineClient | None = None,
             recorder: RecorderThread | None = None) -> int:
+    """The dashboard. `config` may be a loader: the app draws its first frame, then reads the
+    config (issue 11: a 1,000-target file took 40-60 ms, a third of a bare app's first
+    frame); a config error ends the app and is raised here, after the screen is restored."""
+    # No cyclic GC until the app has started its source (CachetopApp._start_source): the
+    # imports and the first frames make objects that live for the whole run, and the passes
+    # over them (a full one among them) cost the first frame ~10 ms, the rows ~30.
+    gc.disable()
     try:
-        from cachetop.tui.app import run_app
-    except ImportError:
-        return run_batch(config, as_json=False, count=None, engine=source, recorder=recorder)
-    try:
+        try:
+            from cachetop.tui.app import run_app
+        except ImportError:
+            gc.enable()
+            loaded = config() if callable(config) else config
+            print_warnings(loaded)
+            return run_batch(loaded, as_json=False, count=None, engine=source,
+                             recorder=recorder)
         return run_app(config, source, recorder)
     finally:
+        gc.enable()
         if recorder is not None:
             recorder.close()
 
@@ -332,6 +354,8 @@ def run_demo(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.interval <= 0 or args.rate <= 0 or args.cold_start < 0:
         p.error("--interval and --rate must be positive, --cold-start not negative")
+    from cachetop.config import load_config, targets_from_cli
+
     _stop_on_sigterm()
     try:
         fleet = DemoFleet(rate=args.rate, cold_start_s=args.cold_start)
@@ -364,6 +388,8 @@ def run_demo(argv: Sequence[str]) -> int:
 def unknown_command(word: str) -> str:
     """The error for a first word that is no command (and, being no URL, no target either):
     the likely command (difflib), or all of them when none is close."""
+    import difflib
+
     close = difflib.get_close_matches(word, COMMANDS, n=1)
     hint = repr(close[0]) if close else f"one of: {', '.join(COMMANDS)}"
     return f"no such command {word!r}; did you mean {hint}?"
@@ -412,17 +438,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cachetop.agent.connect import run_connected
 
         return run_connected(args, parser)
+    headless = args.once or args.batch or args.json
     try:
-        config = load(args)
+        # The dashboard reads its config after the first frame (run_tui).
+        config = load(args) if headless else None
         recorder = None if args.once else open_recorder(args.record, args.record_keep)
+        if config is None:
+            return run_tui(lambda: load(args, warn=False), recorder=recorder)
     except (ConfigError, RecordingError) as exc:
         print(f"cachetop: {parser.mask(str(exc))}", file=sys.stderr)
         return 2
     if args.once:
         return run_once(config, args.json, args.log)
-    if args.batch or args.json:
-        return run_batch(config, args.json, args.count, args.log, recorder=recorder)
-    return run_tui(config, recorder=recorder)
+    return run_batch(config, args.json, args.count, args.log, recorder=recorder)
 
 
 def record_main(argv: Sequence[str]) -> int:

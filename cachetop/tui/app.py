@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,15 +20,19 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 
-from cachetop.config import Config
-from cachetop.events.model import Event
-from cachetop.fleet import FleetSnapshot
-from cachetop.source import FleetSource, PendingSource
-from cachetop.tui.badges import badge_names
 from cachetop.tui.screens.fleet import FleetScreen
 
-if TYPE_CHECKING:  # the recorder (sqlite3, the codec) is loaded by --record, not by the frame
+# The first frame waits for every module imported here (issue 11): the config and the
+# figures' modules load when the config is read, after the first frame.
+if TYPE_CHECKING:
+
+    from cachetop.config import Config
+    from cachetop.events.model import Event
+    from cachetop.fleet import FleetSnapshot
+
+    # the recorder (sqlite3, the codec) is loaded by --record, not by the frame
     from cachetop.record.store import RecorderThread
+    from cachetop.source import FleetSource
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 REFRESH_S = 0.2
@@ -45,6 +50,8 @@ def protection_badges(config: Config) -> dict[str, str]:
     """`prod`, `ro` or `prod ro` per target the config protects, for its row's badge. The
     read-only mode of the whole run (--read-only) would badge every row alike: only a
     target's own `read_only` does (the instance header and dialogs show both)."""
+    from cachetop.tui.badges import badge_names
+
     short = {"read-only": "ro"}
     out = {}
     for t in config.targets:
@@ -68,16 +75,18 @@ class CachetopApp(App[None]):
         Binding("R", "retry", "Retry now", show=False, id="app.retry"),
     ]
 
-    def __init__(self, config: Config, source: FleetSource | None = None, *,
-                 stop_on_signals: bool = False, recorder: RecorderThread | None = None) -> None:
-        """`stop_on_signals`: SIGTERM and SIGHUP quit like q (the real terminal's app)."""
+    def __init__(self, config: Config | Callable[[], Config],
+                 source: FleetSource | None = None, *, stop_on_signals: bool = False,
+                 recorder: RecorderThread | None = None) -> None:
+        """`config` may be a loader, called after the first frame (the command line's way:
+        that frame waits for no config file, and says it is reading it); its ConfigError
+        ends the app and is kept in `config_error`. `stop_on_signals`: SIGTERM and SIGHUP
+        quit like q (the real terminal's app)."""
         super().__init__()
         self.stop_on_signals = stop_on_signals
-        self.config = config
-        # Without a source, the engine's client is made after the first frame (_start_source):
-        # until then every row is "connecting…".
-        self.source: FleetSource = (source if source is not None
-                                    else PendingSource(config.targets, config.interval_s))
+        self._loader = config if callable(config) else None
+        self._given_source = source
+        self.config_error: Exception | None = None
         self._notice: str | None = None
         self.paused = False
         self.snapshot: FleetSnapshot | None = None
@@ -85,11 +94,24 @@ class CachetopApp(App[None]):
         self._last_point_at = 0.0
         self._input_at = 0.0
         self._refreshed_at = 0.0
-        self.fleet_screen = FleetScreen(config.thresholds, badges=protection_badges(config))
         self.events: list[Event] = []
         self._event_seq = 0
         self.recorder = recorder
         self._recorded_seq = 0
+        self.fleet_screen = FleetScreen(None)
+        if not callable(config):
+            self._configure(config)
+
+    def _configure(self, config: Config) -> None:
+        """The config's source and the fleet screen's thresholds and badges. Without a
+        source, the engine's client is made after the first frame (_start_source): until
+        then every row is "connecting…"."""
+        from cachetop.source import PendingSource
+
+        self.config = config
+        self.source: FleetSource = (self._given_source if self._given_source is not None
+                                    else PendingSource(config.targets, config.interval_s))
+        self.fleet_screen.configure(config.thresholds, protection_badges(config))
 
     def _fatal_error(self) -> None:
         """Textual's crash report shows local variables, which can hold a connection's
@@ -106,17 +128,57 @@ class CachetopApp(App[None]):
     def get_default_screen(self) -> FleetScreen:
         return self.fleet_screen
 
+    @property
+    def loading(self) -> bool:
+        """True until the config is read (the first frame; no source yet)."""
+        return self._loader is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause, the interval and retry act on the source, which waits for the config."""
+        return not (self.loading and action in ("pause", "faster", "slower", "retry"))
+
     def on_mount(self) -> None:
         if self.stop_on_signals:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(signum, self.exit)
+        if self.loading:
+            self.call_after_refresh(self._read_config)
+            return
         # The first frame comes first: the header and a "connecting…" row per target are on
         # screen before the engine is started or any target is polled.
         self.refresh_figures()
         self.call_after_refresh(self._start_source)
 
+    def _read_config(self) -> None:
+        """After the first frame: the config (a file of 1,000 targets: 40-60 ms), its rows
+        "connecting…" in the next frame, then the engine."""
+        from cachetop.errors import ConfigError
+
+        assert self._loader is not None
+        # The frame just drawn is written by Textual's writer thread, which needs the GIL
+        # for each write: at the default 5 ms switch interval, the config read here held
+        # the frame back ~10 ms. A short interval while reading lets it through.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.0002))
+        try:
+            config = self._loader()
+        except ConfigError as exc:
+            self.config_error = exc
+            self.exit(return_code=2)
+            return
+        finally:
+            sys.setswitchinterval(switch)
+        self._loader = None
+        self._configure(config)
+        self.refresh_figures()
+        for warning in config.warnings:
+            self.notify(warning, title="config", severity="warning", timeout=15)
+        self.call_after_refresh(self._start_source)
+
     def _start_source(self) -> None:
+        from cachetop.source import PendingSource
+
         if isinstance(self.source, PendingSource):
             from cachetop.engine.client import EngineClient
 
@@ -129,11 +191,14 @@ class CachetopApp(App[None]):
         self.source.start()
         self.set_interval(REFRESH_S, self.refresh_figures)
         # What exists after the first frame lives for the whole run; leaving it out of the
-        # cyclic GC's scans cut a 1,000-row refresh's collection time by about half.
+        # cyclic GC's scans cut a 1,000-row refresh's collection time by about half. The
+        # collector was off since run_tui started (start-up makes no garbage worth a pass).
         gc.freeze()
+        gc.enable()
 
     def on_unmount(self) -> None:
-        self.source.stop()
+        if not self.loading:
+            self.source.stop()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown
@@ -303,7 +368,7 @@ class CachetopApp(App[None]):
         self.notify(f"{said}polling every target now", timeout=6)
 
 
-def run_app(config: Config, source: FleetSource | None = None,
+def run_app(config: Config | Callable[[], Config], source: FleetSource | None = None,
             recorder: RecorderThread | None = None) -> int:
     """Run the dashboard; on its way out (q, Ctrl-C, SIGTERM, SIGHUP) undo what the Keys tab
     changed on servers (memcached `stats detail on`), off the UI thread that has ended.
@@ -316,4 +381,10 @@ def run_app(config: Config, source: FleetSource | None = None,
         detail = sys.modules.get("cachetop.keys.memcached_detail")
         for error in detail.restore_all() if detail is not None else ():
             print(f"cachetop: {error}", file=sys.stderr)
+    if app.config_error is not None:
+        raise app.config_error
+    # Shown in the app too; printed here, they stay in the terminal after it (q before the
+    # config was read: none).
+    for warning in app.config.warnings if not app.loading else ():
+        print(f"cachetop: warning: {warning}", file=sys.stderr)
     return 0

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures, aggregate
+# The fleet table's widget (and StartScreen, the first frame) import this module before the
+# figures' one is needed: that loads with the first model built (build_model).
+if TYPE_CHECKING:
+    from cachetop.fleet import FleetFigures, FleetSnapshot, Latency, TargetFigures
 
 RowKind = Literal["target", "child", "more", "group"]
 MORE_KIND = "more"  # TargetFigures.kind of an endpoint's "N more caches" entry
@@ -96,7 +99,7 @@ def _shown(f: TargetFigures) -> TargetFigures:
     return f if f.live or f.last_good is None else f.last_good
 
 
-Getter = Callable[[TargetFigures, bool], object]
+Getter = Callable[["TargetFigures", bool], object]
 _SORT: dict[str, Getter] = {
     "name": lambda f, p: f.name.lower(),
     "kind": lambda f, p: f.kind,
@@ -175,6 +178,8 @@ def build_model(snap: FleetSnapshot, view: View) -> TableModel:
         for t in sort_targets(targets, view.sort_column, view.reverse, view.probe_only):
             rows.extend(_target_rows(t, view, None))
     else:
+        from cachetop.fleet import aggregate
+
         groups: dict[str, list[TargetFigures]] = {}
         for t in targets:
             groups.setdefault(t.group, []).append(t)

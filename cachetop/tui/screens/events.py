@@ -12,9 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from cachetop.events.model import Event
+from cachetop.formatting import clock
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.events_strip import kind_style
-from cachetop.tui.widgets.instance_tiles import clock
 
 SHOWN = 2000  # rows in the table; the log holds more, the newest are what is looked for
 

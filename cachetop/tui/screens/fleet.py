@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,11 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from cachetop.config import Thresholds
-from cachetop.events.model import Event
-from cachetop.fleet import FleetSnapshot, TargetFigures
+from cachetop.formatting import age, clock
 from cachetop.text_safety import plain
-from cachetop.tui.rows import Cells, events_line, role_text, row_cells
 from cachetop.tui.table_model import (
     COLUMN_SETS,
     TableModel,
@@ -28,7 +26,16 @@ from cachetop.tui.table_model import (
 from cachetop.tui.widgets.events_strip import EventsStrip
 from cachetop.tui.widgets.fleet_header import FleetHeader
 from cachetop.tui.widgets.fleet_table import FleetTable
-from cachetop.tui.widgets.instance_tiles import age, clock
+
+# The first frame waits for every module imported here (issue 11): the figures, the rows'
+# cells and the config load with the first snapshot shown, after it.
+if TYPE_CHECKING:
+    from cachetop.config import Thresholds
+    from cachetop.events.model import Event
+    from cachetop.fleet import FleetSnapshot, TargetFigures
+    from cachetop.tui.rows import Cells
+
+LOADING = "reading the config…"
 
 
 def _loopback(address: str) -> str:
@@ -64,8 +71,11 @@ class FleetScreen(Screen[None]):
         Binding("d", "act('delete')", "Delete key", show=False, id="fleet.delete_key"),
     ]
 
-    def __init__(self, thresholds: Thresholds, badges: Mapping[str, str] | None = None) -> None:
-        """`badges`: a protection badge (`prod`, `ro`) per target name, shown on its row."""
+    def __init__(self, thresholds: Thresholds | None,
+                 badges: Mapping[str, str] | None = None) -> None:
+        """`badges`: a protection badge (`prod`, `ro`) per target name, shown on its row.
+        No `thresholds`: the config is being read (the first frame says so); configure()
+        gives them."""
         super().__init__()
         self.thresholds = thresholds
         self.badges = dict(badges or {})
@@ -77,16 +87,28 @@ class FleetScreen(Screen[None]):
         self._names: tuple[FleetSnapshot, dict[str, TargetFigures]] | None = None
 
     def compose(self) -> ComposeResult:
-        yield FleetHeader(id="fleet-header")
-        yield FleetTable(id="fleet-table")
+        loading = self.thresholds is None
+        yield FleetHeader(id="fleet-header", message=LOADING if loading else "")
+        table = FleetTable(id="fleet-table")
+        table.empty_text = LOADING if loading else ""
+        yield table
         yield Static(id="events")
         yield EventsStrip(id="events-strip")
         yield Static(id="selection")
-        yield Footer()  # the filter's Input is mounted after the first frame (_after_first)
+        # The footer and the filter's Input are mounted after the first frame (_after_first).
+
+    def configure(self, thresholds: Thresholds, badges: Mapping[str, str]) -> None:
+        """The config's thresholds and badges, once it is read (after the first frame)."""
+        self.thresholds = thresholds
+        self.badges = dict(badges)
+        self._model = None
+        if self.is_mounted:  # the rows' first frame first, then what waited for it
+            self.set_timer(0.2, self._after_first)
 
     def on_mount(self) -> None:
         self.query_one(FleetTable).focus()
-        self.call_after_refresh(self._after_first)
+        if self.thresholds is not None:  # else after the config's rows (configure)
+            self.call_after_refresh(self._after_first)
         source = getattr(self.app, "source", None)
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
@@ -96,8 +118,13 @@ class FleetScreen(Screen[None]):
         self.query_one(EventsStrip).show_events(self._events)
 
     def _after_first(self) -> None:
-        """What the first frame does without (issue 11): the sparklines, the filter's line."""
+        """What the first frame does without (issue 11): the sparklines, the keys' footer
+        (~7 ms of that frame), the filter's line."""
         self.query_one(FleetHeader).add_sparks()
+        if not self.query(Footer):
+            # A footer draws its keys when the screen's bindings change: say they did.
+            self.mount(Footer())
+            self.call_after_refresh(self.refresh_bindings)
         if self._filter_box() is None:
             self.mount(self._new_filter_box())
 
@@ -145,6 +172,8 @@ class FleetScreen(Screen[None]):
 
     def _show_events(self, snap: FleetSnapshot) -> None:
         """Failovers and other topology changes, one line under the table (hidden if none)."""
+        from cachetop.tui.rows import events_line
+
         line = events_line(snap.targets, time.time())
         events = self.query_one("#events", Static)
         events.set_class(line is not None, "-shown")
@@ -172,7 +201,11 @@ class FleetScreen(Screen[None]):
         """Cells for the rows the table paints, and what they depend on beyond each row's
         figures (lines painted under the same context are kept). What they need of the whole
         fleet (the masters by address, replicas per master) is worked out here, once."""
-        thresholds, probe_only, badges = self.thresholds, self.view.probe_only, self.badges
+        from cachetop.config import Thresholds
+        from cachetop.tui.rows import role_text, row_cells
+
+        thresholds = self.thresholds or Thresholds()
+        probe_only, badges = self.view.probe_only, self.badges
         masters: dict[str, str] = {}
         replicas: dict[str, int] = {}
         if model.has_replicas and self._snap is not None:

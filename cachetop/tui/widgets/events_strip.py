@@ -4,13 +4,16 @@ way an event is written on screen."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from cachetop.events.model import Event
+from cachetop.formatting import clock
 from cachetop.text_safety import plain
-from cachetop.tui.widgets.instance_tiles import clock
+
+if TYPE_CHECKING:
+    from cachetop.events.model import Event
 
 STRIP_LINES = 3
 KIND_STYLES = {"status": "red", "restart": "yellow", "threshold": "yellow", "cleared": "green",

@@ -5,23 +5,18 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
-from cachetop.fleet import (
-    APP_CACHES,
-    SERVERS,
-    FleetFigures,
-    FleetSnapshot,
-    TargetFigures,
-    fleet_totals,
-    layer_totals,
-)
 from cachetop.formatting import millis, percent, rate, size
+
+if TYPE_CHECKING:
+    from cachetop.fleet import FleetFigures, FleetSnapshot, TargetFigures
 
 SPARK_POINTS = 120
 
@@ -76,6 +71,9 @@ def figures_text(snap: FleetSnapshot, *, paused: bool = False,
     """One line per layer (README, "How fleet totals are made"): the servers' figures, then
     the application caches' as the applications see them, with memory and evictions only of
     the caches that live in the applications (the others are their servers')."""
+    # Here, not at the top: StartScreen draws this header before the figures' module loads.
+    from cachetop.fleet import APP_CACHES, SERVERS, fleet_totals, layer_totals
+
     layers, fleet = snap.layers, snap.fleet
     if shown is not None:
         layers = layer_totals(shown)
@@ -121,6 +119,8 @@ class _Spark(Vertical):
         self.title, self.key = title, key
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Sparkline  # with `statistics`: after the first frame
+
         yield Static(self.title, classes="spark-title", id=f"spark-title-{self.key}")
         yield Sparkline([], id=f"spark-{self.key}")
 
@@ -128,15 +128,18 @@ class _Spark(Vertical):
 class FleetHeader(Vertical):
     """Figures of the whole fleet: ops/s, weighted hit ratio, worst p99, memory, evictions/s."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, message: str = "", **kwargs: object) -> None:
+        """`message`: what the figures' line says until the first snapshot (StartScreen)."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.message = message
         self._history: dict[str, deque[float]] = {
             k: deque(maxlen=SPARK_POINTS) for k in ("ops", "hit", "p99", "evict")}
         self._titles = {"ops": "ops/s", "hit": "hit %", "p99": "worst p99",
                         "evict": "evictions/s"}
 
     def compose(self) -> ComposeResult:
-        yield Static(id="fleet-figures")
+        yield Static(Text(self.message, style="bold") if self.message else "",
+                     id="fleet-figures")
         # The sparklines' row keeps its height (3 lines) while empty: add_sparks() fills it
         # after the first frame, which its 13 widgets delayed by ~15 ms (issue 11).
         yield Horizontal(id="sparks")
@@ -150,6 +153,8 @@ class FleetHeader(Vertical):
                 self.call_after_refresh(self._draw_sparks)
 
     def _draw_sparks(self) -> None:
+        from textual.widgets import Sparkline
+
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
             # A snapshot can land before the sparklines are mounted (the first frame is

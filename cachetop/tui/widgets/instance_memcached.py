@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from cachetop.detail import MemcachedDetail
 from cachetop.fleet import TargetFigures
-from cachetop.formatting import percent, size
+from cachetop.formatting import age, clock, percent, size
 from cachetop.tui.widgets.instance_detail import (
     DetailPane,
     RawView,
@@ -22,7 +22,6 @@ from cachetop.tui.widgets.instance_detail import (
     num,
     sync_rows,
 )
-from cachetop.tui.widgets.instance_tiles import age, clock
 
 DIM = "grey50"
 DEFAULT_PAGE_BYTES = 1024 * 1024  # memcached's slab page is item_size_max, 1 MB by default

@@ -6,10 +6,9 @@ import time
 
 from rich.text import Text
 
-from cachetop.formatting import DASH, size
+from cachetop.formatting import DASH, age, size
 from cachetop.host_process import HostMemory, ProcessInfo
 from cachetop.text_safety import plain
-from cachetop.tui.widgets.instance_tiles import age
 
 DIM = "grey50"
 

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from cachetop.detail import ClientEntry, RedisDetail
 from cachetop.fleet import TargetFigures
-from cachetop.formatting import size
+from cachetop.formatting import age, clock, size
 from cachetop.text_safety import plain
 from cachetop.tui.widgets.instance_detail import (
     DetailPane,
@@ -26,7 +26,6 @@ from cachetop.tui.widgets.instance_detail import (
     num,
     sync_rows,
 )
-from cachetop.tui.widgets.instance_tiles import age, clock
 
 DIM = "grey50"
 _SLAVE = re.compile(r"slave\d+$")

@@ -11,27 +11,11 @@ from rich.text import Text
 
 from cachetop.config import Thresholds
 from cachetop.fleet import Latency, TargetFigures
-from cachetop.formatting import DASH, count, percent, rate, size
+from cachetop.formatting import DASH, age, clock, count, percent, rate, size
 from cachetop.text_safety import plain
 from cachetop.tui.rows import BAD, WARN, status_text
 
 DIM = "grey50"
-
-
-def age(seconds: float) -> str:
-    """A short duration: 42s, 5m, 3h, 2d."""
-    s = max(0, int(seconds))
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
-
-
-def clock(wall: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
 def shown_figures(t: TargetFigures) -> tuple[TargetFigures, bool]:
