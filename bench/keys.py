@@ -90,6 +90,8 @@ def main() -> int:
     p.add_argument("--keys", type=int, help="keys to write (default 1,000,000)")
     p.add_argument("--load-rate", type=float, default=2000.0, help="other client's GETs/s")
     p.add_argument("--scan-count", type=int, default=50, help="SCAN COUNT of a page")
+    p.add_argument("--floor", action="store_true",
+                   help="also the server's own time per key of ever smaller scripts")
     args = p.parse_args()
     keys = args.keys or (20_000 if args.smoke else 1_000_000)
     server = RedisServer()
@@ -98,6 +100,8 @@ def main() -> int:
         started = time.monotonic()
         truth = fill_known_keyspace(server.client(), keys)
         print(f"keyspace: {truth.total} keys written in {time.monotonic() - started:.1f}s")
+        if args.floor or args.smoke:
+            server_floor(server, (args.scan_count, 200), reps=1 if args.smoke else 2)
         # Full first: the keys whose TTL is under a minute must still be there.
         full, during_full = analyse(server, args.load_rate, mode="full",
                                     scan_count=args.scan_count)
@@ -134,6 +138,51 @@ def main() -> int:
         return 1 if failures else 0
     finally:
         server.close()
+
+
+# What the server must do for every key, at the least: SCAN lists it, then the three facts
+# the report needs of each key (encoding, memory, TTL), results thrown away. Below that,
+# SCAN alone; above it, cachetop's page script (cachetop.keys.redis_script).
+_SCAN_ONLY = "local p = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2]) return {p[1], #p[2]}"
+_THREE_FACTS = """local p = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+for i = 1, #p[2] do
+  local k = p[2][i]
+  redis.call('OBJECT', 'ENCODING', k)
+  redis.call('MEMORY', 'USAGE', k)
+  redis.call('PTTL', k)
+end
+return {p[1], #p[2]}"""
+
+
+def server_floor(server: RedisServer, counts: tuple[int, ...], reps: int) -> None:
+    """The redis-server CPU per key of whole passes over the keyspace, one script call per
+    page (no other client, no pacing): the ceiling any per-key design has on this machine."""
+    from cachetop.keys.redis_script import SCRIPT_7, page_args
+
+    client = server.client()
+    proc = psutil.Process(server.pid)
+    print("server's own time per key, whole passes (us/key; the keys/s it allows at 100 % of "
+          "one core):")
+    for label, body in (("SCAN only", _SCAN_ONLY), ("SCAN + ENCODING, MEMORY, PTTL", _THREE_FACTS),
+                        ("cachetop's page script", SCRIPT_7)):
+        sha = client.script_load(body if body is SCRIPT_7 else "#!lua flags=no-writes\n" + body)
+        for count in counts:
+            per_key = []
+            for _ in range(reps):
+                cursor, seen = 0, 0
+                before = proc.cpu_times()
+                while True:
+                    reply = client.execute_command(*page_args(sha, cursor, count, memory=True,
+                                                              counts=True, freq=False))
+                    cursor, seen = int(reply[0]), seen + int(reply[1])
+                    if cursor == 0:
+                        break
+                after = proc.cpu_times()
+                used = after.user + after.system - before.user - before.system
+                per_key.append(used / max(1, seen) * 1e6)
+            best = min(per_key)
+            print(f"  {label:32} COUNT {count:4}: {best:5.2f} us/key = "
+                  f"{1e6 / best / 1e3:4.0f}k keys/s")
 
 
 def check(server: RedisServer, truth: Any, sampled: KeysReport, full: KeysReport,

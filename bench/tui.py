@@ -3,8 +3,9 @@
 Each part sits beside baselines measured in the same run:
 
 1. **Startup.** Processes run in a pseudo-terminal (140x45, TERM=xterm-256color) and the bench
-   reads what they draw: the time from spawning to the first frame, to the first frame with
-   figures and to the first frame with a rate, for `python -m cachetop` against a real
+   reads what they draw: the time from spawning to the first frame, to the targets' rows
+   (the first frame says it is reading the config), to the first frame with figures and to
+   the first frame with a rate, for `python -m cachetop` against a real
    redis-server and memcached, beside a bare Textual app showing one Static.
 2. **Refresh.** Headless (`App.run_test`), one `FleetScreen.show_fleet` of a synthetic fleet
    whose targets' figures changed, at 10, 100 and 1,000 rows, beside a plain `DataTable` with
@@ -274,6 +275,8 @@ def startup(reps: int) -> list[StartupRow]:
         big_argv = [py, "-m", "cachetop", "--config", str(big_config)]
         top_markers = {
             "frame": frame,
+            # A target's row (the first frame says "reading the config…" instead).
+            "rows": re.compile(r"127\.0\.0\.1:\d+ +(redis|memc)"),
             "figures": re.compile(r"2/2 up"),  # the header, once both first polls landed
             "rate": re.compile(r"ops/s \d"),  # the header's fleet ops/s: a second poll landed
         }
@@ -288,7 +291,8 @@ def startup(reps: int) -> list[StartupRow]:
             (bare, lambda: run_in_pty([py, str(bare_py)], {"frame": frame}, b"\x11",
                                       inspect=True, env=env)),
             (top, lambda: run_in_pty(top_argv, top_markers, b"q", inspect=True, env=env)),
-            (big, lambda: run_in_pty(big_argv, {"frame": frame}, b"q", inspect=True, env=env)),
+            (big, lambda: run_in_pty(big_argv, {"frame": frame, "rows": re.compile(r"t0000 ")},
+                                     b"q", inspect=True, env=env)),
         ]
         for _, job in jobs:
             job()
@@ -957,19 +961,25 @@ def print_startup(rows: list[StartupRow], reps: int) -> None:
     table = []
     for r in rows:
         exit_s = r.median("exit")
-        table.append([r.label, ms(r.median("frame")), ms(r.median("figures")),
+        table.append([r.label, ms(r.median("frame")), ms(r.median("rows")),
+                      ms(r.median("figures")),
                       ms(r.median("rate")), ms(exit_s),
                       "" if r.median_of("peak_rss_mb") is None
                       else f"{r.median_of('peak_rss_mb'):.0f}",
                       "" if r.median_of("threads") is None
                       else f"{r.median_of('threads'):.0f}",
                       ms(r.median_of("cpu_s"))])
-    print_table(["what", "first frame", "figures", "first rate", "exit", "peak RSS MB",
+    print_table(["what", "first frame", "rows", "figures", "first rate", "exit", "peak RSS MB",
                  "threads", "CPU ms"], table)
     spread = [f"{r.label.split(',')[0]} {min(s.found_s['frame'] for s in r.runs) * 1e3:.0f}-"
               f"{max(s.found_s['frame'] for s in r.runs) * 1e3:.0f}"
               for r in rows if r.median("frame") is not None]
     print("  first frame, min-max ms: " + "; ".join(spread))
+    bare = next((r.median("frame") for r in rows if r.label.startswith("bare")), None)
+    if bare:
+        print("  first frame / bare app's (goal <= 1.2): " + "; ".join(
+            f"{r.label} {r.median('frame') / bare:.2f}x" for r in rows
+            if r.label.startswith("cachetop") and r.median("frame") is not None))
 
 
 def print_refresh(runs: list[SizeRun], count: int) -> None:
