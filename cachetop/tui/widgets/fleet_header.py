@@ -119,10 +119,10 @@ class _Spark(Vertical):
         self.title, self.key = title, key
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Sparkline  # with `statistics`: after the first frame
+        from cachetop.tui.widgets.spark_bars import SparkBars  # after the first frame
 
         yield Static(self.title, classes="spark-title", id=f"spark-title-{self.key}")
-        yield Sparkline([], id=f"spark-{self.key}")
+        yield SparkBars([], id=f"spark-{self.key}")
 
 
 class FleetHeader(Vertical):
@@ -154,13 +154,13 @@ class FleetHeader(Vertical):
                 self.call_after_refresh(self._draw_sparks)
 
     def _draw_sparks(self) -> None:
-        from textual.widgets import Sparkline
+        from cachetop.tui.widgets.spark_bars import SparkBars
 
         for key, points in self._history.items():
             data = [p for p in points if not math.isnan(p)]
             # A snapshot can land before the sparklines are mounted (the first frame is
             # drawn before them): the history is kept and drawn once they are.
-            for spark in self.query(f"#spark-{key}").results(Sparkline):
+            for spark in self.query(f"#spark-{key}").results(SparkBars):
                 spark.data = data or [0.0]
 
     def seed(self, points: Sequence[FleetFigures]) -> None:
