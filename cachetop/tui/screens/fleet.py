@@ -92,23 +92,30 @@ class FleetScreen(Screen[None]):
         table = FleetTable(id="fleet-table")
         table.empty_text = LOADING if loading else ""
         yield table
-        yield Static(id="events")
-        yield EventsStrip(id="events-strip")
-        yield Static(id="selection")
+        if not loading:  # else with the config (configure): the first frame has no use for them
+            yield from self._lines_under_the_table()
         # The footer and the filter's Input are mounted after the first frame (_after_first).
+
+    @staticmethod
+    def _lines_under_the_table() -> tuple[Static, EventsStrip, Static]:
+        return Static(id="events"), EventsStrip(id="events-strip"), Static(id="selection")
 
     def configure(self, thresholds: Thresholds, badges: Mapping[str, str]) -> None:
         """The config's thresholds and badges, once it is read (after the first frame)."""
         self.thresholds = thresholds
         self.badges = dict(badges)
         self._model = None
-        if self.is_mounted:  # the rows' first frame first, then what waited for it
+        if self.is_mounted and not self.query(EventsStrip):
+            self.mount(*self._lines_under_the_table())
+            self.query_one(EventsStrip).show_events(self._events)
+            # The rows' first frame first, then what else waited for it.
             self.set_timer(0.2, self._after_first)
 
     def on_mount(self) -> None:
         self.query_one(FleetTable).focus()
-        if self.thresholds is not None:  # else after the config's rows (configure)
-            self.call_after_refresh(self._after_first)
+        if self.thresholds is None:
+            return  # the config is being read: configure() does the rest
+        self.call_after_refresh(self._after_first)
         source = getattr(self.app, "source", None)
         if source is not None:
             self.query_one(FleetHeader).seed(source.fleet_history())
@@ -137,8 +144,8 @@ class FleetScreen(Screen[None]):
     def show_events(self, events: Sequence[Event]) -> None:
         """The latest events in the strip under the table."""
         self._events = events
-        if self.is_mounted:
-            self.query_one(EventsStrip).show_events(events)
+        for strip in self.query(EventsStrip).results(EventsStrip):  # none while loading
+            strip.show_events(events)
 
     def action_events(self) -> None:
         self.app.open_events()  # type: ignore[attr-defined]
