@@ -102,6 +102,19 @@ class RedisClusterSet:
             return True
         _until(ok, timeout_s, "cluster_state:ok and every primary known on every node")
 
+    def wait_replicated(self, timeout_s: float = 15.0) -> None:
+        """Every replica holds as many keys as its primary. Replication is asynchronous: a
+        test that wrote keys and read the nodes at once found a replica still at 0 keys
+        (its sync not done) while DBSIZE read a moment later said 103."""
+        def caught_up() -> bool:
+            for primary in self.primaries():
+                replica = self.replica_of(primary)
+                with primary.client() as p, replica.client() as r:
+                    if p.dbsize() != r.dbsize():
+                        return False
+            return True
+        _until(caught_up, timeout_s, "every replica holding its primary's keys")
+
     def running(self) -> list[RedisServer]:
         return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 

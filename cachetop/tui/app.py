@@ -24,13 +24,11 @@ from cachetop.tui.screens.fleet import FleetScreen
 
 # The first frame waits for every module imported here (issue 11): the config and the
 # figures' modules load when the config is read, after the first frame.
+# The recorder (sqlite3, the codec) is loaded by --record, not by the frame.
 if TYPE_CHECKING:
-
     from cachetop.config import Config
     from cachetop.events.model import Event
     from cachetop.fleet import FleetSnapshot
-
-    # the recorder (sqlite3, the codec) is loaded by --record, not by the frame
     from cachetop.record.store import RecorderThread
     from cachetop.source import FleetSource
 

@@ -58,6 +58,7 @@ def test_group_figures_are_the_combination_of_the_nodes(cluster: RedisClusterSet
     try:
         for i in range(300):
             client.set(f"k:{i}", "v")
+        cluster.wait_replicated()  # the nodes' key counts are compared with DBSIZE below
         collector = make_collectors([parse_target_url(cluster.url, timeout_s=2.0)])[0]
         tracker = TargetTracker(collector.target)
         tracker.update(collector.collect(Deadline(5.0)))

@@ -182,10 +182,12 @@ class FleetScreen(Screen[None]):
         from cachetop.tui.rows import events_line
 
         line = events_line(snap.targets, time.time())
-        events = self.query_one("#events", Static)
-        events.set_class(line is not None, "-shown")
-        if line is not None:
-            events.update(line)
+        # Not there while the config is read, nor while the app shuts down (a refresh timer
+        # can fire after the lines under the table are gone and before the table is).
+        for events in self.query("#events").results(Static):
+            events.set_class(line is not None, "-shown")
+            if line is not None:
+                events.update(line)
 
     def _redraw(self) -> None:
         """A new row model when the snapshot or the view changed (sorting, filtering and
@@ -262,7 +264,8 @@ class FleetScreen(Screen[None]):
                     line.append(f"  ⚠ {plain(reason, 120)}", style="yellow")
         if self.view.needle:
             line.append(f"   filter: {plain(self.view.needle)}", style="bold cyan")
-        self.query_one("#selection", Static).update(line, layout=False)  # one fixed line
+        for selection in self.query("#selection").results(Static):  # as #events above
+            selection.update(line, layout=False)  # one fixed line
 
     def on_fleet_table_highlighted(self, event: FleetTable.Highlighted) -> None:
         self._show_selection()
