@@ -141,32 +141,36 @@ class CachetopApp(App[None]):
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(signum, self.exit)
         if self.loading:
-            self.call_after_refresh(self._read_config)
+            # A worker: awaited in a message handler, the read would hold the app's messages.
+            self.call_after_refresh(lambda: self.run_worker(self._read_config(), name="config"))
             return
         # The first frame comes first: the header and a "connecting…" row per target are on
         # screen before the engine is started or any target is polled.
         self.refresh_figures()
         self.call_after_refresh(self._start_source)
 
-    def _read_config(self) -> None:
-        """After the first frame: the config (a file of 1,000 targets: 40-60 ms), its rows
-        "connecting…" in the next frame, then the engine."""
+    async def _read_config(self) -> None:
+        """After the first frame: the config (a file of 1,000 targets: 40-60 ms; with no
+        target given, discovery's loopback connects), read on a thread so the screen keeps
+        answering; its rows "connecting…" in the next frame, then the engine."""
         from cachetop.errors import ConfigError
 
         assert self._loader is not None
         # The frame just drawn is written by Textual's writer thread, which needs the GIL
-        # for each write: at the default 5 ms switch interval, the config read here held
-        # the frame back ~10 ms. A short interval while reading lets it through.
+        # for each write: at the default 5 ms switch interval, the config read meanwhile
+        # held the frame back ~10 ms. A short interval while reading lets it through.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, 0.0002))
         try:
-            config = self._loader()
+            config = await asyncio.to_thread(self._loader)
         except ConfigError as exc:
             self.config_error = exc
             self.exit(return_code=2)
             return
         finally:
             sys.setswitchinterval(switch)
+        if self._exit:  # q while the config was read
+            return
         self._loader = None
         self._configure(config)
         self.refresh_figures()

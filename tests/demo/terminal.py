@@ -114,6 +114,7 @@ class PtyProgram:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.master = master
         self.screen = Screen(rows, cols)
+        self._written: list[str] = []  # everything the program wrote, escapes and all
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave,
                                      env=dict(env), start_new_session=True, close_fds=True)
@@ -130,12 +131,19 @@ class PtyProgram:
                 return
             if not data:
                 return
+            text = decoder.decode(data)
             with self._lock:
-                self.screen.feed(decoder.decode(data))
+                self._written.append(text)
+                self.screen.feed(text)
 
     def text(self) -> str:
         with self._lock:
             return self.screen.text()
+
+    def written(self) -> str:
+        """Everything written so far, what the screen shows now or showed before."""
+        with self._lock:
+            return "".join(self._written)
 
     def wait_for(self, ready: Callable[[str], bool], timeout_s: float) -> str:
         """Poll the screen until `ready(text)`; returns the last text either way."""

@@ -7,12 +7,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import pty
 import re
-import select
-import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from textual.widgets import Footer, Static
@@ -21,6 +18,7 @@ from cachetop.config import Config
 from cachetop.errors import ConfigError
 from cachetop.tui.app import CachetopApp
 from cachetop.tui.widgets.fleet_table import FleetTable
+from tests.demo.terminal import PtyProgram
 from tests.servers import free_port
 from tests.tui.pilot import cell, config_for, row_order, wait_for
 
@@ -32,32 +30,42 @@ def _line(table: FleetTable, y: int) -> str:
 
 
 def test_the_first_frame_is_drawn_before_the_config_is_read() -> None:
+    """The loader is held until the test has read the screen: the frame is up, says it is
+    reading the config, no source exists yet, and the app answers meanwhile (the loader
+    runs off the UI thread: discovery connects to loopback ports)."""
     config = config_for(*(f"redis://127.0.0.1:{free_port()}" for _ in range(2)),
                         names=["x", "y"])
+    called, release = threading.Event(), threading.Event()
     seen: dict[str, object] = {}
 
     def loader() -> Config:
-        """What the screen shows when the app asks for the config."""
-        screen = app.fleet_screen
-        table = screen.query_one(FleetTable)
-        seen["header"] = _line(table, 0)
-        seen["first line"] = _line(table, 1)
-        seen["figures"] = str(screen.query_one("#fleet-figures", Static).render())
-        seen["source made"] = hasattr(app, "source")
+        called.set()
+        assert release.wait(10), "the test never let the config be read"
         return config
 
     app = CachetopApp(loader)
 
     async def scenario() -> None:
         async with app.run_test(size=(120, 30)) as pilot:
-            table = app.fleet_screen.query_one(FleetTable)
+            screen = app.fleet_screen
+            table = screen.query_one(FleetTable)
+            await wait_for(pilot, called.is_set)
+            await pilot.pause(0.2)  # the UI loop turns while the loader waits
+            seen["header"] = _line(table, 0)
+            seen["first line"] = _line(table, 1)
+            seen["figures"] = str(screen.query_one("#fleet-figures", Static).render())
+            seen["source made"] = hasattr(app, "source")
+            release.set()
             await wait_for(pilot, lambda: row_order(table) == ["x", "y"])
             await wait_for(pilot, lambda: cell(table, "x", "status") == "✖ down")
             # The keys' footer comes after the rows, with its keys.
             await wait_for(pilot, lambda: any(f.children for f in app.screen.query(Footer)))
             await pilot.press("q")
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
     assert str(seen["header"]).startswith("NAME")
     assert "reading the config…" in str(seen["first line"])
     assert "reading the config…" in str(seen["figures"])
@@ -95,44 +103,18 @@ def test_the_config_warnings_are_shown_in_the_app() -> None:
     asyncio.run(scenario())
 
 
-def _run_in_a_terminal(argv: list[str], timeout_s: float = 30.0) -> tuple[int, str]:
-    """argv on a pseudo-terminal (the dashboard needs one); its exit status and what it
-    wrote there, escape sequences removed."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                             start_new_session=True, close_fds=True)
-    os.close(slave)
-    out = bytearray()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif child.poll() is not None:
-                break
-        code = child.wait(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        os.close(master)
-    return code, _ESCAPES.sub("", out.decode("utf-8", errors="replace"))
-
-
 def test_a_bad_config_file_gives_one_line_and_exit_2_from_the_dashboard(tmp_path: Path) -> None:
     secret = "Sw0rdfish-9x"
     config = tmp_path / "fleet.toml"
     config.write_text(f"[[targets]]\nurl = 'redis://u:{secret}@127.0.0.1:1'\ntimeout = '1s'\n")
     config.chmod(0o600)
-    code, screen = _run_in_a_terminal([sys.executable, "-m", "cachetop", "--config",
-                                       str(config)])
+    program = PtyProgram([sys.executable, "-m", "cachetop", "--config", str(config)],
+                         {**os.environ, "TERM": "xterm-256color"}, rows=30, cols=100)
+    try:
+        code = program.proc.wait(timeout=30)
+    finally:
+        program.close()
+    screen = _ESCAPES.sub("", program.written())
     assert code == 2, screen
     lines = [line.strip() for line in screen.splitlines() if line.strip()]
     assert lines[-1].startswith("cachetop: ") and "targets[0].timeout" in lines[-1], lines[-3:]

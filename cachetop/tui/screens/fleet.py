@@ -107,7 +107,7 @@ class FleetScreen(Screen[None]):
         self._model = None
         if self.is_mounted and not self.query(EventsStrip):
             self.mount(*self._lines_under_the_table())
-            self.query_one(EventsStrip).show_events(self._events)
+            self.show_events(self._events)
             # The rows' first frame first, then what else waited for it.
             self.set_timer(0.2, self._after_first)
 

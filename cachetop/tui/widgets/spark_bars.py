@@ -11,22 +11,18 @@ bars are worked out once per new data, size or style, and each line is a cached 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual.renderables._blend_colors import blend_colors
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
 from textual.strip import Strip
 from textual.widgets import Sparkline
 
-BARS = "▁▂▃▄▅▆▇█"
-
-
-def _blend(low: tuple[int, int, int], high: tuple[int, int, int], ratio: float) -> Color:
-    """textual.renderables._blend_colors.blend_colors, on triplets."""
-    return Color.from_rgb(low[0] + (high[0] - low[0]) * ratio,
-                          low[1] + (high[1] - low[1]) * ratio,
-                          low[2] + (high[2] - low[2]) * ratio)
+# Textual's own bars, buckets and colour blend: the cells must stay the ones it draws
+# (tests/tui/test_spark_bars.py compares them with its renderable's).
+BARS = SparklineRenderable.BARS
 
 
 def bar_lines(data: Sequence[float], width: int, height: int, low: Color, high: Color,
@@ -44,11 +40,7 @@ def bar_lines(data: Sequence[float], width: int, height: int, low: Color, high: 
     bar_segments = segments_per_line * height - 1
     minimum, maximum = min(data), max(data)
     extent = maximum - minimum or 1
-    step_f = Fraction(len(data), width)
-    buckets = [data[int(step_f * n):int(step_f * (n + 1))] for n in range(width)]
-    summaries = [max(b) for b in buckets if b]
-    low_rgb, high_rgb = low.get_truecolor(), high.get_truecolor()
-    blended = low.triplet is not None and high.triplet is not None
+    summaries = [max(b) for b in SparklineRenderable._buckets(list(data), width)]
     styles: dict[float, Style] = {}
     bars = []  # per drawn bar: (bar index, its style)
     step = len(summaries) / width
@@ -57,8 +49,7 @@ def bar_lines(data: Sequence[float], width: int, height: int, low: Color, high: 
         ratio = (summaries[int(index)] - minimum) / extent
         style = styles.get(ratio)
         if style is None:
-            color = _blend(low_rgb, high_rgb, ratio) if blended else high
-            style = styles[ratio] = base + Style(color=color)
+            style = styles[ratio] = base + Style(color=blend_colors(low, high, ratio))
         bars.append((int(ratio * bar_segments), style))
         index += step
     lines = []
